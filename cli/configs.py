@@ -1,0 +1,249 @@
+"""Renders the configuration files of one stack profile into its run folder."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from cli.profiles import KAFKA_LIBS, ROOT, Profile
+
+KAFKA_HEAP = "1g"  # 1 GiB of a 24 GiB, 2-core machine: ample for a single broker at our rates.
+
+INFRA = ("mariadb", "redis", "kafka")
+APPS = ("command_api", "query_api", "relay", "nginx")
+
+
+def _which(name: str, *fallbacks: str) -> str:
+    found = shutil.which(name)
+    if found:
+        return found
+    for candidate in fallbacks:
+        if Path(candidate).exists():
+            return candidate
+    return name
+
+
+def mariadb_command(p: Profile) -> str:
+    """``mariadbd`` with its own data dir and port, durable InnoDB defaults, loopback only."""
+    args = [
+        _which("mariadbd", "/usr/sbin/mariadbd"),
+        "--no-defaults",
+        f"--datadir={p.run_dir / 'mariadb-data'}",
+        f"--socket={p.mariadb_socket}",
+        f"--port={p.mariadb_port}",
+        "--bind-address=127.0.0.1",
+        "--user=root",
+        f"--pid-file={p.run_dir / 'mariadb.pid'}",
+        "--skip-name-resolve",
+        "--character-set-server=utf8mb4",
+        "--collation-server=utf8mb4_bin",
+        "--innodb-flush-log-at-trx-commit=1",
+        "--innodb-buffer-pool-size=1G",
+        "--innodb-log-file-size=512M",
+        "--max-connections=1200",
+        "--max-allowed-packet=64M",
+    ]
+    return " ".join(args)
+
+
+def redis_command(p: Profile) -> str:
+    """Redis with AOF (fsync every second); projections keep their checkpoints in it."""
+    return " ".join(
+        [
+            _which("redis-server", "/usr/bin/redis-server"),
+            f"--port {p.redis_port}",
+            "--bind 127.0.0.1",
+            f"--dir {p.run_dir / 'redis-data'}",
+            "--appendonly yes",
+            "--appendfsync everysec",
+            '--save ""',
+            "--daemonize no",
+            f"--pidfile {p.run_dir / 'redis.pid'}",
+        ]
+    )
+
+
+def kafka_command(p: Profile) -> str:
+    """The official Kafka broker+controller (KRaft combined mode) on its jars."""
+    java = _which("java", "/usr/bin/java")
+    return " ".join(
+        [
+            java,
+            f"-Xms{KAFKA_HEAP}",
+            f"-Xmx{KAFKA_HEAP}",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={ROOT / 'deploy' / 'kafka' / 'log4j2.properties'}",
+            f"-Dkafka.logs.dir={p.logs}",
+            "-cp",
+            f"'{KAFKA_LIBS}/*'",
+            "kafka.Kafka",
+            str(p.run_dir / "kafka.properties"),
+        ]
+    )
+
+
+def kafka_properties(p: Profile) -> str:
+    """A single-node KRaft broker+controller on loopback; every internal topic at RF 1."""
+    return f"""# Rendered by `exchange up` for profile {p.name}; edit cli/configs.py instead.
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:{p.kafka_controller_port}
+listeners=PLAINTEXT://127.0.0.1:{p.kafka_port},CONTROLLER://127.0.0.1:{p.kafka_controller_port}
+advertised.listeners=PLAINTEXT://127.0.0.1:{p.kafka_port}
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs={p.run_dir / "kafka-data"}
+num.partitions=4
+default.replication.factor=1
+min.insync.replicas=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=8
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=4
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=false
+num.network.threads=2
+num.io.threads=4
+log.retention.hours=168
+log.cleaner.dedupe.buffer.size=33554432
+"""
+
+
+def nginx_conf(p: Profile) -> str:
+    """nginx in front of both APIs (prefix stripped, WebSocket upgrade) and the web UI."""
+    run = p.run_dir / "nginx"
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    proxy = (
+        "proxy_http_version 1.1; proxy_set_header Host $host; "
+        "proxy_set_header X-Forwarded-For $remote_addr; proxy_read_timeout 60s;"
+    )
+    return f"""# Rendered by `exchange up` for profile {p.name}; edit cli/configs.py instead.
+{user}worker_processes 1;
+daemon off;
+pid {p.run_dir / "nginx.pid"};
+error_log {p.logs / "nginx-error.log"} warn;
+events {{ worker_connections 4096; }}
+http {{
+  include /etc/nginx/mime.types;
+  access_log off;
+  client_body_temp_path {run}/body; proxy_temp_path {run}/proxy;
+  fastcgi_temp_path {run}/fastcgi; uwsgi_temp_path {run}/uwsgi; scgi_temp_path {run}/scgi;
+  client_max_body_size 2m;
+  upstream command_api {{ server 127.0.0.1:{p.command_api_port}; keepalive 64; }}
+  upstream query_api {{ server 127.0.0.1:{p.query_api_port}; keepalive 64; }}
+  map $http_upgrade $connection_upgrade {{ default upgrade; '' ''; }}
+  server {{
+    listen 127.0.0.1:{p.nginx_port};
+    location /api/command/ {{
+      proxy_pass http://command_api/; {proxy}
+      proxy_set_header Connection ""; proxy_set_header X-Forwarded-Prefix /api/command;
+    }}
+    location /api/query/ {{
+      proxy_pass http://query_api/; {proxy}
+      proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection $connection_upgrade;
+      proxy_set_header X-Forwarded-Prefix /api/query;
+    }}
+    location / {{ root {ROOT / "web"}; try_files $uri /index.html; }}
+  }}
+}}
+"""
+
+
+def _program(
+    name: str,
+    command: str,
+    p: Profile,
+    *,
+    env: dict[str, str] | None = None,
+    priority: int = 50,
+    stopwait: int = 15,
+) -> str:
+    env_line = ""
+    if env:
+        env_line = "environment=" + ",".join(f'{k}="{v}"' for k, v in env.items()) + "\n"
+    return f"""
+[program:{name}]
+command={command}
+directory={ROOT}
+autostart=false
+autorestart=true
+startsecs=1
+startretries=20
+stopsignal=TERM
+stopwaitsecs={stopwait}
+stopasgroup=true
+killasgroup=true
+priority={priority}
+redirect_stderr=true
+stdout_logfile={p.logs / (name + ".log")}
+stdout_logfile_maxbytes=50MB
+stdout_logfile_backups=2
+{env_line}"""
+
+
+def supervisord_conf(p: Profile) -> str:
+    """supervisord owns every process of the stack and restarts any that dies."""
+    python = ROOT / ".venv" / "bin" / "python"
+    base_env = p.service_env()
+    programs = [
+        _program("mariadb", mariadb_command(p), p, priority=10, stopwait=60),
+        _program("redis", redis_command(p), p, priority=10),
+        _program("kafka", kafka_command(p), p, priority=10, stopwait=60),
+        _program(
+            "command_api",
+            f"{python} -m command_api",
+            p,
+            priority=30,
+            env={**base_env, "EXCHANGE_PORT": str(p.command_api_port)},
+        ),
+        _program(
+            "query_api",
+            f"{python} -m query_api",
+            p,
+            priority=30,
+            env={**base_env, "EXCHANGE_PORT": str(p.query_api_port)},
+        ),
+        _program("relay", f"{python} -m workers.relay", p, priority=40, env=base_env),
+        _program(
+            "nginx",
+            f"{_which('nginx', '/usr/sbin/nginx')} -c {p.run_dir / 'nginx.conf'}",
+            p,
+            priority=50,
+        ),
+    ]
+    return f"""; Rendered by `exchange up` for profile {p.name}; edit cli/configs.py instead.
+[unix_http_server]
+file={p.run_dir / "supervisor.sock"}
+chmod=0700
+
+[supervisord]
+logfile={p.logs / "supervisord.log"}
+pidfile={p.run_dir / "supervisord.pid"}
+childlogdir={p.logs}
+directory={ROOT}
+identifier=exchange-{p.name}
+nodaemon=false
+minfds=4096
+
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+
+[supervisorctl]
+serverurl=unix://{p.run_dir / "supervisor.sock"}
+{"".join(programs)}"""
+
+
+def render_all(p: Profile) -> None:
+    """Write every config file of the profile (cheap; done on every ``up``)."""
+    for folder in ("logs", "redis-data", "kafka-data", "nginx"):
+        (p.run_dir / folder).mkdir(parents=True, exist_ok=True)
+    (p.run_dir / "kafka.properties").write_text(kafka_properties(p))
+    (p.run_dir / "nginx.conf").write_text(nginx_conf(p))
+    (p.run_dir / "supervisord.conf").write_text(supervisord_conf(p))

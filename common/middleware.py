@@ -1,0 +1,134 @@
+"""One pure-ASGI middleware: correlation ids, bounded in-flight work, body limit, metrics."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from common.logging import correlation_id
+from common.problems import problem_response
+
+_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class HttpMetrics:
+    """The Prometheus metrics of one API process."""
+
+    def __init__(self, service: str) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "http_requests_total",
+            "HTTP requests by route and status",
+            ["service", "method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "http_request_duration_seconds",
+            "HTTP request latency",
+            ["service", "route"],
+            buckets=_BUCKETS,
+            registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            "http_requests_in_flight", "Requests being served", ["service"], registry=self.registry
+        )
+        self.shed = Counter(
+            "http_requests_shed_total",
+            "Requests refused with 503 because the process was at capacity",
+            ["service"],
+            registry=self.registry,
+        )
+        self.service = service
+
+
+class EdgeMiddleware:
+    """Sets the correlation id, sheds load past ``max_in_flight``, caps bodies, records metrics."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        metrics: HttpMetrics,
+        max_in_flight: int = 2048,
+        max_body_bytes: int = 1_048_576,
+    ) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_in_flight = max_in_flight
+        self.max_body_bytes = max_body_bytes
+        self.in_flight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or ())
+        cid = (headers.get(b"x-correlation-id") or b"").decode("latin-1")[:64] or uuid.uuid4().hex
+        token = correlation_id.set(cid)
+        prefix = headers.get(b"x-forwarded-prefix")
+        if prefix:
+            # nginx strips /api/command or /api/query; root_path keeps /docs links right.
+            scope["root_path"] = prefix.decode("latin-1").rstrip("/")
+        status_holder = [500]
+        started = time.perf_counter()
+        service = self.metrics.service
+        try:
+            early = self._refusal(headers)
+            if early is not None:
+                status_holder[0] = early.status_code
+                early.headers["x-correlation-id"] = cid
+                await early(scope, receive, send)
+                return
+            self.in_flight += 1
+            self.metrics.in_flight.labels(service).inc()
+
+            async def send_wrapper(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    status_holder[0] = message["status"]
+                    message.setdefault("headers", [])
+                    message["headers"] = [
+                        *message["headers"],
+                        (b"x-correlation-id", cid.encode("latin-1")),
+                    ]
+                await send(message)
+
+            try:
+                await self.app(scope, receive, send_wrapper)
+            finally:
+                self.in_flight -= 1
+                self.metrics.in_flight.labels(service).dec()
+        finally:
+            correlation_id.reset(token)
+            route = _route_of(scope)
+            self.metrics.requests.labels(
+                service, scope.get("method", ""), route, str(status_holder[0])
+            ).inc()
+            self.metrics.latency.labels(service, route).observe(time.perf_counter() - started)
+
+    def _refusal(self, headers: dict[bytes, bytes]) -> Any:
+        if self.in_flight >= self.max_in_flight:
+            self.metrics.shed.labels(self.metrics.service).inc()
+            return problem_response(
+                503,
+                "OVERLOADED",
+                "The service is at capacity; retry shortly.",
+                headers={"Retry-After": "1"},
+            )
+        length = headers.get(b"content-length")
+        if length is not None:
+            if not length.isdigit():
+                return problem_response(400, "BAD_REQUEST", "Invalid Content-Length header.")
+            if int(length) > self.max_body_bytes:
+                return problem_response(
+                    413, "PAYLOAD_TOO_LARGE", f"The body exceeds {self.max_body_bytes} bytes."
+                )
+        return None
+
+
+def _route_of(scope: Scope) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "unmatched"

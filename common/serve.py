@@ -1,0 +1,25 @@
+"""Run an ASGI app with uvicorn on uvloop + httptools, logging as JSON lines."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from common.logging import configure_logging
+from common.settings import ApiSettings
+
+
+def serve(app_path: str, service: str, settings: ApiSettings) -> None:
+    """Serve ``module:factory`` (an app factory) on the settings' host and port."""
+    configure_logging(service, settings.log_level)
+    uvicorn.run(
+        app_path,
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        loop="uvloop",
+        http="httptools",
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )

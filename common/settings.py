@@ -1,0 +1,55 @@
+"""Process settings, read from the environment (``EXCHANGE_*``) with local-stack defaults.
+
+Every process has one settings class; they share the infrastructure fields so the same
+variable names work for the native stack, the test stack and ``compose.yaml``.
+"""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class InfraSettings(BaseSettings):
+    """Where the shared infrastructure lives; the defaults are the native dev stack's."""
+
+    model_config = SettingsConfigDict(env_prefix="EXCHANGE_", extra="ignore")
+
+    database_url: str = "mysql+asyncmy://exchange:exchange@127.0.0.1:3306/exchange"
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    orders_topic: str = "exchange.orders"
+    orders_partitions: int = 4
+    events_topic: str = "exchange.events"
+    events_partitions: int = 4
+    log_level: str = "INFO"
+    dependency_timeout_s: float = 2.0
+
+
+class ApiSettings(InfraSettings):
+    """Settings shared by both HTTP APIs."""
+
+    host: str = "127.0.0.1"
+    port: int = 8001
+    workers: int = 1
+    max_in_flight: int = 2048
+
+
+class CommandApiSettings(ApiSettings):
+    """The command API (the only write door)."""
+
+    admin_key: str = "dev-admin-key"
+
+
+class QueryApiSettings(ApiSettings):
+    """The query API (reads Redis only)."""
+
+    port: int = 8002
+    min_position_wait_s: float = 3.0
+
+
+class RelaySettings(InfraSettings):
+    """The outbox relay: store → Kafka."""
+
+    relay_batch_size: int = 5000
+    relay_poll_interval_s: float = 0.05
+    relay_name: str = "relay"
