@@ -2,15 +2,82 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
 from fastapi import FastAPI
 
+from command_api.clock import Clock, IdGenerator, system_clock
+from command_api.errors import install_error_handlers
+from command_api.repository import Repository
+from command_api.routes import admin, funding, orders
+from command_api.services.base import Context
+from common.health import Readiness
 from common.settings import CommandApiSettings
 from common.webapp import infra_lifespan, new_api
+from event_store.mariadb import MariaDbEventStore
+from event_store.protocol import EventStore
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
-def create_app(settings: CommandApiSettings | None = None) -> FastAPI:
-    """Build the command API with its real adapters."""
-    settings = settings or CommandApiSettings()
-    return new_api(
-        "command_api", "Exchange command API", settings, lifespan=infra_lifespan(settings)
+def session_close_ns(hhmm: str) -> int:
+    """``"21:00"`` as nanoseconds after midnight."""
+    hours, minutes = (int(part) for part in hhmm.split(":"))
+    return (hours * 3600 + minutes * 60) * 10**9
+
+
+def wire(app: FastAPI, store: EventStore, settings: CommandApiSettings, clock: Clock) -> None:
+    """Put the repository and the use cases' context on ``app.state``."""
+    repo = Repository(store)
+    app.state.repo = repo
+    app.state.ctx = Context(
+        store, repo, clock, IdGenerator(clock), session_close_ns(settings.session_close_utc)
     )
+
+
+def _real_lifespan(settings: CommandApiSettings) -> Lifespan:
+    infra = infra_lifespan(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with infra(app):
+            store = MariaDbEventStore(app.state.engine)
+            wire(app, store, settings, system_clock)
+            try:
+                yield
+            finally:
+                await store.close()
+
+    return lifespan
+
+
+def _given_store_lifespan(
+    settings: CommandApiSettings, store: EventStore, clock: Clock
+) -> Lifespan:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.readiness = Readiness({}, settings.dependency_timeout_s)
+        wire(app, store, settings, clock)
+        yield
+
+    return lifespan
+
+
+def create_app(
+    settings: CommandApiSettings | None = None,
+    *,
+    store: EventStore | None = None,
+    clock: Clock = system_clock,
+) -> FastAPI:
+    """Build the command API with its real adapters (or with ``store``, for tests)."""
+    settings = settings or CommandApiSettings()
+    lifespan = (
+        _real_lifespan(settings) if store is None else _given_store_lifespan(settings, store, clock)
+    )
+    app = new_api("command_api", "Exchange command API", settings, lifespan=lifespan)
+    app.state.settings = settings
+    install_error_handlers(app)
+    for router in (admin.router, funding.router, orders.router):
+        app.include_router(router)
+    return app

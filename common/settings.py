@@ -38,6 +38,8 @@ class CommandApiSettings(ApiSettings):
     """The command API (the only write door)."""
 
     admin_key: str = "dev-admin-key"
+    session_close_utc: str = "21:00"
+    """When DAY orders expire (HH:MM, UTC)."""
 
 
 class QueryApiSettings(ApiSettings):
@@ -50,6 +52,6 @@ class QueryApiSettings(ApiSettings):
 class RelaySettings(InfraSettings):
     """The outbox relay: store → Kafka."""
 
-    relay_batch_size: int = 5000
+    relay_batch_size: int = 20000
     relay_poll_interval_s: float = 0.05
     relay_name: str = "relay"

@@ -1,0 +1,189 @@
+"""Loads what the use cases decide on, from in-process caches verified by stream versions.
+
+Instruments and API-key hashes never change once written, so a cache hit is always right.
+Accounts are cached with the stream version they reflect; every append that touches an account
+expects that version, so a stale cache (another process, the settlement worker) shows up as a
+``WrongExpectedVersion``, after which the entry is reloaded: the cache can cost a retry, never
+correctness.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from command_api import streams
+from command_api.account import Account
+from domain.instrument import Instrument
+from event_store.model import AppendResult, RecordedEvent, Snapshot
+from event_store.protocol import EventStore
+
+SNAPSHOT_EVERY = 500
+"""Save an account snapshot when loading it needed this many events past the last one."""
+
+MAX_CACHED_ACCOUNTS = 100_000
+
+
+@dataclass(slots=True, eq=False)
+class AccountEntry:
+    """A cached account; ``version`` is -1 until loaded (or after a failed append)."""
+
+    account: Account
+    version: int = -1
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    inflight: set[asyncio.Future[AppendResult]] = field(default_factory=set)
+
+    @property
+    def loaded(self) -> bool:
+        """Whether ``account`` reflects the stream up to ``version``."""
+        return self.version >= 0
+
+    def forget(self) -> None:
+        """Drop the state: the next use reloads it from the store."""
+        self.version = -1
+        self.account = Account(self.account.user_id)
+
+
+@dataclass(slots=True)
+class OrderView:
+    """What cancel and amend need to know about an order, folded from its stream."""
+
+    order_id: int
+    user_id: int
+    symbol: str
+    side: str
+    order_type: str
+    price: int | None
+    quantity: int
+    client_order_id: str | None
+    placed_position: int
+    version: int = 0
+    filled: int = 0
+    closed: bool = False
+    cancel_position: int | None = None
+
+
+_CLOSING = frozenset({"OrderCancelled", "OrderExpired", "OrderRejected"})
+_PLACED = frozenset({"OrderPlaced", streams.ORDER_PLACED_IN_BATCH})
+
+
+def fold_order(events: list[RecordedEvent]) -> OrderView | None:
+    """The order's current view, or ``None`` when its stream holds no placement."""
+    if not events or events[0].type not in _PLACED:
+        return None
+    first = events[0].data
+    view = OrderView(
+        int(first["order_id"]),
+        int(first["user_id"]),
+        first["symbol"],
+        first["side"],
+        first["order_type"],
+        first["price"],
+        int(first["quantity"]),
+        first.get("client_order_id"),
+        events[0].position,
+    )
+    for event in events:
+        _apply_order_event(view, event)
+    return view
+
+
+def _apply_order_event(view: OrderView, event: RecordedEvent) -> None:
+    view.version = event.stream_version
+    data = event.data
+    if event.type in _CLOSING:
+        view.closed = True
+    elif event.type == "OrderFilled":
+        view.filled += int(data["quantity"])
+        view.closed = view.closed or int(data["remaining"]) == 0
+    elif event.type == "OrderAmended":
+        view.price, view.quantity = data["price"], int(data["quantity"])
+    elif event.type == "CancelRequested" and view.cancel_position is None:
+        view.cancel_position = event.position
+
+
+class Repository:
+    """The command API's read side of the store (streams, snapshots and caches)."""
+
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+        self._instruments: dict[str, Instrument] = {}
+        self._key_users: dict[str, int] = {}
+        self._accounts: dict[int, AccountEntry] = {}
+
+    async def instrument(self, symbol: str) -> Instrument | None:
+        """The listed instrument, or ``None``."""
+        cached = self._instruments.get(symbol)
+        if cached is not None:
+            return cached
+        events = await self.store.read_stream(streams.instrument(symbol), limit=1)
+        if not events:
+            return None
+        data = {k: v for k, v in events[0].data.items() if k != "at"}
+        instrument = Instrument.from_dict(data)
+        self._instruments[symbol] = instrument
+        return instrument
+
+    def remember_instrument(self, instrument: Instrument) -> None:
+        """Cache an instrument this process just listed."""
+        self._instruments[instrument.symbol] = instrument
+
+    async def user_of_key(self, key_hash: str) -> int | None:
+        """The user an API key (by its sha256) belongs to, or ``None``."""
+        cached = self._key_users.get(key_hash)
+        if cached is not None:
+            return cached
+        events = await self.store.read_stream(streams.api_key(key_hash), limit=1)
+        if not events:
+            return None
+        user_id = int(events[0].data["user_id"])
+        self._key_users[key_hash] = user_id
+        return user_id
+
+    async def order(self, order_id: int) -> OrderView | None:
+        """The order's view, read from its stream (orders are not cached)."""
+        return fold_order(await self.store.read_stream(streams.order(order_id)))
+
+    async def first_event(self, stream_id: str) -> RecordedEvent | None:
+        """The first event of a stream, or ``None`` when the stream does not exist."""
+        events = await self.store.read_stream(stream_id, limit=1)
+        return events[0] if events else None
+
+    def account_entry(self, user_id: int) -> AccountEntry:
+        """The cache entry of an account (possibly not loaded yet)."""
+        entry = self._accounts.get(user_id)
+        if entry is None:
+            if len(self._accounts) >= MAX_CACHED_ACCOUNTS:
+                self._evict()
+            entry = self._accounts[user_id] = AccountEntry(Account(user_id))
+        return entry
+
+    async def refresh(self, entry: AccountEntry) -> None:
+        """Bring the entry up to the stream's end (loading it first if needed)."""
+        stream_id = streams.account(entry.account.user_id)
+        if not entry.loaded:
+            await self._load(entry, stream_id)
+            return
+        for event in await self.store.read_stream(stream_id, entry.version + 1):
+            entry.account.apply(event.type, event.data)
+            entry.version = event.stream_version
+
+    async def _load(self, entry: AccountEntry, stream_id: str) -> None:
+        snapshot = await self.store.load_snapshot(stream_id)
+        account, version = Account(entry.account.user_id), 0
+        if snapshot is not None:
+            account, version = Account.from_dict(snapshot.state), snapshot.version
+        events = await self.store.read_stream(stream_id, version + 1)
+        for event in events:
+            account.apply(event.type, event.data)
+            version = event.stream_version
+        entry.account, entry.version = account, version
+        if len(events) >= SNAPSHOT_EVERY:
+            await self.store.save_snapshot(
+                Snapshot(stream_id, version, account.to_dict(), "Account")
+            )
+
+    def _evict(self) -> None:
+        idle = [u for u, e in self._accounts.items() if not e.lock.locked() and not e.inflight]
+        for user_id in idle[: len(idle) // 2 or 1]:
+            del self._accounts[user_id]

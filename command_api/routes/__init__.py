@@ -1,0 +1,1 @@
+"""Thin HTTP entrypoints: parse, authenticate, call a use case, render."""

@@ -1,0 +1,54 @@
+"""What every write route shares: the ``Idempotency-Key`` header, the context, the rendering."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Header, Request
+from fastapi.responses import Response
+from pydantic import BaseModel
+
+from command_api import idempotency
+from command_api.idempotency import IdempotencyClaim, Written
+from command_api.schemas import ProblemBody
+from command_api.services.base import Context
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="Resending the same key and body returns the first response.",
+    ),
+]
+
+PROBLEM = {"model": ProblemBody, "content": {"application/problem+json": {}}}
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the problem+json statuses a route may give."""
+    common = (400, 401, 413, 422, 503)
+    return {s: {**PROBLEM, "description": "problem+json"} for s in sorted({*common, *statuses})}
+
+
+def context(request: Request) -> Context:
+    """The service context wired at startup."""
+    ctx: Context = request.app.state.ctx
+    return ctx
+
+
+def claim_of(
+    request: Request, scope: str, key: str | None, body: BaseModel | None = None
+) -> IdempotencyClaim | None:
+    """The request's idempotency claim, or ``None`` without the header (the common case)."""
+    if key is None:
+        return None
+    dumped = None if body is None else body.model_dump(mode="json")
+    return idempotency.claim(scope, key, request.method, request.url.path, dumped)
+
+
+def render(written: Written) -> Response:
+    """A JSON response from a use case's result."""
+    return Response(orjson.dumps(written.body), written.status, media_type="application/json")

@@ -1,0 +1,155 @@
+"""Request and response bodies: decimal strings and integers on the wire, never floats.
+
+Requests are strict (``extra="forbid"``, no float or bool coercion). Only the *shape* is checked
+here; prices, quantities and amounts are checked by the domain against the instrument, so their
+errors carry the domain's codes (``INVALID_PRICE``, ``INVALID_QUANTITY``, ...).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+
+Username = Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9_.-]{3,64}$")]
+Symbol = Annotated[StrictStr, Field(min_length=1, max_length=16, examples=["ACME"])]
+MAX_DECIMAL_LENGTH = 24
+"""Longer decimal strings overflow the 28-digit decimal context of the domain's parsers."""
+Decimal = Annotated[StrictStr, Field(max_length=MAX_DECIMAL_LENGTH, examples=["101.25"])]
+Shares = Annotated[StrictInt, Field(ge=-(2**62), le=2**62, examples=[10])]
+ClientOrderId = Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+Side = Literal["buy", "sell"]
+OrderType = Literal["limit", "market"]
+TimeInForce = Literal["GTC", "IOC", "FOK", "DAY"]
+SelfTrade = Literal["reject_opposite", "cancel_newest", "cancel_oldest", "cancel_both", "decrement"]
+
+
+class Strict(BaseModel):
+    """Unknown fields are an error, and nothing is coerced."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class NewUser(Strict):
+    """``POST /v1/users``."""
+
+    username: Username
+
+
+class UserCreated(BaseModel):
+    """The new user and its API key (shown once; ``null`` when an idempotent replay)."""
+
+    user_id: int
+    username: str
+    api_key: str | None
+    position: int
+
+
+class NewInstrument(Strict):
+    """``POST /v1/instruments``."""
+
+    symbol: Symbol
+    tick_size: Decimal = "0.01"
+    lot_size: Annotated[StrictInt, Field(ge=1, le=1_000_000)] = 1
+    self_trade: SelfTrade = "reject_opposite"
+    maker_fee_bps: Annotated[StrictInt, Field(ge=0, le=1000)] = 0
+    taker_fee_bps: Annotated[StrictInt, Field(ge=0, le=1000)] = 0
+    currency: Annotated[StrictStr, Field(max_length=8)] = "USD"
+
+
+class InstrumentListed(BaseModel):
+    """A listed instrument."""
+
+    symbol: str
+    tick_size: str
+    lot_size: int
+    self_trade: str
+    maker_fee_bps: int
+    taker_fee_bps: int
+    currency: str
+    position: int
+
+
+class Funding(Strict):
+    """``POST /v1/deposits`` and ``/v1/withdrawals``: cash as a decimal string, shares as an int."""
+
+    asset: Annotated[StrictStr, Field(min_length=1, max_length=16, examples=["USD"])]
+    amount: Annotated[Decimal | Shares, Field(examples=["1000.00", 10])]
+
+
+class Funded(BaseModel):
+    """Where the deposit or withdrawal landed."""
+
+    asset: str
+    amount: str | int
+    position: int
+
+
+class NewOrderRequest(Strict):
+    """``POST /v1/orders`` (and each leg of a batch)."""
+
+    symbol: Symbol
+    side: Side
+    type: OrderType = "limit"
+    price: Decimal | None = None
+    quantity: Shares
+    time_in_force: TimeInForce | None = None
+    post_only: StrictBool = False
+    client_order_id: ClientOrderId | None = None
+
+
+class OrderAccepted(BaseModel):
+    """An accepted order (``200`` when ``client_order_id`` was seen before)."""
+
+    order_id: int
+    client_order_id: str | None
+    status: Literal["accepted"]
+    position: int
+
+
+class BatchRequest(Strict):
+    """``POST /v1/orders/batch``."""
+
+    orders: Annotated[list[NewOrderRequest], Field(max_length=1000)]
+    all_or_nothing: StrictBool = True
+
+
+class BatchLeg(BaseModel):
+    """One order of an accepted batch."""
+
+    order_id: int
+    client_order_id: str | None
+    status: Literal["accepted"]
+
+
+class BatchAccepted(BaseModel):
+    """An accepted batch."""
+
+    batch_id: int
+    orders: list[BatchLeg]
+    position: int
+
+
+class AmendRequest(Strict):
+    """``PATCH /v1/orders/{order_id}``: the new *total* quantity and/or price."""
+
+    quantity: Shares | None = None
+    price: Decimal | None = None
+
+
+class OrderChangeRequested(BaseModel):
+    """A cancel or amend handed to the engine."""
+
+    order_id: int
+    status: Literal["cancel_requested", "amend_requested"]
+    position: int
+
+
+class ProblemBody(BaseModel):
+    """``application/problem+json``."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str

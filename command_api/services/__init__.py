@@ -1,0 +1,1 @@
+"""The use cases of the command API: each decides, then makes one atomic append."""

@@ -1,0 +1,178 @@
+"""What every use case shares: its context, the retry loop and the atomic commit.
+
+A use case *decides* (pure, on loaded state) and returns a :class:`Decision`: the appends, and
+the response it will give. :func:`commit_with_account` serialises decisions per account inside
+this process and applies the account events to the cached state as soon as the append is
+queued, so the next order of the same account can be decided (and queued into the same group
+commit) before the first is durable. If an append fails, the entry is dropped and reloaded;
+the expected versions make any decision taken on a stale or speculative state fail too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from command_api import idempotency, streams
+from command_api.account import Account
+from command_api.clock import Clock
+from command_api.idempotency import IdempotencyClaim, Written
+from command_api.repository import AccountEntry, Repository
+from common.logging import correlation_id
+from common.problems import Problem
+from domain.errors import DomainError
+from event_store.errors import WrongExpectedVersion
+from event_store.model import AppendResult, NewEvent, StreamAppend
+from event_store.outbox import order_route
+from event_store.protocol import EventStore
+
+DAY_NS = 86_400 * 10**9
+
+
+@dataclass(slots=True)
+class Context:
+    """The adapters and policies the use cases run with (wired by ``bootstrap``)."""
+
+    store: EventStore
+    repo: Repository
+    clock: Clock
+    new_id: Callable[[], int]
+    session_close_ns: int = 21 * 3600 * 10**9
+    """Time of day (UTC, ns after midnight) at which DAY orders expire."""
+    max_attempts: int = 8
+
+    def next_session_close(self, at: int) -> int:
+        """The first session close strictly after ``at``."""
+        close = at - at % DAY_NS + self.session_close_ns
+        return close if close > at else close + DAY_NS
+
+
+@dataclass(slots=True)
+class Decision:
+    """What a use case decided: events to append and the response to give once they are."""
+
+    status: int
+    body: dict[str, Any]
+    appends: list[StreamAppend] = field(default_factory=list)
+    account_events: list[NewEvent] = field(default_factory=list)
+
+
+def event(
+    event_type: str, data: dict[str, Any], actor: int | str, engine_symbol: str | None = None
+) -> NewEvent:
+    """A new event with its metadata: correlation id, actor, and (for the matching engine's
+    inputs) the ``order_symbol`` route that makes the relay publish it to the orders topic."""
+    metadata: dict[str, Any] = {"correlation_id": correlation_id.get(), "actor": str(actor)}
+    if engine_symbol is not None:
+        metadata.update(order_route(engine_symbol))
+    return NewEvent(event_type, data, metadata)
+
+
+Attempt = Callable[[], Awaitable[Written]]
+ConflictHandler = Callable[[WrongExpectedVersion], Awaitable[Written | None]]
+
+
+async def run(
+    ctx: Context,
+    claim: IdempotencyClaim | None,
+    attempt: Attempt,
+    on_conflict: ConflictHandler | None = None,
+) -> Written:
+    """Run ``attempt`` until it commits, retrying version conflicts a bounded number of times.
+
+    The idempotency key is checked before every attempt, so a concurrent request with the same
+    key (which makes this one's append conflict) is answered with that request's response.
+    """
+    for _ in range(ctx.max_attempts):
+        replayed = await idempotency.replay(ctx.store, claim)
+        if replayed is not None:
+            return replayed
+        try:
+            return await attempt()
+        except WrongExpectedVersion as exc:
+            if on_conflict is not None:
+                answer = await on_conflict(exc)
+                if answer is not None:
+                    return answer
+    raise Problem(
+        503,
+        "CONFLICT_RETRY_EXHAUSTED",
+        "Too many concurrent changes to the same records; retry shortly.",
+        headers={"Retry-After": "1"},
+    )
+
+
+def _appends(decision: Decision, claim: IdempotencyClaim | None) -> list[StreamAppend]:
+    appends = list(decision.appends)
+    if claim is not None:
+        appends.append(idempotency.record(claim, decision.status, decision.body))
+    return appends
+
+
+def _written(decision: Decision, result: AppendResult) -> Written:
+    return Written(decision.status, {**decision.body, "position": result.last_position})
+
+
+async def commit(ctx: Context, decision: Decision, claim: IdempotencyClaim | None) -> Written:
+    """Append a decision that touches no account."""
+    result = await ctx.store.append(*_appends(decision, claim))
+    return _written(decision, result)
+
+
+async def commit_with_account(
+    ctx: Context,
+    user_id: int,
+    decide: Callable[[Account], Decision],
+    claim: IdempotencyClaim | None,
+) -> Written:
+    """Decide on the user's account and append the decision with the account's version.
+
+    A domain rejection decided on cached state is re-decided once on the stream's latest state
+    (after the account's in-flight appends settled), so a stale cache never wrongly refuses.
+    """
+    entry = ctx.repo.account_entry(user_id)
+    async with entry.lock:
+        if not entry.loaded:
+            await _settled_refresh(ctx.repo, entry)
+        try:
+            decision = decide(entry.account)
+        except DomainError:
+            await _settled_refresh(ctx.repo, entry)
+            decision = decide(entry.account)
+        # From here to the end of the block nothing awaits: the queued append and the
+        # speculative state change happen together.
+        appends = _appends(decision, claim)
+        if decision.account_events:
+            account_stream = StreamAppend(
+                streams.account(user_id), decision.account_events, entry.version
+            )
+            appends.insert(0, account_stream)
+        task = asyncio.ensure_future(_tracked_append(ctx.store, entry, appends))
+        entry.inflight.add(task)
+        for event in decision.account_events:
+            entry.account.apply(event.type, dict(event.data))
+        entry.version += len(decision.account_events)
+    try:
+        result = await task
+    finally:
+        entry.inflight.discard(task)
+    return _written(decision, result)
+
+
+async def _tracked_append(
+    store: EventStore, entry: AccountEntry, appends: list[StreamAppend]
+) -> AppendResult:
+    try:
+        return await store.append(*appends)
+    except BaseException:
+        entry.forget()
+        raise
+
+
+async def _settled_refresh(repo: Repository, entry: AccountEntry) -> None:
+    """Wait for the entry's queued appends, then read what the stream holds beyond it."""
+    if entry.inflight:
+        await asyncio.wait(set(entry.inflight))
+    await repo.refresh(entry)

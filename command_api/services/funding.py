@@ -1,0 +1,58 @@
+"""Deposits and withdrawals of cash (a currency) or shares (a listed symbol)."""
+
+from __future__ import annotations
+
+from command_api import streams
+from command_api.account import Account
+from command_api.idempotency import IdempotencyClaim, Written
+from command_api.schemas import MAX_DECIMAL_LENGTH
+from command_api.services.base import Context, Decision, commit_with_account, event, run
+from domain.errors import InvalidAmount, UnknownAsset
+from domain.values import CURRENCY_DIGITS, Money, Quantity
+
+
+async def parse_asset_amount(ctx: Context, asset: str, amount: str | int) -> tuple[int, str | int]:
+    """The amount in integer units of ``asset`` and its wire form; domain errors if invalid."""
+    if isinstance(amount, str) and len(amount) > MAX_DECIMAL_LENGTH:
+        raise InvalidAmount(f"amount has more than {MAX_DECIMAL_LENGTH} characters")
+    if asset in CURRENCY_DIGITS:
+        money = Money.parse(amount, asset)
+        return money.minor, money.format()
+    if await ctx.repo.instrument(asset) is None:
+        raise UnknownAsset(f"{asset!r} is neither a currency nor a listed symbol")
+    shares = Quantity.parse(amount).shares
+    return shares, shares
+
+
+async def deposit(
+    ctx: Context, user_id: int, asset: str, amount: str | int, claim: IdempotencyClaim | None
+) -> Written:
+    """Credit cash or shares to the user's account."""
+    units, wire = await parse_asset_amount(ctx, asset, amount)
+
+    def decide(account: Account) -> Decision:
+        data = account.decide_deposit(asset, units, ctx.clock())
+        return Decision(
+            201,
+            {"asset": asset, "amount": wire},
+            account_events=[event(streams.FUNDS_DEPOSITED, data, user_id)],
+        )
+
+    return await run(ctx, claim, lambda: commit_with_account(ctx, user_id, decide, claim))
+
+
+async def withdraw(
+    ctx: Context, user_id: int, asset: str, amount: str | int, claim: IdempotencyClaim | None
+) -> Written:
+    """Debit available cash or shares; ``INSUFFICIENT_FUNDS``/``INSUFFICIENT_HOLDINGS`` if short."""
+    units, wire = await parse_asset_amount(ctx, asset, amount)
+
+    def decide(account: Account) -> Decision:
+        data = account.decide_withdrawal(asset, units, ctx.clock())
+        return Decision(
+            201,
+            {"asset": asset, "amount": wire},
+            account_events=[event(streams.FUNDS_WITHDRAWN, data, user_id)],
+        )
+
+    return await run(ctx, claim, lambda: commit_with_account(ctx, user_id, decide, claim))

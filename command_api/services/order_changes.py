@@ -1,0 +1,122 @@
+"""Cancel and amend: requests the engine carries out, appended to the order's stream."""
+
+from __future__ import annotations
+
+from command_api import streams
+from command_api.account import Account
+from command_api.idempotency import IdempotencyClaim, Written
+from command_api.repository import OrderView
+from command_api.schemas import MAX_DECIMAL_LENGTH
+from command_api.services import base
+from command_api.services.base import Context, Decision, commit, commit_with_account, run
+from common.problems import Problem
+from domain.errors import InvalidOrder, InvalidPrice, InvalidQuantity, OrderNotOpen
+from domain.order_requests import AmendRequested, CancelRequested
+from event_store.model import StreamAppend
+
+
+async def _open_order(ctx: Context, user_id: int, order_id: int) -> OrderView:
+    view = await ctx.repo.order(order_id)
+    if view is None or view.user_id != user_id:
+        raise Problem(404, "NOT_FOUND", f"No order {order_id} of yours exists.")
+    if view.closed:
+        raise OrderNotOpen(f"order {order_id} is no longer open")
+    return view
+
+
+async def cancel_order(
+    ctx: Context, user_id: int, order_id: int, claim: IdempotencyClaim | None
+) -> Written:
+    """Ask the engine to cancel an open order (``202``); a repeated cancel changes nothing."""
+
+    async def attempt() -> Written:
+        view = await _open_order(ctx, user_id, order_id)
+        body = {"order_id": order_id, "status": "cancel_requested"}
+        if view.cancel_position is not None:
+            return Written(202, {**body, "position": view.cancel_position})
+        event = CancelRequested(view.symbol, order_id, user_id, ctx.clock())
+        stream = StreamAppend(
+            streams.order(order_id),
+            [base.event(event.event_type, event.to_dict(), user_id, view.symbol)],
+            view.version,
+        )
+        return await commit(ctx, Decision(202, body, [stream]), claim)
+
+    return await run(ctx, claim, attempt)
+
+
+async def amend_order(
+    ctx: Context,
+    user_id: int,
+    order_id: int,
+    quantity: int | None,
+    price: str | None,
+    claim: IdempotencyClaim | None,
+) -> Written:
+    """Ask the engine to change an open limit order's total quantity and/or price (``202``).
+
+    The new total must stay above what has filled. If the change needs a larger hold (a higher
+    buy price, a larger quantity), the difference is reserved now, in the same append; a
+    smaller hold is released by settlement once the engine confirms the amend.
+    """
+    if quantity is None and price is None:
+        raise InvalidOrder("an amend changes the quantity, the price, or both")
+
+    async def attempt() -> Written:
+        view = await _open_order(ctx, user_id, order_id)
+        if view.order_type != "limit" or view.price is None:
+            raise InvalidOrder("only resting limit orders can be amended")
+        instrument = await ctx.repo.instrument(view.symbol)
+        assert instrument is not None, "an order's instrument is always listed"
+        if price is not None and len(price) > MAX_DECIMAL_LENGTH:
+            raise InvalidPrice(f"price has more than {MAX_DECIMAL_LENGTH} characters")
+        new_price = view.price if price is None else instrument.parse_price(price).ticks
+        new_quantity = (
+            view.quantity if quantity is None else instrument.parse_quantity(quantity).shares
+        )
+        if new_quantity <= view.filled:
+            raise InvalidQuantity(f"order {order_id} has already filled {view.filled}")
+        at = ctx.clock()
+        event = AmendRequested(
+            view.symbol,
+            order_id,
+            user_id,
+            None if quantity is None else new_quantity,
+            None if price is None else new_price,
+            at,
+        )
+        remaining = new_quantity - view.filled
+        if view.side == "buy":
+            asset, needed = instrument.currency, instrument.buy_hold(new_price, remaining)
+        else:
+            asset, needed = view.symbol, remaining
+
+        def decide(account: Account) -> Decision:
+            extra = needed - account.reserved_for(order_id)
+            request = StreamAppend(
+                streams.order(order_id),
+                [base.event(event.event_type, event.to_dict(), user_id, view.symbol)],
+                view.version,
+            )
+            decision = Decision(202, {"order_id": order_id, "status": "amend_requested"}, [request])
+            if extra > 0:
+                account.require_available(asset, extra)
+                hold = {
+                    "order_id": order_id,
+                    "asset": asset,
+                    "amount": extra,
+                    "symbol": view.symbol,
+                    "side": view.side,
+                }
+                decision.account_events.append(
+                    base.event(
+                        streams.FUNDS_RESERVED,
+                        {"user_id": user_id, "holds": [hold], "at": at},
+                        user_id,
+                    )
+                )
+            return decision
+
+        return await commit_with_account(ctx, user_id, decide, claim)
+
+    return await run(ctx, claim, attempt)

@@ -1,0 +1,139 @@
+"""The checks the command API makes on an order at once, on top of the domain's value objects.
+
+Everything here is pure: it turns a request into the domain's ``OrderPlaced`` and the hold it
+needs, or raises the ``DomainError`` whose code the client gets (``422``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from command_api.account import Account
+from command_api.schemas import MAX_DECIMAL_LENGTH
+from domain.commands import FOK, GTC, IOC, OrderType, Side, TimeInForce
+from domain.errors import (
+    ErrorCode,
+    InsufficientFunds,
+    InvalidOrder,
+    InvalidPrice,
+    InvalidQuantity,
+    OppositeSideOrderOpen,
+)
+from domain.instrument import Instrument
+from domain.order_requests import OrderPlaced
+
+MAX_PRICE_TICKS = 10**12
+MAX_QUANTITY = 10**12
+
+
+@dataclass(frozen=True, slots=True)
+class OrderTerms:
+    """An order request as sent (before any check)."""
+
+    symbol: str
+    side: Side
+    order_type: OrderType
+    price: str | None
+    quantity: int
+    time_in_force: TimeInForce | None
+    post_only: bool
+    client_order_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """What an order reserves: ``amount`` of ``asset`` (cash minor units or shares)."""
+
+    asset: str
+    amount: int
+
+
+def time_in_force(terms: OrderTerms) -> TimeInForce:
+    """The order's time in force: as sent, or IOC for market and GTC for limit orders."""
+    if terms.time_in_force is not None:
+        return terms.time_in_force
+    return IOC if terms.order_type == "market" else GTC
+
+
+def price_ticks(instrument: Instrument, terms: OrderTerms, tif: TimeInForce) -> int | None:
+    """The limit price in ticks (``None`` for a market order), checked against the instrument."""
+    if terms.order_type == "market":
+        if terms.price is not None:
+            raise InvalidPrice("a market order takes no price")
+        if tif not in (IOC, FOK):
+            raise InvalidOrder("a market order is IOC or FOK", ErrorCode.INVALID_TIME_IN_FORCE)
+        if terms.post_only:
+            raise InvalidOrder("post_only applies to limit orders only")
+        return None
+    if terms.price is None:
+        raise InvalidPrice("a limit order needs a price")
+    if terms.post_only and tif in (IOC, FOK):
+        raise InvalidOrder("a post-only order must be able to rest (GTC or DAY)")
+    if len(terms.price) > MAX_DECIMAL_LENGTH:
+        raise InvalidPrice(f"price has more than {MAX_DECIMAL_LENGTH} characters")
+    ticks = instrument.parse_price(terms.price).ticks
+    if ticks > MAX_PRICE_TICKS:
+        raise InvalidPrice(f"price {terms.price} is above the maximum")
+    return ticks
+
+
+def order_placed(
+    instrument: Instrument,
+    terms: OrderTerms,
+    ids: tuple[int, int],
+    at: int,
+    session_close: int,
+) -> OrderPlaced:
+    """The domain's ``OrderPlaced`` for a request (``max_notional`` is set by :func:`hold_for`).
+
+    ``ids`` is ``(order_id, user_id)``; ``session_close`` is when a DAY order expires.
+    """
+    if instrument.symbol != terms.symbol:
+        raise InvalidOrder("instrument and order disagree on the symbol")
+    tif = time_in_force(terms)
+    price = price_ticks(instrument, terms, tif)
+    quantity = instrument.parse_quantity(terms.quantity).shares
+    if quantity > MAX_QUANTITY:
+        raise InvalidQuantity(f"quantity {quantity} is above the maximum")
+    return OrderPlaced(
+        terms.symbol,
+        ids[0],
+        ids[1],
+        terms.side,
+        terms.order_type,
+        price,
+        quantity,
+        tif,
+        terms.post_only,
+        None,
+        session_close if tif == "DAY" else None,
+        terms.client_order_id,
+        at,
+    )
+
+
+def hold_for(
+    instrument: Instrument, order: OrderPlaced, account: Account, already_held: dict[str, int]
+) -> tuple[OrderPlaced, Hold]:
+    """What the order must reserve, given what the same request reserved before it.
+
+    Raises ``INSUFFICIENT_FUNDS``/``INSUFFICIENT_HOLDINGS`` if the account cannot cover it and
+    ``OPPOSITE_SIDE_ORDER_OPEN`` under the instrument's ``reject_opposite`` rule. A market buy
+    holds all available cash and is bounded by ``max_notional`` (its unspent part is released
+    when the order ends).
+    """
+    other: Side = "sell" if order.side == "buy" else "buy"
+    if instrument.self_trade == "reject_opposite" and account.has_open_side(order.symbol, other):
+        raise OppositeSideOrderOpen(f"an open {other} order in {order.symbol} exists")
+    if order.side == "sell":
+        hold = Hold(order.symbol, order.quantity)
+    elif order.price is not None:
+        hold = Hold(instrument.currency, instrument.buy_hold(order.price, order.quantity))
+    else:
+        cash = account.available(instrument.currency) - already_held.get(instrument.currency, 0)
+        max_notional = instrument.market_buy_max_notional(max(cash, 0))
+        if max_notional <= 0:
+            raise InsufficientFunds(f"no {instrument.currency} available for a market buy")
+        return order.replace(max_notional=max_notional), Hold(instrument.currency, cash)
+    account.require_available(hold.asset, hold.amount + already_held.get(hold.asset, 0))
+    return order, hold

@@ -1,0 +1,263 @@
+"""Placing orders and batches: check, reserve, and append in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from command_api import streams
+from command_api.account import Account
+from command_api.idempotency import IdempotencyClaim, Written
+from command_api.services.base import Context, Decision, commit_with_account, event, run
+from command_api.services.order_rules import Hold, OrderTerms, hold_for, order_placed
+from common.problems import Problem
+from domain.errors import DomainError, ErrorCode, OppositeSideOrderOpen, UnknownSymbol
+from domain.instrument import Instrument
+from domain.order_requests import BatchPlaced, OrderPlaced
+from event_store.errors import WrongExpectedVersion
+from event_store.model import NO_STREAM, StreamAppend
+
+
+async def place_order(
+    ctx: Context, user_id: int, terms: OrderTerms, claim: IdempotencyClaim | None
+) -> Written:
+    """Accept an order (``201``), or return the original one for a known ``client_order_id``."""
+    instrument = await _instrument(ctx, terms.symbol)
+    cid_stream = _cid_stream(user_id, terms)
+    if cid_stream is not None:
+        original = await _original_order(ctx, cid_stream)
+        if original is not None:
+            return original
+
+    async def attempt() -> Written:
+        at = ctx.clock()
+        order = order_placed(
+            instrument, terms, (ctx.new_id(), user_id), at, ctx.next_session_close(at)
+        )
+
+        def decide(account: Account) -> Decision:
+            placed, hold = hold_for(instrument, order, account, {})
+            return _decision(
+                user_id,
+                [(placed, hold)],
+                at,
+                {
+                    "client_order_id": placed.client_order_id,
+                    "order_id": placed.order_id,
+                    "status": "accepted",
+                },
+            )
+
+        return await commit_with_account(ctx, user_id, decide, claim)
+
+    async def on_conflict(exc: WrongExpectedVersion) -> Written | None:
+        if cid_stream is not None and exc.stream_id == cid_stream:
+            return await _original_order(ctx, cid_stream)
+        return None
+
+    return await run(ctx, claim, attempt, on_conflict)
+
+
+async def place_batch(
+    ctx: Context,
+    user_id: int,
+    legs: Sequence[OrderTerms],
+    all_or_nothing: bool,
+    claim: IdempotencyClaim | None,
+) -> Written:
+    """Accept a batch (``201``): every leg is checked and reserved, or none is appended.
+
+    A leg's ``client_order_id`` that is already in use is ``409 DUPLICATE_CLIENT_ORDER_ID``.
+    """
+    if not legs:
+        raise DomainError("a batch needs at least one order", ErrorCode.EMPTY_BATCH)
+    instruments = {}
+    for index, leg in enumerate(legs):
+        with _leg(index):
+            instruments[leg.symbol] = await _instrument(ctx, leg.symbol)
+    await _check_batch_client_ids(ctx, user_id, legs)
+
+    async def attempt() -> Written:
+        at = ctx.clock()
+        batch_id = ctx.new_id()
+        orders = []
+        for index, leg in enumerate(legs):
+            with _leg(index):
+                orders.append(
+                    order_placed(
+                        instruments[leg.symbol],
+                        leg,
+                        (ctx.new_id(), user_id),
+                        at,
+                        ctx.next_session_close(at),
+                    )
+                )
+
+        def decide(account: Account) -> Decision:
+            placed = _batch_holds(instruments, orders, account)
+            batch = BatchPlaced(batch_id, user_id, all_or_nothing, tuple(o for o, _ in placed), at)
+            body = {
+                "batch_id": batch_id,
+                "orders": [
+                    {
+                        "order_id": o.order_id,
+                        "client_order_id": o.client_order_id,
+                        "status": "accepted",
+                    }
+                    for o, _ in placed
+                ],
+            }
+            decision = _decision(user_id, placed, at, body, batch_id)
+            decision.appends.append(
+                StreamAppend(
+                    streams.batch(batch_id),
+                    [event(batch.event_type, batch.to_dict(), user_id, placed[0][0].symbol)],
+                    NO_STREAM,
+                )
+            )
+            return decision
+
+        return await commit_with_account(ctx, user_id, decide, claim)
+
+    async def on_conflict(exc: WrongExpectedVersion) -> Written | None:
+        if exc.stream_id.startswith("client-order-"):
+            raise _duplicate_cid(exc.stream_id)
+        return None
+
+    return await run(ctx, claim, attempt, on_conflict)
+
+
+def _batch_holds(
+    instruments: dict[str, Instrument], orders: list[OrderPlaced], account: Account
+) -> list[tuple[OrderPlaced, Hold]]:
+    held: dict[str, int] = {}
+    sides: set[tuple[str, str]] = set()
+    placed = []
+    for index, order in enumerate(orders):
+        instrument = instruments[order.symbol]
+        with _leg(index):
+            other = "sell" if order.side == "buy" else "buy"
+            if instrument.self_trade == "reject_opposite" and (order.symbol, other) in sides:
+                raise OppositeSideOrderOpen(f"the batch has both sides of {order.symbol}")
+            sides.add((order.symbol, order.side))
+            order, hold = hold_for(instrument, order, account, held)
+        held[hold.asset] = held.get(hold.asset, 0) + hold.amount
+        placed.append((order, hold))
+    return placed
+
+
+def _decision(
+    user_id: int,
+    placed: list[tuple[OrderPlaced, Hold]],
+    at: int,
+    body: dict[str, Any],
+    batch_id: int | None = None,
+) -> Decision:
+    """The reservation on the account, each order's stream, and each ``client_order_id`` claim."""
+    holds = [
+        {
+            "order_id": o.order_id,
+            "asset": h.asset,
+            "amount": h.amount,
+            "symbol": o.symbol,
+            "side": o.side,
+        }
+        for o, h in placed
+    ]
+    reserved = event(
+        streams.FUNDS_RESERVED, {"user_id": user_id, "holds": holds, "at": at}, user_id
+    )
+    appends = []
+    for order, _ in placed:
+        if batch_id is None:
+            placed_event = event(order.event_type, order.to_dict(), user_id, order.symbol)
+        else:
+            placed_event = event(
+                streams.ORDER_PLACED_IN_BATCH, {**order.to_dict(), "batch_id": batch_id}, user_id
+            )
+        appends.append(StreamAppend(streams.order(order.order_id), [placed_event], NO_STREAM))
+        if order.client_order_id is not None:
+            claimed = {
+                "order_id": order.order_id,
+                "user_id": user_id,
+                "client_order_id": order.client_order_id,
+            }
+            appends.append(
+                StreamAppend(
+                    streams.client_order(user_id, order.client_order_id),
+                    [event(streams.CLIENT_ORDER_ID_CLAIMED, claimed, user_id)],
+                    NO_STREAM,
+                )
+            )
+    return Decision(201, body, appends, [reserved])
+
+
+async def _instrument(ctx: Context, symbol: str) -> Instrument:
+    instrument = await ctx.repo.instrument(symbol)
+    if instrument is None:
+        raise UnknownSymbol(f"no instrument is listed as {symbol!r}")
+    return instrument
+
+
+def _cid_stream(user_id: int, terms: OrderTerms) -> str | None:
+    if terms.client_order_id is None:
+        return None
+    return streams.client_order(user_id, terms.client_order_id)
+
+
+async def _original_order(ctx: Context, cid_stream: str) -> Written | None:
+    """``200`` with the order first placed under this ``client_order_id``, if any.
+
+    Its ``position`` is the claim's, which is the last event of the original single-order
+    append, so the resend answers exactly what the first request got.
+    """
+    claimed = await ctx.repo.first_event(cid_stream)
+    if claimed is None:
+        return None
+    body = {
+        "order_id": claimed.data["order_id"],
+        "client_order_id": claimed.data["client_order_id"],
+        "status": "accepted",
+        "position": claimed.position,
+    }
+    return Written(200, body)
+
+
+async def _check_batch_client_ids(ctx: Context, user_id: int, legs: Sequence[OrderTerms]) -> None:
+    seen: set[str] = set()
+    for index, leg in enumerate(legs):
+        cid = leg.client_order_id
+        if cid is None:
+            continue
+        if cid in seen:
+            raise DomainError(
+                f"orders[{index}]: client_order_id {cid!r} repeats in the batch",
+                ErrorCode.INVALID_ORDER,
+            )
+        seen.add(cid)
+        stream_id = streams.client_order(user_id, cid)
+        if await ctx.repo.first_event(stream_id) is not None:
+            raise _duplicate_cid(stream_id)
+
+
+def _duplicate_cid(stream_id: str) -> Problem:
+    return Problem(
+        409,
+        "DUPLICATE_CLIENT_ORDER_ID",
+        f"A batch leg reuses a client_order_id ({stream_id.split('-', 3)[-1]}).",
+    )
+
+
+class _leg:
+    """Prefix a leg's domain error with its index in the batch."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, _t: object, exc: BaseException | None, _tb: object) -> None:
+        if isinstance(exc, DomainError) and not exc.message.startswith("orders["):
+            exc.message = f"orders[{self.index}]: {exc.message}"
+            exc.args = (exc.message,)

@@ -1,0 +1,288 @@
+"""The account aggregate: balances per asset, holds per open order, and the rules between them.
+
+Decisions (``deposit``, ``withdraw``, ``reserve_order``, ``release_order``, ``adjust_hold``,
+``settle_trade``) check the rules, **apply** the resulting events to the account and return
+them; the caller appends them to the store. :meth:`Account.replay` rebuilds an account from its
+stored events through the same :meth:`Account.apply`, so a decision and a replay always agree.
+
+Invariants: ``0 <= held <= total`` for every asset, so ``available = total - held`` is never
+negative; every hold belongs to exactly one open order (as far as the account knows, which is up to
+the last event it has seen).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from domain.account_events import (
+    RELEASED_AMENDED,
+    RELEASED_ORDER_CLOSED,
+    FundsDeposited,
+    FundsReleased,
+    FundsReserved,
+    FundsWithdrawn,
+    TradeSettled,
+)
+from domain.commands import OrderType, Side
+from domain.errors import (
+    DomainError,
+    ErrorCode,
+    InsufficientFunds,
+    InsufficientHoldings,
+    InvalidAmount,
+    OppositeSideOrderOpen,
+    OrderNotOpen,
+)
+from domain.events import Event
+from domain.instrument import Instrument
+from domain.order_events import TradeExecuted
+from domain.values import CURRENCY_DIGITS
+
+
+@dataclass(slots=True)
+class Balance:
+    """Total and held amount of one asset (minor units for cash, shares for a symbol)."""
+
+    total: int = 0
+    held: int = 0
+
+    @property
+    def available(self) -> int:
+        """What can be withdrawn or reserved now."""
+        return self.total - self.held
+
+
+@dataclass(slots=True)
+class Hold:
+    """What is still reserved for one open order."""
+
+    order_id: int
+    symbol: str
+    side: Side
+    asset: str
+    amount: int
+
+
+class Account:
+    """One user's money and shares (see the module docstring)."""
+
+    def __init__(self, user_id: int) -> None:
+        self.user_id = user_id
+        self.balances: dict[str, Balance] = {}
+        self.holds: dict[int, Hold] = {}
+        self.version = 0  # events applied so far
+
+    @classmethod
+    def replay(cls, user_id: int, events: Iterable[Event]) -> Account:
+        """Rebuild the account from its event history."""
+        account = cls(user_id)
+        for event in events:
+            account.apply(event)
+        return account
+
+    def balance(self, asset: str) -> Balance:
+        """A copy of the balance of ``asset`` (zero if never seen)."""
+        found = self.balances.get(asset)
+        return Balance(found.total, found.held) if found else Balance()
+
+    def available(self, asset: str) -> int:
+        """``total - held`` of ``asset``."""
+        return self.balance(asset).available
+
+    def has_open_order(self, symbol: str, side: Side) -> bool:
+        """Whether the account holds funds for an open ``side`` order in ``symbol``."""
+        return any(h.symbol == symbol and h.side == side for h in self.holds.values())
+
+    def deposit(self, asset: str, amount: int, at: int) -> list[Event]:
+        """Credit ``amount`` of ``asset`` (cash minor units or shares)."""
+        _positive(amount)
+        return self._record(FundsDeposited(self.user_id, asset, amount, at))
+
+    def withdraw(self, asset: str, amount: int, at: int) -> list[Event]:
+        """Debit ``amount`` of available ``asset``; ``INSUFFICIENT_FUNDS/HOLDINGS`` otherwise."""
+        _positive(amount)
+        self._require_available(asset, amount)
+        return self._record(FundsWithdrawn(self.user_id, asset, amount, at))
+
+    def reserve_order(
+        self,
+        instrument: Instrument,
+        order_id: int,
+        side: Side,
+        order_type: OrderType,
+        quantity: int,
+        price: int | None,
+        at: int,
+        market_buy_cash: int | None = None,
+    ) -> list[Event]:
+        """Hold what a new order may spend.
+
+        A limit buy holds ``Instrument.buy_hold(price, quantity)`` cash; a market buy holds
+        ``market_buy_cash`` (the collar amount, or the available balance, chosen by the caller);
+        a sell holds ``quantity`` shares. Under ``reject_opposite`` an open order on the other
+        side of the symbol is ``OPPOSITE_SIDE_ORDER_OPEN``.
+        """
+        if order_id in self.holds:
+            raise DomainError(f"order {order_id} already holds funds", ErrorCode.DUPLICATE_ORDER_ID)
+        other: Side = "sell" if side == "buy" else "buy"
+        if instrument.self_trade == "reject_opposite" and self.has_open_order(
+            instrument.symbol, other
+        ):
+            raise OppositeSideOrderOpen(f"an open {other} order in {instrument.symbol} exists")
+        if side == "sell":
+            asset, amount = instrument.symbol, quantity
+        elif order_type == "market":
+            if market_buy_cash is None:
+                raise InvalidAmount("a market buy needs the cash amount to hold")
+            asset, amount = instrument.currency, market_buy_cash
+        else:
+            if price is None:
+                raise DomainError("a limit order needs a price", ErrorCode.INVALID_PRICE)
+            asset, amount = instrument.currency, instrument.buy_hold(price, quantity)
+        _positive(amount)
+        self._require_available(asset, amount)
+        event = FundsReserved(self.user_id, asset, amount, order_id, instrument.symbol, side, at)
+        return self._record(event)
+
+    def release_order(self, order_id: int, reason: str, at: int) -> list[Event]:
+        """Release whatever is still held for ``order_id`` (order closed); ``[]`` if nothing."""
+        hold = self.holds.get(order_id)
+        if hold is None:
+            return []
+        return self._record(
+            FundsReleased(self.user_id, hold.asset, hold.amount, order_id, reason, at)
+        )
+
+    def adjust_hold(self, order_id: int, new_amount: int, at: int) -> list[Event]:
+        """Re-size an open order's hold after an amend (reserve more or release the excess)."""
+        hold = self.holds.get(order_id)
+        if hold is None:
+            raise OrderNotOpen(f"no hold for order {order_id}")
+        delta = new_amount - hold.amount
+        if delta > 0:
+            self._require_available(hold.asset, delta)
+            event: Event = FundsReserved(
+                self.user_id, hold.asset, delta, order_id, hold.symbol, hold.side, at
+            )
+        elif delta < 0 and new_amount >= 0:
+            event = FundsReleased(self.user_id, hold.asset, -delta, order_id, RELEASED_AMENDED, at)
+        else:
+            return []
+        return self._record(event)
+
+    def settle_trade(self, trade: TradeExecuted, instrument: Instrument) -> list[Event]:
+        """Book this account's side(s) of ``trade``; release the leftover hold of a filled order.
+
+        Settlement consumes the order's hold; when the order has nothing left open (its
+        ``*_remaining`` is 0) the rest of the hold (price improvement, unused fee) is released.
+        """
+        events: list[Event] = []
+        maker_side: Side = "sell" if trade.taker_side == "buy" else "buy"
+        roles = (
+            (
+                trade.taker_user_id,
+                trade.taker_order_id,
+                trade.taker_side,
+                False,
+                trade.taker_remaining,
+            ),
+            (trade.maker_user_id, trade.maker_order_id, maker_side, True, trade.maker_remaining),
+        )
+        for user_id, order_id, side, maker, left in roles:
+            if user_id == self.user_id:
+                events += self._record(self._settlement(trade, instrument, order_id, side, maker))
+                if not left:
+                    events += self.release_order(order_id, RELEASED_ORDER_CLOSED, trade.at)
+        return events
+
+    def _settlement(
+        self, trade: TradeExecuted, instrument: Instrument, order_id: int, side: Side, maker: bool
+    ) -> TradeSettled:
+        notional = instrument.notional(trade.price, trade.quantity)
+        fee = instrument.maker_fee(notional) if maker else instrument.taker_fee(notional)
+        hold = self.holds.get(order_id)
+        if side == "buy":
+            cash_delta, shares_delta, hold_used = -(notional + fee), trade.quantity, notional + fee
+        else:
+            cash_delta, shares_delta, hold_used = notional - fee, -trade.quantity, trade.quantity
+        if hold is None or hold.amount < hold_used:
+            error = InsufficientFunds if side == "buy" else InsufficientHoldings
+            raise error(f"order {order_id} holds too little to settle this trade")
+        return TradeSettled(
+            self.user_id,
+            trade.symbol,
+            trade.trade_id,
+            order_id,
+            side,
+            trade.price,
+            trade.quantity,
+            "maker" if maker else "taker",
+            instrument.currency,
+            cash_delta,
+            fee,
+            shares_delta,
+            hold_used,
+            trade.at,
+        )
+
+    def apply(self, event: Event) -> None:
+        """Evolve the state by one event (used by decisions and by replay alike)."""
+        if isinstance(event, FundsDeposited):
+            self._bal(event.asset).total += event.amount
+        elif isinstance(event, FundsWithdrawn):
+            self._bal(event.asset).total -= event.amount
+        elif isinstance(event, FundsReserved):
+            self._bal(event.asset).held += event.amount
+            hold = self.holds.get(event.order_id)
+            if hold is None:
+                self.holds[event.order_id] = Hold(
+                    event.order_id, event.symbol, event.side, event.asset, event.amount
+                )
+            else:
+                hold.amount += event.amount
+        elif isinstance(event, FundsReleased):
+            self._bal(event.asset).held -= event.amount
+            self._consume_hold(event.order_id, event.amount)
+        elif isinstance(event, TradeSettled):
+            self._apply_settlement(event)
+        else:
+            raise TypeError(f"not an account event: {event!r}")
+        self.version += 1
+
+    def _apply_settlement(self, event: TradeSettled) -> None:
+        held_asset = event.currency if event.side == "buy" else event.symbol
+        self._bal(held_asset).held -= event.hold_used
+        self._consume_hold(event.order_id, event.hold_used)
+        self._bal(event.currency).total += event.cash_delta
+        self._bal(event.symbol).total += event.shares_delta
+
+    def _consume_hold(self, order_id: int, amount: int) -> None:
+        hold = self.holds[order_id]
+        hold.amount -= amount
+        if hold.amount <= 0:
+            del self.holds[order_id]
+
+    def _bal(self, asset: str) -> Balance:
+        found = self.balances.get(asset)
+        if found is None:
+            found = self.balances[asset] = Balance()
+        return found
+
+    def _record(self, event: Event) -> list[Event]:
+        self.apply(event)
+        return [event]
+
+    def _require_available(self, asset: str, amount: int) -> None:
+        if self.available(asset) < amount:
+            error = InsufficientFunds if _is_cash(asset) else InsufficientHoldings
+            raise error(f"{asset}: available {self.available(asset)}, needed {amount}")
+
+
+def _is_cash(asset: str) -> bool:
+    return asset in CURRENCY_DIGITS
+
+
+def _positive(amount: int) -> None:
+    if type(amount) is not int or amount <= 0:
+        raise InvalidAmount(f"amount must be a positive integer, got {amount!r}")

@@ -1,0 +1,155 @@
+"""Account events: cash and shares moving in, out, on hold and between traders.
+
+``asset`` is a currency code (``"USD"``, amounts in minor units) or a symbol (amounts in shares).
+Every event carries ``at`` (ns since the epoch) from the command that caused it.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from domain.commands import Side
+from domain.events import Event, register
+from domain.order_events import Liquidity
+
+# Reasons of FundsReleased.
+RELEASED_ORDER_CLOSED: Final = "ORDER_CLOSED"  # filled (price-improvement leftover), cancelled, ...
+RELEASED_AMENDED: Final = "AMENDED"
+
+
+class FundsDeposited(Event):
+    """``amount`` of ``asset`` came into the account."""
+
+    __slots__ = ("amount", "asset", "at", "user_id")
+    FIELDS = ("user_id", "asset", "amount", "at")
+
+    def __init__(self, user_id: int, asset: str, amount: int, at: int) -> None:
+        self.user_id: Final = user_id
+        self.asset: Final = asset
+        self.amount: Final = amount
+        self.at: Final = at
+
+
+class FundsWithdrawn(Event):
+    """``amount`` of ``asset`` left the account."""
+
+    __slots__ = ("amount", "asset", "at", "user_id")
+    FIELDS = ("user_id", "asset", "amount", "at")
+
+    def __init__(self, user_id: int, asset: str, amount: int, at: int) -> None:
+        self.user_id: Final = user_id
+        self.asset: Final = asset
+        self.amount: Final = amount
+        self.at: Final = at
+
+
+class FundsReserved(Event):
+    """``amount`` of ``asset`` is now held for ``order_id`` (available drops, total stays)."""
+
+    __slots__ = ("amount", "asset", "at", "order_id", "side", "symbol", "user_id")
+    FIELDS = ("user_id", "asset", "amount", "order_id", "symbol", "side", "at")
+
+    def __init__(
+        self, user_id: int, asset: str, amount: int, order_id: int, symbol: str, side: Side, at: int
+    ) -> None:
+        self.user_id: Final = user_id
+        self.asset: Final = asset
+        self.amount: Final = amount
+        self.order_id: Final = order_id
+        self.symbol: Final = symbol
+        self.side: Final = side
+        self.at: Final = at
+
+
+class FundsReleased(Event):
+    """``amount`` held for ``order_id`` is available again."""
+
+    __slots__ = ("amount", "asset", "at", "order_id", "reason", "user_id")
+    FIELDS = ("user_id", "asset", "amount", "order_id", "reason", "at")
+
+    def __init__(
+        self, user_id: int, asset: str, amount: int, order_id: int, reason: str, at: int
+    ) -> None:
+        self.user_id: Final = user_id
+        self.asset: Final = asset
+        self.amount: Final = amount
+        self.order_id: Final = order_id
+        self.reason: Final = reason
+        self.at: Final = at
+
+
+class TradeSettled(Event):
+    """One side of a trade booked to one account.
+
+    Buyer: ``cash_delta = -(notional + fee)`` taken from the order's cash hold (``hold_used``),
+    ``shares_delta = +quantity``. Seller: ``shares_delta = -quantity`` taken from the share hold
+    (``hold_used``), ``cash_delta = notional - fee``. ``(symbol, trade_id, user_id)`` is unique.
+    """
+
+    __slots__ = (
+        "at",
+        "cash_delta",
+        "currency",
+        "fee",
+        "hold_used",
+        "liquidity",
+        "order_id",
+        "price",
+        "quantity",
+        "shares_delta",
+        "side",
+        "symbol",
+        "trade_id",
+        "user_id",
+    )
+    FIELDS = (
+        "user_id",
+        "symbol",
+        "trade_id",
+        "order_id",
+        "side",
+        "price",
+        "quantity",
+        "liquidity",
+        "currency",
+        "cash_delta",
+        "fee",
+        "shares_delta",
+        "hold_used",
+        "at",
+    )
+
+    def __init__(
+        self,
+        user_id: int,
+        symbol: str,
+        trade_id: int,
+        order_id: int,
+        side: Side,
+        price: int,
+        quantity: int,
+        liquidity: Liquidity,
+        currency: str,
+        cash_delta: int,
+        fee: int,
+        shares_delta: int,
+        hold_used: int,
+        at: int,
+    ) -> None:
+        self.user_id: Final = user_id
+        self.symbol: Final = symbol
+        self.trade_id: Final = trade_id
+        self.order_id: Final = order_id
+        self.side: Final = side
+        self.price: Final = price
+        self.quantity: Final = quantity
+        self.liquidity: Final = liquidity
+        self.currency: Final = currency
+        self.cash_delta: Final = cash_delta
+        self.fee: Final = fee
+        self.shares_delta: Final = shares_delta
+        self.hold_used: Final = hold_used
+        self.at: Final = at
+
+
+register(FundsDeposited, FundsWithdrawn, FundsReserved, FundsReleased, TradeSettled)

@@ -1,0 +1,298 @@
+"""The order book of one symbol: two sides of price levels, each level a FIFO queue.
+
+Layout, chosen for CPython speed:
+
+* A side keeps ``levels: dict[key, PriceLevel]`` and ``keys``, a plain ``list`` of the same keys
+  sorted ascending with the **best level last**. The key is the price for bids and the negated
+  price for asks, so on both sides ``keys[-1]`` is the best level, an incoming order crosses a
+  level iff ``key >= threshold`` (``threshold = opposite.key(limit)``), and taking out the best
+  level is an O(1) ``list.pop()``. A new level is a ``bisect.insort`` (a short memmove).
+* A level is a ``collections.deque`` of open orders plus its total open quantity. ``deque``
+  append/popleft run in C; cancelling from the middle is O(1) by **tombstoning**: the order's
+  remaining quantity drops to 0 and matching skips (and pops) such entries. A level whose open
+  quantity drops to 0 is removed at once; a level with many tombstones is compacted, so memory
+  stays proportional to the open orders (amortised O(1) per cancel).
+* An open order is a :class:`RestingOrder` mutated in place by fills. Read it from outside
+  through :class:`OpenOrder` views (:meth:`OrderBook.open_orders`, :meth:`OrderBook.get`).
+* ``orders: dict[order_id, order]`` finds any open order in O(1).
+* The book counts open orders per user and side (``open_counts``), which makes the
+  opposite-side rule and the "can this order meet its own user?" test one dict lookup.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, insort
+from collections import deque
+from collections.abc import Iterator
+from typing import Final, NamedTuple
+
+from domain.commands import Side
+from domain.instrument import Instrument
+
+#: Threshold of an order without a limit (a market order crosses every level).
+NO_LIMIT: Final = -(1 << 61)
+#: Highest price the engine accepts (keeps every key a machine-size int in the mypyc build).
+MAX_PRICE: Final = (1 << 61) - 1
+_COMPACT_MIN: Final = 32
+
+SIDES: Final[tuple[Side, Side]] = ("buy", "sell")
+
+
+class RestingOrder:
+    """An open order on the book. Mutable: fills lower ``remaining`` and raise ``filled``.
+
+    Fields are plain ``int``\\ s (``is_sell`` and ``post_only`` are 0/1, ``expires_at`` is 0 for
+    GTC) so that the mypyc build stores them unboxed.
+    """
+
+    __slots__ = (
+        "expires_at",
+        "filled",
+        "is_sell",
+        "order_id",
+        "post_only",
+        "price",
+        "quantity",
+        "remaining",
+        "user_id",
+    )
+
+    def __init__(
+        self,
+        remaining: int,
+        order_id: int,
+        user_id: int,
+        price: int,
+        quantity: int,
+        filled: int,
+        is_sell: int,
+        post_only: int,
+        expires_at: int,
+    ) -> None:
+        self.remaining = remaining  # open now; 0 marks a tombstone in its level's queue
+        self.order_id = order_id
+        self.user_id = user_id
+        self.price = price
+        self.quantity = quantity  # current total (amends change it)
+        self.filled = filled
+        self.is_sell = is_sell
+        self.post_only = post_only
+        self.expires_at = expires_at  # DAY session close in ns; 0 for GTC
+
+
+def new_order(
+    order_id: int,
+    user_id: int,
+    side: Side,
+    price: int,
+    quantity: int,
+    remaining: int,
+    filled: int = 0,
+    post_only: bool = False,
+    expires_at: int | None = None,
+) -> RestingOrder:
+    """Build an open order from readable arguments."""
+    return RestingOrder(
+        remaining,
+        order_id,
+        user_id,
+        price,
+        quantity,
+        filled,
+        0 if side == "buy" else 1,
+        1 if post_only else 0,
+        expires_at or 0,
+    )
+
+
+class OpenOrder(NamedTuple):
+    """Read-only view of an open order on the book."""
+
+    order_id: int
+    user_id: int
+    side: Side
+    price: int
+    quantity: int
+    remaining: int
+    filled: int
+    post_only: bool
+    expires_at: int | None
+
+    @classmethod
+    def of(cls, order: RestingOrder) -> OpenOrder:
+        """Snapshot the view of an internal order."""
+        return cls(
+            order.order_id,
+            order.user_id,
+            SIDES[order.is_sell],
+            order.price,
+            order.quantity,
+            order.remaining,
+            order.filled,
+            bool(order.post_only),
+            order.expires_at or None,
+        )
+
+
+class PriceLevel:
+    """Every order at one price, oldest first (tombstones included until skipped)."""
+
+    __slots__ = ("dead", "price", "qty", "queue")
+
+    def __init__(self, price: int) -> None:
+        self.price = price
+        self.queue: deque[RestingOrder] = deque()
+        self.qty = 0  # open quantity of the level; 0 means the level is gone
+        self.dead = 0  # tombstones still in ``queue``
+
+    def open_orders(self) -> Iterator[RestingOrder]:
+        """The open orders of the level in time priority."""
+        return (order for order in self.queue if order.remaining)
+
+
+class BookSide:
+    """One side of a book (see the module docstring for the key convention)."""
+
+    __slots__ = ("bid", "index", "keys", "levels", "open_counts", "side")
+
+    def __init__(self, side: Side, open_counts: dict[int, list[int]]) -> None:
+        self.side: Side = side
+        self.bid = side == "buy"  # keys are prices on the bid side, negated prices on the ask side
+        self.index = 0 if self.bid else 1  # this side's slot in ``open_counts`` values
+        self.levels: dict[int, PriceLevel] = {}
+        self.keys: list[int] = []
+        # Shared by both sides of a book: user id -> [open bids, open asks].
+        self.open_counts = open_counts
+
+    def add(self, order: RestingOrder) -> None:
+        """Append ``order`` at the back of its price level (creating the level if needed)."""
+        key = order.price if self.bid else -order.price
+        level = self.levels.get(key)
+        if level is None:
+            level = self.levels[key] = PriceLevel(order.price)
+            insort(self.keys, key)
+        level.queue.append(order)
+        level.qty += order.remaining
+        counts = self.open_counts.get(order.user_id)
+        if counts is None:
+            counts = self.open_counts[order.user_id] = [0, 0]
+        counts[self.index] += 1
+
+    def discard(self, order: RestingOrder) -> None:
+        """Take an open order off the side in O(1) (tombstone), dropping an emptied level."""
+        key = order.price if self.bid else -order.price
+        level = self.levels[key]
+        level.qty -= order.remaining
+        order.remaining = 0
+        self.forget_user(order.user_id)
+        if not level.qty:
+            self.drop_level(key)
+            return
+        level.dead += 1
+        if level.dead > _COMPACT_MIN and level.dead * 2 > len(level.queue):
+            self.compact(level)
+
+    @staticmethod
+    def compact(level: PriceLevel) -> None:
+        """Drop the tombstones of a level (amortised O(1) per cancel)."""
+        level.queue = deque(o for o in level.queue if o.remaining)
+        level.dead = 0
+
+    def forget_user(self, user_id: int) -> None:
+        """One open order of ``user_id`` left this side."""
+        self.open_counts[user_id][self.index] -= 1
+
+    def has_user(self, user_id: int) -> bool:
+        """Whether ``user_id`` has an open order on this side."""
+        counts = self.open_counts.get(user_id)
+        return counts is not None and counts[self.index] > 0
+
+    def key(self, price: int) -> int:
+        """The level key of ``price`` on this side (the best level has the highest key)."""
+        return price if self.bid else -price
+
+    def drop_level(self, key: int) -> None:
+        """Remove an (empty) level."""
+        del self.levels[key]
+        keys = self.keys
+        if keys[-1] == key:
+            keys.pop()
+        else:
+            del keys[bisect_left(keys, key)]
+
+    def best_first(self) -> Iterator[PriceLevel]:
+        """Levels from the best price outwards."""
+        levels = self.levels
+        return (levels[key] for key in reversed(self.keys))
+
+    def best_price(self) -> int | None:
+        """The best price on this side, or ``None`` when it is empty."""
+        return self.levels[self.keys[-1]].price if self.keys else None
+
+    def depth(self, limit: int | None = None) -> list[tuple[int, int]]:
+        """L2 view: ``(price, open quantity)`` per level, best first."""
+        rows = [(level.price, level.qty) for level in self.best_first()]
+        return rows if limit is None else rows[:limit]
+
+
+class OrderBook:
+    """Both sides of one symbol, its order index, DAY expiries and trade counter."""
+
+    __slots__ = (
+        "asks",
+        "bids",
+        "day_heap",
+        "instrument",
+        "lot_size",
+        "open_counts",
+        "orders",
+        "sides",
+        "symbol",
+        "trade_seq",
+    )
+
+    def __init__(self, instrument: Instrument) -> None:
+        self.instrument = instrument
+        self.symbol = instrument.symbol
+        self.lot_size = instrument.lot_size
+        self.open_counts: dict[int, list[int]] = {}
+        self.bids = BookSide("buy", self.open_counts)
+        self.asks = BookSide("sell", self.open_counts)
+        self.sides = (self.bids, self.asks)  # indexed by an order's IS_SELL
+        self.orders: dict[int, RestingOrder] = {}
+        # (expires_at, order_id) of resting DAY orders; stale entries are skipped when popped.
+        self.day_heap: list[tuple[int, int]] = []
+        self.trade_seq = 0  # id of the last trade on this symbol
+
+    def side_of(self, side: Side) -> BookSide:
+        """The side an order of ``side`` rests on."""
+        return self.bids if side == "buy" else self.asks
+
+    def opposite_of(self, side: Side) -> BookSide:
+        """The side an order of ``side`` trades against."""
+        return self.asks if side == "buy" else self.bids
+
+    def remove(self, order: RestingOrder) -> None:
+        """Take an open order off the book (cancel, expiry, self-trade prevention)."""
+        del self.orders[order.order_id]
+        self.sides[order.is_sell].discard(order)
+
+    def get(self, order_id: int) -> OpenOrder | None:
+        """View of the open order ``order_id``, or ``None`` if it is not open."""
+        order = self.orders.get(order_id)
+        return None if order is None else OpenOrder.of(order)
+
+    def best_bid(self) -> int | None:
+        """Highest bid price in ticks, if any."""
+        return self.bids.best_price()
+
+    def best_ask(self) -> int | None:
+        """Lowest ask price in ticks, if any."""
+        return self.asks.best_price()
+
+    def open_orders(self, side: Side | None = None) -> Iterator[OpenOrder]:
+        """Open orders: bids best first then asks best first (or one side), FIFO per level."""
+        for book_side in self.sides if side is None else (self.side_of(side),):
+            for level in book_side.best_first():
+                for order in level.open_orders():
+                    yield OpenOrder.of(order)

@@ -1,0 +1,184 @@
+"""Requests the command API appends for the engine, each convertible with ``to_command()``.
+
+``OrderPlaced`` (funds already reserved), ``CancelRequested``, ``AmendRequested`` and
+``BatchPlaced`` are what the engine worker consumes and turns into engine commands.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from domain.commands import (
+    AmendOrder,
+    CancelOrder,
+    NewOrder,
+    OrderType,
+    Side,
+    SubmitBatch,
+    TimeInForce,
+)
+from domain.events import Event, register
+
+
+class OrderPlaced(Event):
+    """The command API validated an order and reserved its funds; the engine takes it next."""
+
+    __slots__ = (
+        "at",
+        "client_order_id",
+        "expires_at",
+        "max_notional",
+        "order_id",
+        "order_type",
+        "post_only",
+        "price",
+        "quantity",
+        "side",
+        "symbol",
+        "time_in_force",
+        "user_id",
+    )
+    FIELDS = (
+        "symbol",
+        "order_id",
+        "user_id",
+        "side",
+        "order_type",
+        "price",
+        "quantity",
+        "time_in_force",
+        "post_only",
+        "max_notional",
+        "expires_at",
+        "client_order_id",
+        "at",
+    )
+
+    def __init__(
+        self,
+        symbol: str,
+        order_id: int,
+        user_id: int,
+        side: Side,
+        order_type: OrderType,
+        price: int | None,
+        quantity: int,
+        time_in_force: TimeInForce,
+        post_only: bool,
+        max_notional: int | None,
+        expires_at: int | None,
+        client_order_id: str | None,
+        at: int,
+    ) -> None:
+        self.symbol: Final = symbol
+        self.order_id: Final = order_id
+        self.user_id: Final = user_id
+        self.side: Final = side
+        self.order_type: Final = order_type
+        self.price: Final = price
+        self.quantity: Final = quantity
+        self.time_in_force: Final = time_in_force
+        self.post_only: Final = post_only
+        self.max_notional: Final = max_notional
+        self.expires_at: Final = expires_at
+        self.client_order_id: Final = client_order_id
+        self.at: Final = at
+
+    def to_command(self) -> NewOrder:
+        """The engine command this request stands for."""
+        return NewOrder(
+            self.symbol,
+            self.order_id,
+            self.user_id,
+            self.side,
+            self.order_type,
+            self.price,
+            self.quantity,
+            self.time_in_force,
+            self.at,
+            self.post_only,
+            self.max_notional,
+            self.expires_at,
+        )
+
+
+class CancelRequested(Event):
+    """The owner asked to cancel an order."""
+
+    __slots__ = ("at", "order_id", "symbol", "user_id")
+    FIELDS = ("symbol", "order_id", "user_id", "at")
+
+    def __init__(self, symbol: str, order_id: int, user_id: int, at: int) -> None:
+        self.symbol: Final = symbol
+        self.order_id: Final = order_id
+        self.user_id: Final = user_id
+        self.at: Final = at
+
+    def to_command(self) -> CancelOrder:
+        """The engine command this request stands for."""
+        return CancelOrder(self.symbol, self.order_id, self.user_id, self.at)
+
+
+class AmendRequested(Event):
+    """The owner asked to change an order's total quantity and/or price."""
+
+    __slots__ = ("at", "order_id", "price", "quantity", "symbol", "user_id")
+    FIELDS = ("symbol", "order_id", "user_id", "quantity", "price", "at")
+
+    def __init__(
+        self,
+        symbol: str,
+        order_id: int,
+        user_id: int,
+        quantity: int | None,
+        price: int | None,
+        at: int,
+    ) -> None:
+        self.symbol: Final = symbol
+        self.order_id: Final = order_id
+        self.user_id: Final = user_id
+        self.quantity: Final = quantity
+        self.price: Final = price
+        self.at: Final = at
+
+    def to_command(self) -> AmendOrder:
+        """The engine command this request stands for."""
+        return AmendOrder(
+            self.symbol, self.order_id, self.user_id, self.quantity, self.price, self.at
+        )
+
+
+class BatchPlaced(Event):
+    """The command API accepted a batch (legs stored inline as ``OrderPlaced`` dicts)."""
+
+    __slots__ = ("all_or_nothing", "at", "batch_id", "orders", "user_id")
+    FIELDS = ("batch_id", "user_id", "all_or_nothing", "orders", "at")
+
+    def __init__(
+        self,
+        batch_id: int,
+        user_id: int,
+        all_or_nothing: bool,
+        orders: tuple[OrderPlaced, ...],
+        at: int,
+    ) -> None:
+        self.batch_id: Final = batch_id
+        self.user_id: Final = user_id
+        self.all_or_nothing: Final = all_or_nothing
+        self.orders: Final = orders
+        self.at: Final = at
+
+    @classmethod
+    def decode_field(cls, name: str, value: Any) -> Any:
+        """Turn the stored leg dicts back into ``OrderPlaced`` events."""
+        if name == "orders" and isinstance(value, list):
+            return tuple(OrderPlaced(**leg) for leg in value)
+        return value
+
+    def to_command(self) -> SubmitBatch:
+        """The engine command this request stands for."""
+        legs = tuple(leg.to_command() for leg in self.orders)
+        return SubmitBatch(self.batch_id, self.user_id, legs, self.all_or_nothing, self.at)
+
+
+register(OrderPlaced, CancelRequested, AmendRequested, BatchPlaced)

@@ -1,0 +1,171 @@
+"""The MariaDB event store: appends through the group-commit writer, reads through SQLAlchemy."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from common.db import make_engine
+from event_store.connection import DB_ERRORS
+from event_store.errors import EventStoreUnavailable
+from event_store.model import AppendResult, Checkpoint, RecordedEvent, Snapshot, StreamAppend
+from event_store.planning import encode_append
+from event_store.sql import EVENT_COLUMNS, INSERT_CHECKPOINTS, LAST_POSITION
+from event_store.upcasting import Upcasters
+from event_store.writer import GroupCommitWriter
+
+
+class MariaDbEventStore:
+    """The :class:`~event_store.protocol.EventStore` contract on MariaDB.
+
+    One instance per process: its writer task owns the append connection and coalesces the
+    appends of every task into one transaction per batch.
+    """
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        upcasters: Upcasters | None = None,
+        max_batch_appends: int = 2000,
+        *,
+        owns_engine: bool = False,
+    ) -> None:
+        self._engine = engine
+        self._owns_engine = owns_engine
+        self._upcasters = upcasters or Upcasters()
+        self._writer = GroupCommitWriter(
+            engine.url.render_as_string(hide_password=False), max_batch_appends
+        )
+
+    @classmethod
+    def from_url(
+        cls, database_url: str, upcasters: Upcasters | None = None, pool_size: int = 8
+    ) -> MariaDbEventStore:
+        """A store with its own engine (disposed by :meth:`close`)."""
+        return cls(make_engine(database_url, pool_size), upcasters, owns_engine=True)
+
+    async def append(
+        self, *appends: StreamAppend, checkpoint: Checkpoint | None = None
+    ) -> AppendResult:
+        """See :meth:`event_store.protocol.EventStore.append`."""
+        return await self._writer.submit(encode_append(appends, checkpoint))
+
+    async def read_stream(
+        self, stream_id: str, from_version: int = 1, limit: int | None = None
+    ) -> list[RecordedEvent]:
+        """See :meth:`event_store.protocol.EventStore.read_stream`."""
+        sql = (
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = %s AND stream_version >= %s"
+            " ORDER BY stream_version"
+        )
+        params: tuple[Any, ...] = (stream_id, from_version)
+        if limit is not None:
+            sql += " LIMIT %s"
+            params += (limit,)
+        return [self._recorded(row) for row in await self._fetch(sql, params)]
+
+    async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[RecordedEvent]:
+        """See :meth:`event_store.protocol.EventStore.read_all`."""
+        rows = await self._fetch(
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE position > %s ORDER BY position LIMIT %s",
+            (after_position, limit),
+        )
+        return [self._recorded(row) for row in rows]
+
+    async def last_position(self) -> int:
+        """See :meth:`event_store.protocol.EventStore.last_position`."""
+        rows = await self._fetch(LAST_POSITION, ())
+        return int(rows[0][0])
+
+    async def stream_version(self, stream_id: str) -> int:
+        """See :meth:`event_store.protocol.EventStore.stream_version`."""
+        rows = await self._fetch(
+            "SELECT MAX(stream_version) FROM events WHERE stream_id = %s", (stream_id,)
+        )
+        return int(rows[0][0] or 0)
+
+    async def save_snapshot(self, snapshot: Snapshot) -> None:
+        """See :meth:`event_store.protocol.EventStore.save_snapshot`."""
+        await self._write(
+            "INSERT IGNORE INTO snapshots (stream_id, version, type, schema_version, state)"
+            " VALUES (%s, %s, %s, %s, %s)",
+            (
+                snapshot.stream_id,
+                snapshot.version,
+                snapshot.type,
+                snapshot.schema_version,
+                orjson.dumps(snapshot.state).decode(),
+            ),
+        )
+
+    async def load_snapshot(self, stream_id: str) -> Snapshot | None:
+        """See :meth:`event_store.protocol.EventStore.load_snapshot`."""
+        rows = await self._fetch(
+            "SELECT version, type, schema_version, state FROM snapshots WHERE stream_id = %s"
+            " ORDER BY version DESC LIMIT 1",
+            (stream_id,),
+        )
+        if not rows:
+            return None
+        version, snapshot_type, schema_version, state = rows[0]
+        schema_version, upcast = self._upcasters.upcast(
+            snapshot_type, schema_version, orjson.loads(state)
+        )
+        return Snapshot(stream_id, int(version), upcast, snapshot_type, schema_version)
+
+    async def load_checkpoint(self, consumer: str) -> int:
+        """See :meth:`event_store.protocol.EventStore.load_checkpoint`."""
+        rows = await self._fetch(
+            "SELECT position FROM checkpoints WHERE consumer = %s", (consumer,)
+        )
+        return int(rows[0][0]) if rows else 0
+
+    async def save_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """See :meth:`event_store.protocol.EventStore.save_checkpoint`."""
+        await self._write(INSERT_CHECKPOINTS, (checkpoint.consumer, checkpoint.position))
+
+    async def close(self) -> None:
+        """Commit the queued appends, stop the writer; dispose the engine if we made it."""
+        await self._writer.close()
+        if self._owns_engine:
+            await self._engine.dispose()
+
+    async def _fetch(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        try:
+            async with self._engine.connect() as conn:
+                result = await conn.exec_driver_sql(sql, params)
+                return list(result.all())
+        except DB_ERRORS as exc:
+            raise EventStoreUnavailable(f"MariaDB read failed: {exc}") from exc
+
+    async def _write(self, sql: str, params: tuple[Any, ...]) -> None:
+        try:
+            async with self._engine.begin() as conn:
+                await conn.exec_driver_sql(sql, params)
+        except DB_ERRORS as exc:
+            raise EventStoreUnavailable(f"MariaDB write failed: {exc}") from exc
+
+    def _recorded(self, row: Any) -> RecordedEvent:
+        position, stream_id, version, event_id, event_type, schema_version, data, meta, at = row
+        schema_version, payload = self._upcasters.upcast(
+            event_type, schema_version, orjson.loads(data)
+        )
+        return RecordedEvent(
+            int(position),
+            stream_id,
+            int(version),
+            UUID(str(event_id)),
+            event_type,
+            schema_version,
+            payload,
+            orjson.loads(meta),
+            _utc(at),
+        )
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC)

@@ -1,0 +1,126 @@
+"""An in-memory event store for unit tests of other code; it passes the same contract suite."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from uuid import UUID
+
+import orjson
+
+from event_store.errors import EventStoreError
+from event_store.model import AppendResult, Checkpoint, RecordedEvent, Snapshot, StreamAppend
+from event_store.planning import EventRow, encode_append, plan_batch, replay_result
+from event_store.upcasting import Upcasters
+
+
+class InMemoryEventStore:
+    """The :class:`~event_store.protocol.EventStore` contract, held in a list."""
+
+    def __init__(self, upcasters: Upcasters | None = None) -> None:
+        self._upcasters = upcasters or Upcasters()
+        self._rows: list[tuple[EventRow, datetime]] = []
+        self._versions: dict[str, int] = {}
+        self._by_event_id: dict[str, tuple[int, str, int]] = {}
+        self._streams: dict[str, list[int]] = {}
+        self._snapshots: dict[str, Snapshot] = {}
+        self._checkpoints: dict[str, int] = {}
+        self._lock = asyncio.Lock()
+
+    async def append(
+        self, *appends: StreamAppend, checkpoint: Checkpoint | None = None
+    ) -> AppendResult:
+        """See :meth:`event_store.protocol.EventStore.append`."""
+        encoded = encode_append(appends, checkpoint)
+        async with self._lock:
+            replay = replay_result(encoded.event_ids, self._by_event_id)
+            if isinstance(replay, EventStoreError):
+                raise replay
+            if replay is not None:
+                return replay
+            versions = {s: self._versions.get(s, 0) for s in encoded.stream_ids}
+            plan = plan_batch([encoded], versions, len(self._rows))
+            outcome = plan.outcomes[0]
+            if isinstance(outcome, EventStoreError):
+                raise outcome
+            assert outcome is not None, "a batch of one is never deferred"
+            now = datetime.now(UTC)
+            for row in plan.rows:
+                position, stream_id, version, event_id = row[:4]
+                self._rows.append((row, now))
+                self._by_event_id[event_id] = (position, stream_id, version)
+                self._streams.setdefault(stream_id, []).append(position)
+            self._versions.update(plan.stream_versions)
+            self._checkpoints.update(plan.checkpoints)
+            return outcome
+
+    async def read_stream(
+        self, stream_id: str, from_version: int = 1, limit: int | None = None
+    ) -> list[RecordedEvent]:
+        """See :meth:`event_store.protocol.EventStore.read_stream`."""
+        positions = self._streams.get(stream_id, [])[max(from_version, 1) - 1 :]
+        if limit is not None:
+            positions = positions[:limit]
+        return [self._recorded(p) for p in positions]
+
+    async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[RecordedEvent]:
+        """See :meth:`event_store.protocol.EventStore.read_all`."""
+        start = max(after_position, 0)
+        end = min(start + limit, len(self._rows))
+        return [self._recorded(p) for p in range(start + 1, end + 1)]
+
+    async def last_position(self) -> int:
+        """See :meth:`event_store.protocol.EventStore.last_position`."""
+        return len(self._rows)
+
+    async def stream_version(self, stream_id: str) -> int:
+        """See :meth:`event_store.protocol.EventStore.stream_version`."""
+        return self._versions.get(stream_id, 0)
+
+    async def save_snapshot(self, snapshot: Snapshot) -> None:
+        """See :meth:`event_store.protocol.EventStore.save_snapshot`."""
+        current = self._snapshots.get(snapshot.stream_id)
+        if current is None or current.version <= snapshot.version:
+            state = orjson.loads(orjson.dumps(snapshot.state))
+            self._snapshots[snapshot.stream_id] = Snapshot(
+                snapshot.stream_id, snapshot.version, state, snapshot.type, snapshot.schema_version
+            )
+
+    async def load_snapshot(self, stream_id: str) -> Snapshot | None:
+        """See :meth:`event_store.protocol.EventStore.load_snapshot`."""
+        snapshot = self._snapshots.get(stream_id)
+        if snapshot is None:
+            return None
+        schema_version, state = self._upcasters.upcast(
+            snapshot.type, snapshot.schema_version, orjson.loads(orjson.dumps(snapshot.state))
+        )
+        return Snapshot(stream_id, snapshot.version, state, snapshot.type, schema_version)
+
+    async def load_checkpoint(self, consumer: str) -> int:
+        """See :meth:`event_store.protocol.EventStore.load_checkpoint`."""
+        return self._checkpoints.get(consumer, 0)
+
+    async def save_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """See :meth:`event_store.protocol.EventStore.save_checkpoint`."""
+        self._checkpoints[checkpoint.consumer] = checkpoint.position
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+    def _recorded(self, position: int) -> RecordedEvent:
+        row, recorded_at = self._rows[position - 1]
+        _, stream_id, version, event_id, event_type, schema_version, data, metadata = row
+        schema_version, payload = self._upcasters.upcast(
+            event_type, schema_version, orjson.loads(data)
+        )
+        return RecordedEvent(
+            position,
+            stream_id,
+            version,
+            UUID(event_id),
+            event_type,
+            schema_version,
+            payload,
+            orjson.loads(metadata),
+            recorded_at,
+        )

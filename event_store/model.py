@@ -1,0 +1,96 @@
+"""The values the event store takes and returns."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+from uuid import UUID, uuid4
+
+ANY: Final = -1
+"""``expected_version`` that accepts the stream at any version, even absent."""
+
+NO_STREAM: Final = 0
+"""``expected_version`` of a stream that must not exist yet (streams start at version 1)."""
+
+MAX_STREAM_ID_LENGTH: Final = 200
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event to append; ``data`` and ``metadata`` must be JSON-serialisable (orjson).
+
+    ``metadata`` should carry ``correlation_id``, ``causation_id`` and ``actor``. ``event_id``
+    makes the append idempotent: give a retried command the same ids.
+    """
+
+    type: str
+    data: Mapping[str, Any]
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    event_id: UUID = field(default_factory=uuid4)
+    schema_version: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class StreamAppend:
+    """Events for one stream, appended only if the stream is at ``expected_version``.
+
+    ``expected_version`` is the stream's current version (its last event's version), or
+    :data:`NO_STREAM` (0) for a stream that must not exist, or :data:`ANY` (-1).
+    """
+
+    stream_id: str
+    events: Sequence[NewEvent]
+    expected_version: int = ANY
+
+    def __post_init__(self) -> None:
+        if not self.stream_id or len(self.stream_id) > MAX_STREAM_ID_LENGTH:
+            raise ValueError(f"stream id must have 1 to {MAX_STREAM_ID_LENGTH} characters")
+        if not self.events:
+            raise ValueError(f"an append to {self.stream_id!r} needs at least one event")
+        if self.expected_version < ANY:
+            raise ValueError(f"invalid expected version {self.expected_version}")
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A consumer's position, saved in the same transaction as the events it produced."""
+
+    consumer: str
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """Where an append landed: its positions (contiguous) and each stream's new version."""
+
+    first_position: int
+    last_position: int
+    stream_versions: Mapping[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    """An event as stored, after upcasting to its latest schema version."""
+
+    position: int
+    stream_id: str
+    stream_version: int
+    event_id: UUID
+    type: str
+    schema_version: int
+    data: dict[str, Any]
+    metadata: dict[str, Any]
+    recorded_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """An aggregate's (or a worker's) state as of ``version`` of its stream."""
+
+    stream_id: str
+    version: int
+    state: dict[str, Any]
+    type: str = "snapshot"
+    schema_version: int = 1

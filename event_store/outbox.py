@@ -1,0 +1,78 @@
+"""The events table read as an outbox: what the relay publishes, where, and in which form.
+
+Routing rule
+    * Every event goes to the events topic (``EXCHANGE_EVENTS_TOPIC``), keyed by its
+      ``stream_id``: consumers see each stream in version order.
+    * An event whose metadata holds ``"order_symbol": "<SYMBOL>"`` (see :func:`order_route`)
+      goes to the orders topic (``EXCHANGE_ORDERS_TOPIC``) too, keyed by that symbol, so each
+      symbol has one engine partition. Whoever appends an event the engine must act on sets it.
+
+Message value (JSON, UTF-8): ``position``, ``stream_id``, ``stream_version``, ``event_id``,
+``type``, ``schema_version``, ``recorded_at`` (ISO 8601, UTC), ``data``, ``metadata``, exactly
+as stored (not upcast: consumers upcast with :func:`event_from_message`). Delivery is at least
+once: consumers dedupe by (``stream_id``, ``stream_version``) or by ``position``.
+
+MariaDB builds the value and the keys in the SELECT, so the relay does no JSON work per event.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Final
+from uuid import UUID
+
+import orjson
+
+from event_store.model import RecordedEvent
+from event_store.upcasting import Upcasters
+
+ORDER_SYMBOL: Final = "order_symbol"
+"""The metadata field that routes an event to the orders topic, keyed by its value."""
+
+OutboxRow = tuple[int, bytes, str | None, bytes]
+"""(position, stream key, order symbol or None, message value)."""
+
+SELECT_OUTBOX: Final = (
+    "SELECT position, CAST(stream_id AS BINARY),"
+    f" JSON_VALUE(metadata, '$.{ORDER_SYMBOL}'),"
+    " CAST(CONCAT('{\"position\":', position,"
+    " ',\"stream_id\":', JSON_QUOTE(stream_id),"
+    " ',\"stream_version\":', stream_version,"
+    " ',\"event_id\":\"', event_id, '\"',"
+    " ',\"type\":', JSON_QUOTE(type),"
+    " ',\"schema_version\":', schema_version,"
+    " ',\"recorded_at\":\"', DATE_FORMAT(recorded_at, '%%Y-%%m-%%dT%%H:%%i:%%s.%%fZ'), '\"',"
+    " ',\"data\":', data, ',\"metadata\":', metadata, '}') AS BINARY)"
+    " FROM events WHERE position > %s ORDER BY position LIMIT %s"
+)
+
+
+def order_route(symbol: str) -> dict[str, str]:
+    """Metadata to merge into an event the matching engine must receive."""
+    return {ORDER_SYMBOL: symbol}
+
+
+async def fetch_outbox(cursor: Any, after_position: int, limit: int) -> list[OutboxRow]:
+    """Up to ``limit`` events after ``after_position``, in position order, ready to publish."""
+    await cursor.execute(SELECT_OUTBOX, (after_position, limit))
+    rows: list[OutboxRow] = await cursor.fetchall()
+    return rows
+
+
+def event_from_message(value: bytes, upcasters: Upcasters | None = None) -> RecordedEvent:
+    """Decode a relayed message value into a :class:`RecordedEvent`, upcast."""
+    raw = orjson.loads(value)
+    schema_version, data = (upcasters or Upcasters()).upcast(
+        raw["type"], raw["schema_version"], raw["data"]
+    )
+    return RecordedEvent(
+        raw["position"],
+        raw["stream_id"],
+        raw["stream_version"],
+        UUID(raw["event_id"]),
+        raw["type"],
+        schema_version,
+        data,
+        raw["metadata"],
+        datetime.fromisoformat(raw["recorded_at"]),
+    )

@@ -1,0 +1,158 @@
+"""Pure batch planning: which appends of a batch go in, at which positions and versions.
+
+Shared by every recorder, so the MariaDB store (many appends per transaction) and the
+in-memory store (one per call) apply exactly the same rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import orjson
+
+from event_store.errors import DuplicateEventId, EventStoreError, WrongExpectedVersion
+from event_store.model import ANY, AppendResult, Checkpoint, StreamAppend
+
+EncodedEvent = tuple[str, str, int, bytes, bytes]
+"""A new event with its JSON encoded in the caller's task: (event_id, type, schema_version,
+data, metadata). A plain tuple: the hot path builds one per event."""
+
+EventRow = tuple[int, str, int, str, str, int, bytes, bytes]
+"""(position, stream_id, stream_version, event_id, type, schema_version, data, metadata)."""
+
+
+class EncodedStream(NamedTuple):
+    """The encoded events of one stream of an append (a tuple: one per stream appended)."""
+
+    stream_id: str
+    expected_version: int
+    events: tuple[EncodedEvent, ...]
+
+
+class EncodedAppend(NamedTuple):
+    """One ``append`` call, ready to plan (a tuple: one per append)."""
+
+    streams: tuple[EncodedStream, ...]
+    event_ids: tuple[str, ...]
+    checkpoint: Checkpoint | None
+
+    @property
+    def stream_ids(self) -> Iterable[str]:
+        """The streams this append touches."""
+        return (s.stream_id for s in self.streams)
+
+
+def encode_append(appends: Sequence[StreamAppend], checkpoint: Checkpoint | None) -> EncodedAppend:
+    """Validate an append call and encode its payloads; raises ``ValueError`` or ``TypeError``."""
+    if not appends:
+        raise ValueError("an append needs at least one stream")
+    # Plain loops, not nested generators: this runs once per append, in the caller's task.
+    dumps = orjson.dumps
+    streams: list[EncodedStream] = []
+    event_ids: list[str] = []
+    for append in appends:
+        events: list[EncodedEvent] = []
+        for e in append.events:
+            event_id = str(e.event_id)
+            event_ids.append(event_id)
+            events.append((event_id, e.type, e.schema_version, dumps(e.data), dumps(e.metadata)))
+        streams.append(EncodedStream(append.stream_id, append.expected_version, tuple(events)))
+    if len(streams) > 1 and len({s.stream_id for s in streams}) != len(streams):
+        raise ValueError("a stream appears twice in one append")
+    if len(event_ids) > 1 and len(set(event_ids)) != len(event_ids):
+        raise ValueError("an append repeats an event id")
+    return EncodedAppend(tuple(streams), tuple(event_ids), checkpoint)
+
+
+@dataclass(slots=True)
+class BatchPlan:
+    """The outcome of planning a batch against the streams' current versions."""
+
+    rows: list[EventRow]
+    outcomes: list[AppendResult | EventStoreError | None]
+    """Per append: its result, the conflict it hit, or ``None`` if deferred to a later batch."""
+    checkpoints: dict[str, int]
+    stream_versions: dict[str, int]
+    last_position: int
+    payload_bytes: int
+
+
+def plan_batch(
+    appends: Sequence[EncodedAppend], versions: Mapping[str, int], last_position: int
+) -> BatchPlan:
+    """Accept each append whose expected versions hold, in order; reject only the others.
+
+    ``versions`` must hold the current version of every stream in the batch (0 if absent).
+    An append that reuses an event id of an earlier append of the same batch is deferred, so
+    the next batch sees the first one recorded and treats it as a retry.
+    """
+    running: dict[str, int] = {}
+    rows: list[EventRow] = []
+    outcomes: list[AppendResult | EventStoreError | None] = []
+    checkpoints: dict[str, int] = {}
+    batch_ids: set[str] = set()
+    position = last_position
+    payload_bytes = 0
+    for append in appends:
+        conflict = _conflict(append, running, versions)
+        if conflict is not None:
+            outcomes.append(conflict)
+            continue
+        event_ids = append.event_ids
+        if batch_ids and not batch_ids.isdisjoint(event_ids):
+            outcomes.append(None)
+            continue
+        batch_ids.update(event_ids)
+        first = position + 1
+        new_versions: dict[str, int] = {}
+        for stream_id, _, events in append.streams:
+            version = running.get(stream_id)
+            if version is None:
+                version = versions[stream_id]
+            for event in events:
+                position += 1
+                version += 1
+                payload_bytes += len(event[3]) + len(event[4])
+                rows.append((position, stream_id, version, *event))
+            running[stream_id] = version
+            new_versions[stream_id] = version
+        if append.checkpoint is not None:
+            checkpoints[append.checkpoint.consumer] = append.checkpoint.position
+        outcomes.append(AppendResult(first, position, new_versions))
+    return BatchPlan(rows, outcomes, checkpoints, running, position, payload_bytes)
+
+
+def _conflict(
+    append: EncodedAppend, running: Mapping[str, int], versions: Mapping[str, int]
+) -> WrongExpectedVersion | None:
+    for stream_id, expected, _ in append.streams:
+        if expected == ANY:
+            continue
+        actual = running.get(stream_id)
+        if actual is None:
+            actual = versions[stream_id]
+        if expected != actual:
+            return WrongExpectedVersion(stream_id, expected, actual)
+    return None
+
+
+def replay_result(
+    event_ids: Sequence[str], recorded: Mapping[str, tuple[int, str, int]]
+) -> AppendResult | DuplicateEventId | None:
+    """The original result of an append whose event ids were recorded before.
+
+    ``recorded`` maps event id to (position, stream_id, stream_version) for those found.
+    ``None`` when none of the ids is recorded (the append is new).
+    """
+    found = [recorded[i] for i in event_ids if i in recorded]
+    if not found:
+        return None
+    if len(found) != len(event_ids):
+        return DuplicateEventId([i for i in event_ids if i in recorded])
+    versions: dict[str, int] = {}
+    for _, stream_id, version in found:
+        versions[stream_id] = max(version, versions.get(stream_id, 0))
+    positions = [p for p, _, _ in found]
+    return AppendResult(min(positions), max(positions), versions)

@@ -1,0 +1,60 @@
+"""The interface every event store (recorder) implements; the contract tests hold it to it."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from event_store.model import AppendResult, Checkpoint, RecordedEvent, Snapshot, StreamAppend
+
+
+class EventStore(Protocol):
+    """An append-only log of events in streams, with a gap-free global position."""
+
+    async def append(
+        self, *appends: StreamAppend, checkpoint: Checkpoint | None = None
+    ) -> AppendResult:
+        """Append to several streams atomically, each checked against its expected version.
+
+        Raises ``WrongExpectedVersion`` (nothing appended) on a conflict. If every event id was
+        already recorded, returns the original result instead (idempotent retry). ``checkpoint``
+        is saved in the same transaction when given.
+        """
+        ...
+
+    async def read_stream(
+        self, stream_id: str, from_version: int = 1, limit: int | None = None
+    ) -> list[RecordedEvent]:
+        """The stream's events from ``from_version`` on, oldest first, upcast."""
+        ...
+
+    async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[RecordedEvent]:
+        """Up to ``limit`` events after ``after_position``, in position order, upcast."""
+        ...
+
+    async def last_position(self) -> int:
+        """The position of the last committed event (0 when empty)."""
+        ...
+
+    async def stream_version(self, stream_id: str) -> int:
+        """The version of the stream's last event (0 when the stream does not exist)."""
+        ...
+
+    async def save_snapshot(self, snapshot: Snapshot) -> None:
+        """Keep a snapshot (snapshots are never overwritten; the newest version wins)."""
+        ...
+
+    async def load_snapshot(self, stream_id: str) -> Snapshot | None:
+        """The newest snapshot of the stream, upcast, or ``None``."""
+        ...
+
+    async def load_checkpoint(self, consumer: str) -> int:
+        """The consumer's saved position (0 when it never saved one)."""
+        ...
+
+    async def save_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """Save the consumer's position."""
+        ...
+
+    async def close(self) -> None:
+        """Finish pending appends and release connections."""
+        ...

@@ -1,0 +1,114 @@
+"""The SQL of the event store's hot paths, on raw asyncmy cursors."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any, Final
+
+from event_store.planning import EventRow
+
+LOCK_SEQUENCE: Final = "SELECT last_position FROM event_sequence WHERE id = 1 FOR UPDATE"
+CLAIM_SEQUENCE: Final = (
+    "UPDATE event_sequence SET last_position = %s WHERE id = 1 AND last_position = %s"
+)
+"""Takes the sequence lock and moves it in one round trip, if no one else appended since."""
+SET_SEQUENCE: Final = "UPDATE event_sequence SET last_position = %s WHERE id = 1"
+LAST_POSITION: Final = "SELECT last_position FROM event_sequence WHERE id = 1"
+
+INSERT_EVENTS: Final = (
+    "INSERT INTO events (position, stream_id, stream_version, event_id, type, schema_version,"
+    " data, metadata) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+)
+INSERT_CHECKPOINTS: Final = (
+    "INSERT INTO checkpoints (consumer, position) VALUES (%s, %s)"
+    " ON DUPLICATE KEY UPDATE position = VALUES(position)"
+)
+EVENT_COLUMNS: Final = (
+    "position, stream_id, stream_version, event_id, type, schema_version, data, metadata,"
+    " recorded_at"
+)
+
+
+MAX_BULK_BYTES: Final = 4 * 1024 * 1024
+
+
+class EventInserter:
+    """Inserts event rows on one connection with MariaDB's bulk protocol.
+
+    ``COM_STMT_BULK_EXECUTE`` sends the rows in binary form in one round trip: no escaping in
+    Python, no SQL parsing per row on the server (about twice as fast as multi-row INSERT text
+    on this machine). Falls back to ``executemany`` if the server lacks it.
+    """
+
+    def __init__(self, connection: Any) -> None:
+        self._connection = connection
+        self._statement: Any = None
+        self._bulk = bool(getattr(connection, "_bulk_supported", False))
+
+    async def insert(self, cursor: Any, rows: Sequence[EventRow], payload_bytes: int) -> None:
+        """Insert ``rows`` (``payload_bytes`` of JSON in all) in statements of bounded size."""
+        if not self._bulk:
+            await cursor.executemany(INSERT_EVENTS, rows)
+            return
+        if self._statement is None:
+            self._statement = await self._connection.prepare(INSERT_EVENTS.replace("%s", "?"))
+        if payload_bytes <= MAX_BULK_BYTES:
+            await self._statement.execute_bulk(rows)
+            return
+        for chunk in _chunks_by_size(rows):
+            await self._statement.execute_bulk(chunk)
+
+
+def _chunks_by_size(rows: Sequence[EventRow]) -> list[Sequence[EventRow]]:
+    chunks: list[Sequence[EventRow]] = []
+    start, size = 0, 0
+    for index, row in enumerate(rows):
+        row_size = len(row[6]) + len(row[7]) + 128
+        if size + row_size > MAX_BULK_BYTES and index > start:
+            chunks.append(rows[start:index])
+            start, size = index, 0
+        size += row_size
+    chunks.append(rows[start:])
+    return chunks
+
+
+async def insert_checkpoints(cursor: Any, checkpoints: Mapping[str, int]) -> None:
+    """Upsert consumer checkpoints."""
+    await cursor.executemany(INSERT_CHECKPOINTS, list(checkpoints.items()))
+
+
+async def stream_versions(cursor: Any, stream_ids: Collection[str]) -> dict[str, int]:
+    """The current version of each stream (0 for a stream with no event)."""
+    versions = dict.fromkeys(stream_ids, 0)
+    ids = list(stream_ids)
+    for start in range(0, len(ids), 1000):
+        chunk = ids[start : start + 1000]
+        await cursor.execute(
+            "SELECT stream_id, MAX(stream_version) FROM events"
+            f" WHERE stream_id IN ({_placeholders(len(chunk))}) GROUP BY stream_id",
+            chunk,
+        )
+        for stream_id, version in await cursor.fetchall():
+            versions[stream_id] = int(version)
+    return versions
+
+
+async def recorded_event_ids(
+    cursor: Any, event_ids: Sequence[str]
+) -> dict[str, tuple[int, str, int]]:
+    """Event id → (position, stream_id, stream_version) for the ids already recorded."""
+    found: dict[str, tuple[int, str, int]] = {}
+    for start in range(0, len(event_ids), 1000):
+        chunk = event_ids[start : start + 1000]
+        await cursor.execute(
+            "SELECT event_id, position, stream_id, stream_version FROM events"
+            f" WHERE event_id IN ({_placeholders(len(chunk))})",
+            chunk,
+        )
+        for event_id, position, stream_id, version in await cursor.fetchall():
+            found[str(event_id)] = (int(position), stream_id, int(version))
+    return found
+
+
+def _placeholders(count: int) -> str:
+    return ", ".join(["%s"] * count)

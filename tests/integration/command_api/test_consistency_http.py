@@ -1,0 +1,71 @@
+"""Double spend under concurrency, and idempotency that outlives the API process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from command_api import streams
+from command_api.account import Account
+from command_api.app import create_app
+from common.settings import CommandApiSettings
+from event_store.mariadb import MariaDbEventStore
+from tests.integration.command_api.conftest import new_symbol, new_trader, unique
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def store() -> AsyncIterator[MariaDbEventStore]:
+    """The test stack's event store, read directly."""
+    store = MariaDbEventStore.from_url(os.environ["EXCHANGE_DATABASE_URL"], pool_size=2)
+    yield store
+    await store.close()
+
+
+async def test_fifty_concurrent_buys_never_spend_more_than_the_balance(
+    command_api_url: str, store: MariaDbEventStore
+) -> None:
+    limits = httpx.Limits(max_connections=50)
+    async with httpx.AsyncClient(base_url=command_api_url, timeout=30, limits=limits) as api:
+        symbol = await new_symbol(api)
+        trader = await new_trader(api, usd="100.00")
+        order = {"symbol": symbol, "side": "buy", "price": "7.00", "quantity": 1}
+
+        responses = await asyncio.gather(
+            *(api.post("/v1/orders", json=order, headers=trader.headers) for _ in range(50))
+        )
+
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [201] * 14 + [422] * 36
+    assert {r.json()["code"] for r in responses if r.status_code == 422} == {"INSUFFICIENT_FUNDS"}
+    account = Account(trader.user_id)
+    for event in await store.read_stream(streams.account(trader.user_id)):
+        account.apply(event.type, event.data)
+        assert 0 <= account.balance("USD").held <= account.balance("USD").total
+    assert account.balance("USD").held == 14 * 700
+
+
+async def test_an_idempotency_key_is_honoured_by_a_fresh_api_process(command_api_url: str) -> None:
+    async with httpx.AsyncClient(base_url=command_api_url, timeout=10) as api:
+        symbol = await new_symbol(api)
+        trader = await new_trader(api)
+        headers = {**trader.headers, "Idempotency-Key": unique("k")}
+        order = {"symbol": symbol, "side": "buy", "price": "1.00", "quantity": 1}
+        first = await api.post("/v1/orders", json=order, headers=headers)
+
+    fresh = create_app(CommandApiSettings())
+    async with (
+        fresh.router.lifespan_context(fresh),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=fresh), base_url="http://t") as api,
+    ):
+        again = await api.post("/v1/orders", json=order, headers=headers)
+        other = await api.post("/v1/orders", json={**order, "quantity": 2}, headers=headers)
+
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json()
+    assert other.status_code == 409 and other.json()["code"] == "IDEMPOTENCY_KEY_REUSED"

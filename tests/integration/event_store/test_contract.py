@@ -1,0 +1,328 @@
+"""The contract every event store implementation must pass (in-memory and MariaDB).
+
+Conflicts, multi-stream atomicity, idempotent retry, read-your-own-append, upcasting,
+snapshots and checkpoints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC
+from typing import Any
+
+import pytest
+
+from event_store import (
+    ANY,
+    NO_STREAM,
+    Checkpoint,
+    DuplicateEventId,
+    NewEvent,
+    Snapshot,
+    StreamAppend,
+    Upcasters,
+    WrongExpectedVersion,
+)
+from event_store.protocol import EventStore
+from tests.integration.event_store.conftest import StoreFactory
+
+
+def events(*types: str, **data: Any) -> list[NewEvent]:
+    return [NewEvent(t, {"n": i, **data}, {"correlation_id": "c1"}) for i, t in enumerate(types)]
+
+
+async def test_appending_to_a_new_stream_numbers_its_versions_from_one(
+    store: EventStore, stream_prefix: str
+) -> None:
+    stream = f"{stream_prefix}order-1"
+    before = await store.last_position()
+
+    result = await store.append(StreamAppend(stream, events("A", "B", "C"), NO_STREAM))
+
+    assert result.first_position == before + 1
+    assert result.last_position == before + 3
+    assert result.stream_versions == {stream: 3}
+    assert await store.stream_version(stream) == 3
+    assert await store.last_position() == before + 3
+
+
+async def test_a_reader_sees_its_own_append_immediately(
+    store: EventStore, stream_prefix: str
+) -> None:
+    stream = f"{stream_prefix}acct"
+    new = NewEvent(
+        "Deposited", {"amount": 1000, "asset": "USD", "memo": "café ☕"}, {"actor": "u1"}
+    )
+
+    result = await store.append(StreamAppend(stream, [new], NO_STREAM))
+
+    [recorded] = await store.read_stream(stream)
+    assert recorded.position == result.last_position
+    assert (recorded.stream_id, recorded.stream_version) == (stream, 1)
+    assert recorded.event_id == new.event_id
+    assert (recorded.type, recorded.schema_version) == ("Deposited", 1)
+    assert recorded.data == {"amount": 1000, "asset": "USD", "memo": "café ☕"}
+    assert recorded.metadata == {"actor": "u1"}
+    assert recorded.recorded_at.tzinfo == UTC
+    [same] = await store.read_all(after_position=result.last_position - 1, limit=1)
+    assert same == recorded
+
+
+async def test_a_stale_expected_version_raises_and_appends_nothing(
+    store: EventStore, stream_prefix: str
+) -> None:
+    stream = f"{stream_prefix}s"
+    await store.append(StreamAppend(stream, events("A", "B"), NO_STREAM))
+    before = await store.last_position()
+
+    with pytest.raises(WrongExpectedVersion) as caught:
+        await store.append(StreamAppend(stream, events("C"), expected_version=1))
+
+    assert (caught.value.expected, caught.value.actual) == (1, 2)
+    assert await store.last_position() == before
+    assert await store.stream_version(stream) == 2
+
+
+async def test_no_stream_is_refused_for_a_stream_that_exists(
+    store: EventStore, stream_prefix: str
+) -> None:
+    stream = f"{stream_prefix}s"
+    await store.append(StreamAppend(stream, events("A"), NO_STREAM))
+
+    with pytest.raises(WrongExpectedVersion):
+        await store.append(StreamAppend(stream, events("B"), NO_STREAM))
+
+
+async def test_expected_version_any_appends_whatever_the_version(
+    store: EventStore, stream_prefix: str
+) -> None:
+    stream = f"{stream_prefix}s"
+    await store.append(StreamAppend(stream, events("A"), ANY))
+    result = await store.append(StreamAppend(stream, events("B"), ANY))
+
+    assert result.stream_versions == {stream: 2}
+
+
+async def test_an_append_to_several_streams_is_all_or_nothing(
+    store: EventStore, stream_prefix: str
+) -> None:
+    buyer, seller = f"{stream_prefix}buyer", f"{stream_prefix}seller"
+    await store.append(StreamAppend(seller, events("Opened"), NO_STREAM))
+    before = await store.last_position()
+
+    with pytest.raises(WrongExpectedVersion) as caught:
+        await store.append(
+            StreamAppend(buyer, events("Debited"), NO_STREAM),
+            StreamAppend(seller, events("Credited"), expected_version=5),
+        )
+
+    assert caught.value.stream_id == seller
+    assert await store.last_position() == before
+    assert await store.read_stream(buyer) == []
+
+
+async def test_an_append_to_several_streams_gets_contiguous_positions(
+    store: EventStore, stream_prefix: str
+) -> None:
+    a, b = f"{stream_prefix}a", f"{stream_prefix}b"
+
+    result = await store.append(
+        StreamAppend(a, events("A1", "A2"), NO_STREAM),
+        StreamAppend(b, events("B1"), NO_STREAM),
+    )
+
+    recorded = await store.read_all(after_position=result.first_position - 1, limit=3)
+    assert [(e.position, e.stream_id, e.stream_version) for e in recorded] == [
+        (result.first_position, a, 1),
+        (result.first_position + 1, a, 2),
+        (result.first_position + 2, b, 1),
+    ]
+    assert result.stream_versions == {a: 2, b: 1}
+
+
+async def test_retrying_an_append_with_the_same_event_ids_returns_the_original_positions(
+    store: EventStore, stream_prefix: str
+) -> None:
+    stream = f"{stream_prefix}order"
+    batch = events("OrderAccepted", "FundsHeld")
+    first = await store.append(StreamAppend(stream, batch, NO_STREAM))
+    before = await store.last_position()
+
+    again = await store.append(StreamAppend(stream, batch, NO_STREAM))
+    with_any = await store.append(StreamAppend(stream, batch, ANY))
+
+    assert again == first
+    assert with_any == first
+    assert await store.last_position() == before
+    assert len(await store.read_stream(stream)) == 2
+
+
+async def test_reusing_only_some_event_ids_is_refused(
+    store: EventStore, stream_prefix: str
+) -> None:
+    stream = f"{stream_prefix}s"
+    recorded = events("A")
+    await store.append(StreamAppend(stream, recorded, NO_STREAM))
+
+    with pytest.raises(DuplicateEventId):
+        await store.append(StreamAppend(stream, [recorded[0], *events("B")], ANY))
+
+    assert await store.stream_version(stream) == 1
+
+
+async def test_concurrent_appends_with_the_same_expected_version_let_exactly_one_win(
+    store: EventStore, stream_prefix: str
+) -> None:
+    stream = f"{stream_prefix}s"
+    await store.append(StreamAppend(stream, events("A"), NO_STREAM))
+
+    outcomes = await asyncio.gather(
+        *(store.append(StreamAppend(stream, events("B"), 1)) for _ in range(20)),
+        return_exceptions=True,
+    )
+
+    assert sum(not isinstance(o, BaseException) for o in outcomes) == 1
+    assert all(isinstance(o, WrongExpectedVersion) for o in outcomes if isinstance(o, Exception))
+    assert await store.stream_version(stream) == 2
+
+
+async def test_a_conflict_fails_only_its_own_append_among_concurrent_ones(
+    store: EventStore, stream_prefix: str
+) -> None:
+    streams = [f"{stream_prefix}{i}" for i in range(30)]
+
+    outcomes = await asyncio.gather(
+        *(
+            store.append(StreamAppend(s, events("A"), NO_STREAM if i % 3 else 7))
+            for i, s in enumerate(streams)
+        ),
+        return_exceptions=True,
+    )
+
+    failed = [i for i, o in enumerate(outcomes) if isinstance(o, BaseException)]
+    assert failed == list(range(0, 30, 3))
+    assert all(isinstance(outcomes[i], WrongExpectedVersion) for i in failed)
+
+
+async def test_read_stream_starts_at_the_version_asked(
+    store: EventStore, stream_prefix: str
+) -> None:
+    stream = f"{stream_prefix}s"
+    await store.append(StreamAppend(stream, events("A", "B", "C", "D"), NO_STREAM))
+
+    tail = await store.read_stream(stream, from_version=3)
+    limited = await store.read_stream(stream, from_version=2, limit=2)
+
+    assert [e.type for e in tail] == ["C", "D"]
+    assert [e.stream_version for e in limited] == [2, 3]
+    assert await store.read_stream(f"{stream_prefix}missing") == []
+    assert await store.stream_version(f"{stream_prefix}missing") == 0
+
+
+async def test_read_all_returns_a_batch_in_position_order(
+    store: EventStore, stream_prefix: str
+) -> None:
+    start = await store.last_position()
+    for i in range(5):
+        await store.append(StreamAppend(f"{stream_prefix}{i}", events("A", "B"), NO_STREAM))
+
+    first = await store.read_all(after_position=start, limit=4)
+    rest = await store.read_all(after_position=first[-1].position, limit=100)
+
+    assert [e.position for e in first + rest] == list(range(start + 1, start + 11))
+    assert await store.read_all(after_position=start + 10) == []
+
+
+async def test_old_events_are_upcast_on_read(
+    store_factory: StoreFactory, stream_prefix: str
+) -> None:
+    upcasters = Upcasters()
+    upcasters.register("OrderPlaced", 1, lambda d: {**d, "tif": "GTC"})
+    upcasters.register("OrderPlaced", 2, lambda d: {"qty": d["quantity"], "tif": d["tif"]})
+    store = store_factory(upcasters)
+    stream = f"{stream_prefix}order"
+    await store.append(
+        StreamAppend(
+            stream,
+            [
+                NewEvent("OrderPlaced", {"quantity": 5}, schema_version=1),
+                NewEvent("OrderPlaced", {"quantity": 6, "tif": "IOC"}, schema_version=2),
+                NewEvent("OrderPlaced", {"qty": 7, "tif": "FOK"}, schema_version=3),
+                NewEvent("Other", {"quantity": 8}, schema_version=1),
+            ],
+            NO_STREAM,
+        )
+    )
+
+    read = await store.read_stream(stream)
+    tailed = await store.read_all(after_position=read[0].position - 1, limit=4)
+
+    expected = [
+        (3, {"qty": 5, "tif": "GTC"}),
+        (3, {"qty": 6, "tif": "IOC"}),
+        (3, {"qty": 7, "tif": "FOK"}),
+        (1, {"quantity": 8}),
+    ]
+    assert [(e.schema_version, e.data) for e in read] == expected
+    assert [(e.schema_version, e.data) for e in tailed] == expected
+
+
+async def test_the_newest_snapshot_is_loaded_and_never_overwritten_by_an_older_one(
+    store: EventStore, stream_prefix: str
+) -> None:
+    stream = f"{stream_prefix}book"
+    assert await store.load_snapshot(stream) is None
+
+    await store.save_snapshot(Snapshot(stream, 3, {"bids": [[100, 5]]}))
+    await store.save_snapshot(Snapshot(stream, 7, {"bids": [[101, 2]]}))
+    await store.save_snapshot(Snapshot(stream, 5, {"bids": []}))
+
+    loaded = await store.load_snapshot(stream)
+    assert loaded == Snapshot(stream, 7, {"bids": [[101, 2]]})
+
+
+async def test_snapshots_are_upcast_on_load(
+    store_factory: StoreFactory, stream_prefix: str
+) -> None:
+    upcasters = Upcasters()
+    upcasters.register("BookState", 1, lambda s: {"levels": s["bids"]})
+    store = store_factory(upcasters)
+    stream = f"{stream_prefix}book"
+    await store.save_snapshot(Snapshot(stream, 1, {"bids": [1]}, "BookState", 1))
+
+    assert await store.load_snapshot(stream) == Snapshot(stream, 1, {"levels": [1]}, "BookState", 2)
+
+
+async def test_a_checkpoint_is_saved_with_the_append_and_not_on_conflict(
+    store: EventStore, stream_prefix: str
+) -> None:
+    consumer = f"{stream_prefix}engine"
+    stream = f"{stream_prefix}s"
+    assert await store.load_checkpoint(consumer) == 0
+
+    await store.append(
+        StreamAppend(stream, events("A"), NO_STREAM), checkpoint=Checkpoint(consumer, 41)
+    )
+    with pytest.raises(WrongExpectedVersion):
+        await store.append(
+            StreamAppend(stream, events("B"), NO_STREAM), checkpoint=Checkpoint(consumer, 42)
+        )
+
+    assert await store.load_checkpoint(consumer) == 41
+    await store.save_checkpoint(Checkpoint(consumer, 50))
+    assert await store.load_checkpoint(consumer) == 50
+
+
+async def test_an_invalid_append_is_refused_before_it_reaches_the_store(
+    store: EventStore, stream_prefix: str
+) -> None:
+    with pytest.raises(ValueError):
+        await store.append()
+    with pytest.raises(ValueError):
+        StreamAppend(f"{stream_prefix}s", [])
+    same = NewEvent("A", {}, event_id=uuid.uuid4())
+    with pytest.raises(ValueError):
+        await store.append(StreamAppend(f"{stream_prefix}s", [same, same]))
+    with pytest.raises(TypeError):
+        await store.append(StreamAppend(f"{stream_prefix}s", [NewEvent("A", {"x": object()})]))

@@ -1,0 +1,230 @@
+"""Placing orders and batches: checks, holds, client order ids, idempotency keys."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from command_api import idempotency, streams
+from command_api.services import funding, orders
+from command_api.services.base import Context
+from common.problems import Problem
+from domain.errors import DomainError, ErrorCode
+from event_store.memory import InMemoryEventStore
+from tests.unit.command_api.conftest import NOW, buy, list_acme, new_user
+
+
+async def test_a_limit_buy_reserves_its_cash_and_appends_order_and_hold_together(
+    ctx: Context, store: InMemoryEventStore
+) -> None:
+    await list_acme(ctx)
+    user_id = await new_user(ctx)
+
+    written = await orders.place_order(ctx, user_id, buy("10.00", 5), None)
+
+    order_id = written.body["order_id"]
+    (placed,) = await store.read_stream(streams.order(order_id))
+    reserved = (await store.read_stream(streams.account(user_id)))[-1]
+    assert written.status == 201
+    assert placed.type == "OrderPlaced"
+    assert placed.data["symbol"] == "ACME" and placed.data["price"] == 1000
+    assert placed.data["at"] == NOW
+    assert reserved.data["holds"] == [
+        {"order_id": order_id, "asset": "USD", "amount": 5000, "symbol": "ACME", "side": "buy"}
+    ]
+    assert written.position == placed.position == reserved.position + 1
+
+
+async def test_the_same_client_order_id_returns_the_original_order(ctx: Context) -> None:
+    await list_acme(ctx)
+    user_id = await new_user(ctx)
+    first = await orders.place_order(ctx, user_id, buy(client_order_id="c-1"), None)
+
+    again = await orders.place_order(ctx, user_id, buy(quantity=7, client_order_id="c-1"), None)
+
+    assert again.status == 200
+    assert again.body == first.body
+    assert ctx.repo.account_entry(user_id).account.balance("USD").held == 5000
+
+
+async def test_a_sell_needs_the_shares_and_reserves_them(ctx: Context) -> None:
+    await list_acme(ctx)
+    user_id = await new_user(ctx)
+    sell = buy(side="sell", quantity=3)
+    with pytest.raises(DomainError) as raised:
+        await orders.place_order(ctx, user_id, sell, None)
+    await funding.deposit(ctx, user_id, "ACME", 3, None)
+
+    await orders.place_order(ctx, user_id, sell, None)
+
+    assert raised.value.code == ErrorCode.INSUFFICIENT_HOLDINGS
+    assert ctx.repo.account_entry(user_id).account.balance("ACME").held == 3
+
+
+async def test_an_open_buy_blocks_a_sell_of_the_same_symbol(ctx: Context) -> None:
+    await list_acme(ctx)
+    user_id = await new_user(ctx)
+    await funding.deposit(ctx, user_id, "ACME", 3, None)
+    await orders.place_order(ctx, user_id, buy(), None)
+
+    with pytest.raises(DomainError) as raised:
+        await orders.place_order(ctx, user_id, buy(side="sell", quantity=3), None)
+
+    assert raised.value.code == ErrorCode.OPPOSITE_SIDE_ORDER_OPEN
+
+
+@pytest.mark.parametrize(
+    ("terms", "code"),
+    [
+        (buy(price="10.001"), ErrorCode.INVALID_PRICE),
+        (buy(price="0"), ErrorCode.INVALID_PRICE),
+        (buy(price=None), ErrorCode.INVALID_PRICE),
+        (buy(quantity=0), ErrorCode.INVALID_QUANTITY),
+        (buy(quantity=-5), ErrorCode.INVALID_QUANTITY),
+        (buy(symbol="NOPE"), ErrorCode.UNKNOWN_SYMBOL),
+        (buy(quantity=1000), ErrorCode.INSUFFICIENT_FUNDS),
+        (buy(order_type="market", price=None, time_in_force="GTC"),
+         ErrorCode.INVALID_TIME_IN_FORCE),
+        (buy(order_type="market"), ErrorCode.INVALID_PRICE),
+        (buy(post_only=True, time_in_force="IOC"), ErrorCode.INVALID_ORDER),
+    ],
+)  # fmt: skip
+async def test_an_order_the_api_can_refuse_at_once_appends_nothing(
+    ctx: Context, store: InMemoryEventStore, terms: orders.OrderTerms, code: ErrorCode
+) -> None:
+    await list_acme(ctx)
+    user_id = await new_user(ctx)
+    before = await store.last_position()
+
+    with pytest.raises(DomainError) as raised:
+        await orders.place_order(ctx, user_id, terms, None)
+
+    assert raised.value.code == code
+    assert await store.last_position() == before
+
+
+async def test_a_quantity_off_the_lot_is_invalid(ctx: Context) -> None:
+    await list_acme(ctx, lot_size=10)
+    user_id = await new_user(ctx)
+
+    with pytest.raises(DomainError) as raised:
+        await orders.place_order(ctx, user_id, buy(quantity=15), None)
+
+    assert raised.value.code == ErrorCode.INVALID_QUANTITY
+
+
+async def test_a_market_buy_holds_the_available_cash_and_bounds_its_spending(
+    ctx: Context, store: InMemoryEventStore
+) -> None:
+    await list_acme(ctx)
+    user_id = await new_user(ctx, usd="100.00")
+
+    written = await orders.place_order(ctx, user_id, buy(order_type="market", price=None), None)
+
+    (placed,) = await store.read_stream(streams.order(written.body["order_id"]))
+    assert placed.data["time_in_force"] == "IOC"
+    assert placed.data["max_notional"] == 10000
+    assert ctx.repo.account_entry(user_id).account.available("USD") == 0
+
+
+async def test_a_day_order_expires_at_the_next_session_close(
+    ctx: Context, store: InMemoryEventStore
+) -> None:
+    await list_acme(ctx)
+    user_id = await new_user(ctx)
+
+    written = await orders.place_order(ctx, user_id, buy(time_in_force="DAY"), None)
+
+    (placed,) = await store.read_stream(streams.order(written.body["order_id"]))
+    assert placed.data["expires_at"] == ctx.next_session_close(NOW)
+    assert NOW < placed.data["expires_at"] <= NOW + 86_400 * 10**9
+
+
+async def test_concurrent_buys_never_hold_more_than_the_balance(ctx: Context) -> None:
+    await list_acme(ctx)
+    user_id = await new_user(ctx, usd="100.00")
+
+    results = await asyncio.gather(
+        *(orders.place_order(ctx, user_id, buy("1.00", 3), None) for _ in range(50)),
+        return_exceptions=True,
+    )
+
+    accepted = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, DomainError)]
+    assert len(accepted) == 33 and len(refused) == 17
+    assert {r.code for r in refused} == {ErrorCode.INSUFFICIENT_FUNDS}
+    await ctx.repo.refresh(ctx.repo.account_entry(user_id))
+    balance = ctx.repo.account_entry(user_id).account.balance("USD")
+    assert balance.held == 9900 <= balance.total
+
+
+async def test_a_batch_is_accepted_whole_with_one_hold_event(
+    ctx: Context, store: InMemoryEventStore
+) -> None:
+    await list_acme(ctx)
+    user_id = await new_user(ctx)
+
+    written = await orders.place_batch(ctx, user_id, [buy("1.00", 1)] * 3, True, None)
+
+    (batch,) = await store.read_stream(streams.batch(written.body["batch_id"]))
+    assert batch.type == "BatchPlaced" and len(batch.data["orders"]) == 3
+    assert [o["status"] for o in written.body["orders"]] == ["accepted"] * 3
+    assert ctx.repo.account_entry(user_id).account.balance("USD").held == 300
+
+
+async def test_a_batch_that_the_balance_cannot_cover_appends_nothing(
+    ctx: Context, store: InMemoryEventStore
+) -> None:
+    await list_acme(ctx)
+    user_id = await new_user(ctx, usd="2.50")
+    before = await store.last_position()
+
+    with pytest.raises(DomainError) as raised:
+        await orders.place_batch(ctx, user_id, [buy("1.00", 1)] * 3, False, None)
+
+    assert raised.value.code == ErrorCode.INSUFFICIENT_FUNDS
+    assert raised.value.message.startswith("orders[2]")
+    assert await store.last_position() == before
+
+
+async def test_an_empty_batch_is_refused(ctx: Context) -> None:
+    user_id = await new_user(ctx)
+
+    with pytest.raises(DomainError) as raised:
+        await orders.place_batch(ctx, user_id, [], True, None)
+
+    assert raised.value.code == ErrorCode.EMPTY_BATCH
+
+
+async def test_an_idempotency_key_returns_the_first_response_and_refuses_another_body(
+    ctx: Context,
+) -> None:
+    await list_acme(ctx)
+    user_id = await new_user(ctx)
+    claim = idempotency.claim(str(user_id), "k", "POST", "/v1/orders", {"q": 5})
+    other = idempotency.claim(str(user_id), "k", "POST", "/v1/orders", {"q": 6})
+    first = await orders.place_order(ctx, user_id, buy(), claim)
+
+    again = await orders.place_order(ctx, user_id, buy(), claim)
+    with pytest.raises(Problem) as raised:
+        await orders.place_order(ctx, user_id, buy(), other)
+
+    assert again == first
+    assert raised.value.code == "IDEMPOTENCY_KEY_REUSED"
+    assert ctx.repo.account_entry(user_id).account.balance("USD").held == 5000
+
+
+async def test_only_the_engines_inputs_are_routed_to_the_orders_topic(
+    ctx: Context, store: InMemoryEventStore
+) -> None:
+    await list_acme(ctx)
+    user_id = await new_user(ctx)
+
+    written = await orders.place_order(ctx, user_id, buy(), None)
+
+    (placed,) = await store.read_stream(streams.order(written.body["order_id"]))
+    reserved = (await store.read_stream(streams.account(user_id)))[-1]
+    assert placed.metadata["order_symbol"] == "ACME"
+    assert placed.metadata["actor"] == str(user_id)
+    assert "order_symbol" not in reserved.metadata

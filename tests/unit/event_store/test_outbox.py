@@ -1,0 +1,50 @@
+"""The relay's pure parts: partitioning like Kafka's default, and decoding a relayed message."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import orjson
+from aiokafka.partitioner import DefaultPartitioner
+
+from event_store import Upcasters
+from event_store.outbox import event_from_message, order_route
+from workers.relay import Partitioner
+
+
+def test_the_relay_partitions_keys_as_kafkas_default_partitioner_does() -> None:
+    partitioner = Partitioner(6)
+    keys = [f"order-{i}".encode() for i in range(200)] + [b"ACME", b"BOLT"]
+
+    assert [partitioner(k) for k in keys] == [
+        DefaultPartitioner()(k, list(range(6)), list(range(6))) for k in keys
+    ]
+    assert partitioner(b"ACME") == partitioner(b"ACME")
+
+
+def test_a_relayed_message_decodes_to_the_upcast_event() -> None:
+    upcasters = Upcasters()
+    upcasters.register("OrderAccepted", 1, lambda d: {**d, "tif": "GTC"})
+    event_id = uuid.uuid4()
+    value = orjson.dumps(
+        {
+            "position": 42,
+            "stream_id": "order-7",
+            "stream_version": 1,
+            "event_id": str(event_id),
+            "type": "OrderAccepted",
+            "schema_version": 1,
+            "recorded_at": "2026-12-01T20:39:49.835171Z",
+            "data": {"qty": 5},
+            "metadata": order_route("ACME"),
+        }
+    )
+
+    event = event_from_message(value, upcasters)
+
+    assert (event.position, event.stream_id, event.stream_version) == (42, "order-7", 1)
+    assert event.event_id == event_id
+    assert (event.schema_version, event.data) == (2, {"qty": 5, "tif": "GTC"})
+    assert event.metadata == {"order_symbol": "ACME"}
+    assert event.recorded_at == datetime(2026, 12, 1, 20, 39, 49, 835171, tzinfo=UTC)
