@@ -6,7 +6,8 @@
 Every measurement runs in a fresh child process (``benchmarks/matching_runner.py``) with the same
 interpreter, engines interleaved run by run. Both engines are timed the same way: the file is
 parsed before the clock; inside the timed loop each dict becomes the engine's command object, GC
-on, one ``process()`` call per command. Reported: median commands/s over ``--runs``, per-command
+on, one ``process()`` call per command. Reported: median commands/s over ``--runs`` (wall clock,
+and per CPU second of the child, which is steadier on a shared machine), per-command
 p50/p99 latency (a separate run with a timer around each ``process()`` call), the ratio, trades
 (cross-check: 334,062 on the 1M/seed-1 file), and RSS growth. Extra figures: our
 ``process_many`` fed a generator of freshly built commands, optionally prebuilt commands with
@@ -86,9 +87,11 @@ def run_all(args: argparse.Namespace, console: Console) -> dict[str, list[Any]]:
 def summarise(results: dict[str, list[Any]]) -> dict[str, Any]:
     """Medians and the closing JSON figures."""
 
-    def rate(label: str) -> float | None:
+    def rate(label: str, key: str = "commands_per_s") -> float | None:
         rows = results.get(label)
-        return statistics.median(r["commands_per_s"] for r in rows) if rows else None
+        return statistics.median(r[key] for r in rows) if rows else None
+
+    cpu_ours, cpu_peer = rate("ours", "commands_per_cpu_s"), rate("peer", "commands_per_cpu_s")
 
     ours, peer = results["ours"][0], results["peer"][0]
     lat_ours, lat_peer = results["ours_latency"][0], results["peer_latency"][0]
@@ -108,6 +111,9 @@ def summarise(results: dict[str, list[Any]]) -> dict[str, Any]:
         "ratio_many": round((rate("ours_many") or 0) / (rate("peer") or 1), 2),
         "engine_rss_growth_mb": statistics.median(r["rss_engine_mb"] for r in results["ours"]),
         "peer_rss_growth_mb": statistics.median(r["rss_engine_mb"] for r in results["peer"]),
+        "engine_commands_per_cpu_s": round(cpu_ours or 0),
+        "peer_commands_per_cpu_s": round(cpu_peer or 0),
+        "ratio_cpu": round((cpu_ours or 0) / (cpu_peer or 1), 2),
         "runs": len(results["ours"]),
         "timing": "commands built from parsed dicts inside the timed loop, GC on, median",
     }
@@ -115,6 +121,9 @@ def summarise(results: dict[str, list[Any]]) -> dict[str, Any]:
         if label in results:
             figures[f"{label}_commands_per_s"] = round(rate(label) or 0)
     if "compiled" in results:
+        cpu_compiled = rate("compiled", "commands_per_cpu_s") or 0
+        figures["compiled_commands_per_cpu_s"] = round(cpu_compiled)
+        figures["compiled_ratio_cpu"] = round(cpu_compiled / (cpu_peer or 1), 2)
         figures["compiled_ratio"] = round((rate("compiled") or 0) / (rate("peer") or 1), 2)
         figures["compiled_ratio_many"] = round(
             (rate("compiled_many") or 0) / (rate("peer") or 1), 2
@@ -157,6 +166,10 @@ def show(figures: dict[str, Any], console: Console) -> None:
         f"{figures['peer_trades']:,}",
     )
     console.print(table)
+    console.print(
+        f"CPU-time ratio {figures['ratio_cpu']}x"
+        + (f", mypyc {figures['compiled_ratio_cpu']}x" if "compiled_ratio_cpu" in figures else "")
+    )
     console.print(
         f"ratio {figures['ratio']}x (process), {figures['ratio_many']}x (process_many)"
         + (

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.middleware import Middleware
 
 from command_api.clock import Clock, IdGenerator, system_clock
 from command_api.errors import install_error_handlers
+from command_api.fastpath import OrderFastPath
 from command_api.repository import Repository
 from command_api.routes import admin, funding, orders
 from command_api.services.base import Context
@@ -36,6 +39,23 @@ def wire(app: FastAPI, store: EventStore, settings: CommandApiSettings, clock: C
     )
 
 
+GC_THRESHOLDS = (10_000, 50, 100)
+
+
+def tune_gc() -> None:
+    """Collect less often, and never walk what was loaded at startup again.
+
+    Measured under the order benchmark: with the defaults (700, 10, 10) the collector took
+    ≈ 14 % of the process (3,000+ young and 45 full passes in 25 s, pauses up to 113 ms: the
+    p99); with these thresholds ≈ 2 % (47 young passes of ≤ 7 ms, one full pass). Everything
+    loaded so far (FastAPI, pydantic, SQLAlchemy: ~10^5 objects) lives as long as the process,
+    so it is frozen out of the full passes.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 def _real_lifespan(settings: CommandApiSettings) -> Lifespan:
     infra = infra_lifespan(settings)
 
@@ -44,6 +64,7 @@ def _real_lifespan(settings: CommandApiSettings) -> Lifespan:
         async with infra(app):
             store = MariaDbEventStore(app.state.engine)
             wire(app, store, settings, system_clock)
+            tune_gc()
             try:
                 yield
             finally:
@@ -80,4 +101,6 @@ def create_app(
     install_error_handlers(app)
     for router in (admin.router, funding.router, orders.router):
         app.include_router(router)
+    # Innermost of the user middleware: inside the edge (metrics, shedding, body limit).
+    app.user_middleware.append(Middleware(OrderFastPath, api=app))
     return app

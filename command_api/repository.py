@@ -13,7 +13,15 @@ import asyncio
 from dataclasses import dataclass, field
 
 from command_api import streams
-from command_api.account import Account
+from domain.account import Account
+from domain.account_events import (
+    FundsDeposited,
+    FundsReleased,
+    FundsReserved,
+    FundsWithdrawn,
+    TradeSettled,
+)
+from domain.events import Event, event_from_dict
 from domain.instrument import Instrument
 from event_store.model import AppendResult, RecordedEvent, Snapshot
 from event_store.protocol import EventStore
@@ -22,6 +30,31 @@ SNAPSHOT_EVERY = 500
 """Save an account snapshot when loading it needed this many events past the last one."""
 
 MAX_CACHED_ACCOUNTS = 100_000
+SNAPSHOT_TYPE = "domain.Account"
+"""Snapshots of ``Account.snapshot()``; any other snapshot type is ignored (replayed instead)."""
+
+ACCOUNT_EVENTS = frozenset(
+    cls.__name__
+    for cls in (FundsDeposited, FundsWithdrawn, FundsReserved, FundsReleased, TradeSettled)
+)
+
+
+def account_event(event: RecordedEvent) -> Event | None:
+    """The domain event a stored account event holds (``None`` for any other type)."""
+    if event.type not in ACCOUNT_EVENTS:
+        return None
+    return event_from_dict(event.type, event.data)
+
+
+def fold_account(account: Account, events: list[RecordedEvent]) -> int:
+    """Apply stored account events to ``account``; the last stream version seen (0 if none)."""
+    version = 0
+    for recorded in events:
+        domain_event = account_event(recorded)
+        if domain_event is not None:
+            account.apply(domain_event)
+        version = recorded.stream_version
+    return version
 
 
 @dataclass(slots=True, eq=False)
@@ -140,6 +173,10 @@ class Repository:
         self._key_users[key_hash] = user_id
         return user_id
 
+    def cached_user_of_key(self, key_hash: str) -> int | None:
+        """The user of a key this process has already looked up (no I/O), or ``None``."""
+        return self._key_users.get(key_hash)
+
     async def order(self, order_id: int) -> OrderView | None:
         """The order's view, read from its stream (orders are not cached)."""
         return fold_order(await self.store.read_stream(streams.order(order_id)))
@@ -164,23 +201,20 @@ class Repository:
         if not entry.loaded:
             await self._load(entry, stream_id)
             return
-        for event in await self.store.read_stream(stream_id, entry.version + 1):
-            entry.account.apply(event.type, event.data)
-            entry.version = event.stream_version
+        events = await self.store.read_stream(stream_id, entry.version + 1)
+        entry.version = fold_account(entry.account, events) or entry.version
 
     async def _load(self, entry: AccountEntry, stream_id: str) -> None:
         snapshot = await self.store.load_snapshot(stream_id)
         account, version = Account(entry.account.user_id), 0
-        if snapshot is not None:
-            account, version = Account.from_dict(snapshot.state), snapshot.version
+        if snapshot is not None and snapshot.type == SNAPSHOT_TYPE:
+            account, version = Account.from_snapshot(snapshot.state), snapshot.version
         events = await self.store.read_stream(stream_id, version + 1)
-        for event in events:
-            account.apply(event.type, event.data)
-            version = event.stream_version
+        version = fold_account(account, events) or version
         entry.account, entry.version = account, version
         if len(events) >= SNAPSHOT_EVERY:
             await self.store.save_snapshot(
-                Snapshot(stream_id, version, account.to_dict(), "Account")
+                Snapshot(stream_id, version, account.snapshot(), SNAPSHOT_TYPE)
             )
 
     def _evict(self) -> None:

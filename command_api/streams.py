@@ -6,9 +6,9 @@ Every write is one atomic append over the streams it touches, each with an expec
 * ``username-<lowercased name>``: ``UsernameClaimed`` (expected "no stream": unique names)
 * ``apikey-<sha256 of the key>``: ``ApiKeyIssued`` (key hash → user id)
 * ``instrument-<SYMBOL>``: ``InstrumentListed`` (expected "no stream": unique symbols)
-* ``account-<user_id>``: ``FundsDeposited``, ``FundsWithdrawn``, ``FundsReserved`` (written here;
-  one event per command with a list of ``holds``, one per order);
-  ``FundsReleased``, ``HoldConsumed``, ``FundsCredited`` (settlement's, folded here too)
+* ``account-<user_id>``: the domain's account events (``domain/account_events.py``):
+  ``FundsDeposited``, ``FundsWithdrawn``, ``FundsReserved`` (one per order) written here;
+  ``FundsReleased``, ``TradeSettled`` (settlement's) folded here too
 * ``order-<order_id>``: ``OrderPlaced`` / ``OrderPlacedInBatch``, ``CancelRequested``,
   ``AmendRequested``, then the engine's events
 * ``batch-<batch_id>``: ``BatchPlaced`` (the engine's one command for a batch)
@@ -24,12 +24,6 @@ USER_REGISTERED: Final = "UserRegistered"
 USERNAME_CLAIMED: Final = "UsernameClaimed"
 API_KEY_ISSUED: Final = "ApiKeyIssued"
 INSTRUMENT_LISTED: Final = "InstrumentListed"
-FUNDS_DEPOSITED: Final = "FundsDeposited"
-FUNDS_WITHDRAWN: Final = "FundsWithdrawn"
-FUNDS_RESERVED: Final = "FundsReserved"
-FUNDS_RELEASED: Final = "FundsReleased"
-HOLD_CONSUMED: Final = "HoldConsumed"
-FUNDS_CREDITED: Final = "FundsCredited"
 ORDER_PLACED_IN_BATCH: Final = "OrderPlacedInBatch"
 CLIENT_ORDER_ID_CLAIMED: Final = "ClientOrderIdClaimed"
 IDEMPOTENT_RESPONSE_RECORDED: Final = "IdempotentResponseRecorded"

@@ -22,6 +22,8 @@ from domain.commands import (
     Side,
     SubmitBatch,
     TimeInForce,
+    cancel_order,
+    new_order,
 )
 from domain.errors import (
     DomainError,
@@ -113,6 +115,8 @@ __all__ = [
     "TradeSettled",
     "UnknownAsset",
     "UnknownSymbol",
+    "cancel_order",
     "event_from_dict",
     "event_types",
+    "new_order",
 ]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any, Final
 
 from domain.account_events import (
     RELEASED_AMENDED,
@@ -37,7 +38,10 @@ from domain.errors import (
 from domain.events import Event
 from domain.instrument import Instrument
 from domain.order_events import TradeExecuted
-from domain.values import CURRENCY_DIGITS
+from domain.values import CURRENCY_DIGITS, Money
+
+MAX_BALANCE: Final = 2**62
+"""No total may grow past this (it keeps every sum inside a 64-bit JSON integer)."""
 
 
 @dataclass(slots=True)
@@ -72,6 +76,7 @@ class Account:
         self.balances: dict[str, Balance] = {}
         self.holds: dict[int, Hold] = {}
         self.version = 0  # events applied so far
+        self._open_sides: dict[tuple[str, Side], int] = {}  # holds per (symbol, side): O(1) rule
 
     @classmethod
     def replay(cls, user_id: int, events: Iterable[Event]) -> Account:
@@ -92,11 +97,40 @@ class Account:
 
     def has_open_order(self, symbol: str, side: Side) -> bool:
         """Whether the account holds funds for an open ``side`` order in ``symbol``."""
-        return any(h.symbol == symbol and h.side == side for h in self.holds.values())
+        return (symbol, side) in self._open_sides
+
+    def reserved_for(self, order_id: int) -> int:
+        """What is still held for ``order_id`` (0 when it holds nothing)."""
+        hold = self.holds.get(order_id)
+        return hold.amount if hold else 0
+
+    def snapshot(self) -> dict[str, Any]:
+        """A JSON-able copy of the state (restore it with :meth:`from_snapshot`)."""
+        return {
+            "user_id": self.user_id,
+            "version": self.version,
+            "balances": {a: [b.total, b.held] for a, b in self.balances.items()},
+            "holds": [
+                [h.order_id, h.symbol, h.side, h.asset, h.amount] for h in self.holds.values()
+            ],
+        }
+
+    @classmethod
+    def from_snapshot(cls, state: dict[str, Any]) -> Account:
+        """The account :meth:`snapshot` described."""
+        account = cls(int(state["user_id"]))
+        account.version = int(state["version"])
+        for asset, (total, held) in state["balances"].items():
+            account.balances[asset] = Balance(int(total), int(held))
+        for order_id, symbol, side, asset, amount in state["holds"]:
+            account._open_hold(Hold(int(order_id), symbol, side, asset, int(amount)))
+        return account
 
     def deposit(self, asset: str, amount: int, at: int) -> list[Event]:
-        """Credit ``amount`` of ``asset`` (cash minor units or shares)."""
+        """Credit ``amount`` of ``asset`` (cash minor units or shares), up to ``MAX_BALANCE``."""
         _positive(amount)
+        if self._bal_total(asset) + amount > MAX_BALANCE:
+            raise InvalidAmount(f"the {asset} balance would exceed its limit")
         return self._record(FundsDeposited(self.user_id, asset, amount, at))
 
     def withdraw(self, asset: str, amount: int, at: int) -> list[Event]:
@@ -236,8 +270,8 @@ class Account:
             self._bal(event.asset).held += event.amount
             hold = self.holds.get(event.order_id)
             if hold is None:
-                self.holds[event.order_id] = Hold(
-                    event.order_id, event.symbol, event.side, event.asset, event.amount
+                self._open_hold(
+                    Hold(event.order_id, event.symbol, event.side, event.asset, event.amount)
                 )
             else:
                 hold.amount += event.amount
@@ -262,6 +296,21 @@ class Account:
         hold.amount -= amount
         if hold.amount <= 0:
             del self.holds[order_id]
+            key = (hold.symbol, hold.side)
+            left = self._open_sides[key] - 1
+            if left:
+                self._open_sides[key] = left
+            else:
+                del self._open_sides[key]
+
+    def _open_hold(self, hold: Hold) -> None:
+        self.holds[hold.order_id] = hold
+        key = (hold.symbol, hold.side)
+        self._open_sides[key] = self._open_sides.get(key, 0) + 1
+
+    def _bal_total(self, asset: str) -> int:
+        found = self.balances.get(asset)
+        return found.total if found else 0
 
     def _bal(self, asset: str) -> Balance:
         found = self.balances.get(asset)
@@ -274,13 +323,21 @@ class Account:
         return [event]
 
     def _require_available(self, asset: str, amount: int) -> None:
-        if self.available(asset) < amount:
-            error = InsufficientFunds if _is_cash(asset) else InsufficientHoldings
-            raise error(f"{asset}: available {self.available(asset)}, needed {amount}")
+        available = self.available(asset)
+        if available < amount:
+            if _is_cash(asset):
+                shown = f"{_cash(available, asset)}, needed {_cash(amount, asset)}"
+                raise InsufficientFunds(f"{asset} available {shown}")
+            raise InsufficientHoldings(f"{asset} available {available}, needed {amount}")
 
 
 def _is_cash(asset: str) -> bool:
     return asset in CURRENCY_DIGITS
+
+
+def _cash(minor: int, currency: str) -> str:
+    """Minor units as the wire's decimal string (``69625`` USD → ``"696.25"``)."""
+    return Money(minor, currency).format()
 
 
 def _positive(amount: int) -> None:

@@ -90,8 +90,8 @@ class OrderAccepted(Event):
         self.at: Final = at
 
 
-class OrderRejected(Event):
-    """The engine refused the order; nothing about the book changed."""
+class Rejection(Event):
+    """Base of the events that refuse a request about one order (``reason``: an ``ErrorCode``)."""
 
     __slots__ = ("at", "order_id", "reason", "symbol", "user_id")
     FIELDS = ("symbol", "order_id", "user_id", "reason", "at")
@@ -102,6 +102,12 @@ class OrderRejected(Event):
         self.user_id: Final = user_id
         self.reason: Final = reason
         self.at: Final = at
+
+
+class OrderRejected(Rejection):
+    """The engine refused the order; nothing about the book changed."""
+
+    __slots__ = ()
 
 
 class TradeExecuted(Event):
@@ -250,38 +256,33 @@ class OrderFilled(Event):
         self.at: Final = at
 
 
-class OrderCancelled(Event):
+class OrderClosed(Event):
+    """Base of the events that end an order's open remainder of ``quantity`` shares."""
+
+    __slots__ = ("at", "order_id", "quantity", "reason", "symbol", "user_id")
+    FIELDS = ("symbol", "order_id", "user_id", "quantity", "reason", "at")
+
+    def __init__(
+        self, symbol: str, order_id: int, user_id: int, quantity: int, reason: str, at: int
+    ) -> None:
+        self.symbol: Final = symbol
+        self.order_id: Final = order_id
+        self.user_id: Final = user_id
+        self.quantity: Final = quantity
+        self.reason: Final = reason
+        self.at: Final = at
+
+
+class OrderCancelled(OrderClosed):
     """``quantity`` shares, the whole open remainder, were cancelled; the order is closed."""
 
-    __slots__ = ("at", "order_id", "quantity", "reason", "symbol", "user_id")
-    FIELDS = ("symbol", "order_id", "user_id", "quantity", "reason", "at")
-
-    def __init__(
-        self, symbol: str, order_id: int, user_id: int, quantity: int, reason: str, at: int
-    ) -> None:
-        self.symbol: Final = symbol
-        self.order_id: Final = order_id
-        self.user_id: Final = user_id
-        self.quantity: Final = quantity
-        self.reason: Final = reason
-        self.at: Final = at
+    __slots__ = ()
 
 
-class OrderExpired(Event):
+class OrderExpired(OrderClosed):
     """``quantity`` shares, the whole open remainder, expired; the order is closed."""
 
-    __slots__ = ("at", "order_id", "quantity", "reason", "symbol", "user_id")
-    FIELDS = ("symbol", "order_id", "user_id", "quantity", "reason", "at")
-
-    def __init__(
-        self, symbol: str, order_id: int, user_id: int, quantity: int, reason: str, at: int
-    ) -> None:
-        self.symbol: Final = symbol
-        self.order_id: Final = order_id
-        self.user_id: Final = user_id
-        self.quantity: Final = quantity
-        self.reason: Final = reason
-        self.at: Final = at
+    __slots__ = ()
 
 
 class OrderReduced(Event):
@@ -354,32 +355,16 @@ class OrderAmended(Event):
         self.at: Final = at
 
 
-class CancelRejected(Event):
+class CancelRejected(Rejection):
     """A cancel changed nothing (usually ``ORDER_NOT_OPEN``)."""
 
-    __slots__ = ("at", "order_id", "reason", "symbol", "user_id")
-    FIELDS = ("symbol", "order_id", "user_id", "reason", "at")
-
-    def __init__(self, symbol: str, order_id: int, user_id: int, reason: str, at: int) -> None:
-        self.symbol: Final = symbol
-        self.order_id: Final = order_id
-        self.user_id: Final = user_id
-        self.reason: Final = reason
-        self.at: Final = at
+    __slots__ = ()
 
 
-class AmendRejected(Event):
+class AmendRejected(Rejection):
     """An amend changed nothing (``ORDER_NOT_OPEN``, ``INVALID_QUANTITY``, ...)."""
 
-    __slots__ = ("at", "order_id", "reason", "symbol", "user_id")
-    FIELDS = ("symbol", "order_id", "user_id", "reason", "at")
-
-    def __init__(self, symbol: str, order_id: int, user_id: int, reason: str, at: int) -> None:
-        self.symbol: Final = symbol
-        self.order_id: Final = order_id
-        self.user_id: Final = user_id
-        self.reason: Final = reason
-        self.at: Final = at
+    __slots__ = ()
 
 
 class BatchRejected(Event):

@@ -6,7 +6,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
-from uuid import UUID, uuid4
+from uuid import UUID
+
+from event_store.ids import new_event_id
 
 ANY: Final = -1
 """``expected_version`` that accepts the stream at any version, even absent."""
@@ -22,13 +24,14 @@ class NewEvent:
     """An event to append; ``data`` and ``metadata`` must be JSON-serialisable (orjson).
 
     ``metadata`` should carry ``correlation_id``, ``causation_id`` and ``actor``. ``event_id``
-    makes the append idempotent: give a retried command the same ids.
+    makes the append idempotent: give a retried command the same ids (the default is a fresh
+    :class:`event_store.ids.EventId`, time-ordered and cheaper than ``uuid4``).
     """
 
     type: str
     data: Mapping[str, Any]
     metadata: Mapping[str, Any] = field(default_factory=dict)
-    event_id: UUID = field(default_factory=uuid4)
+    event_id: UUID = field(default_factory=new_event_id)
     schema_version: int = 1
 
 

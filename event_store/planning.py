@@ -52,12 +52,17 @@ def encode_append(appends: Sequence[StreamAppend], checkpoint: Checkpoint | None
     dumps = orjson.dumps
     streams: list[EncodedStream] = []
     event_ids: list[str] = []
+    # Events of one command usually share one metadata dict: encode it once.
+    last_metadata: object = None
+    metadata = b""
     for append in appends:
         events: list[EncodedEvent] = []
         for e in append.events:
             event_id = str(e.event_id)
             event_ids.append(event_id)
-            events.append((event_id, e.type, e.schema_version, dumps(e.data), dumps(e.metadata)))
+            if e.metadata is not last_metadata:
+                last_metadata, metadata = e.metadata, dumps(e.metadata)
+            events.append((event_id, e.type, e.schema_version, dumps(e.data), metadata))
         streams.append(EncodedStream(append.stream_id, append.expected_version, tuple(events)))
     if len(streams) > 1 and len({s.stream_id for s in streams}) != len(streams):
         raise ValueError("a stream appears twice in one append")

@@ -1,11 +1,12 @@
 """What every use case shares: its context, the retry loop and the atomic commit.
 
-A use case *decides* (pure, on loaded state) and returns a :class:`Decision`: the appends, and
-the response it will give. :func:`commit_with_account` serialises decisions per account inside
-this process and applies the account events to the cached state as soon as the append is
-queued, so the next order of the same account can be decided (and queued into the same group
-commit) before the first is durable. If an append fails, the entry is dropped and reloaded;
-the expected versions make any decision taken on a stale or speculative state fail too.
+A use case *decides* on loaded state and returns a :class:`Decision`: the appends, and the
+response it will give. Account decisions are the domain's (``domain.account.Account``): they
+apply their events to the cached account as they decide. :func:`commit_with_account` serialises
+decisions per account inside this process and queues the append right after the decision, so
+the next order of the same account can be decided (and queued into the same group commit) before
+the first is durable. If a decision raises or an append fails, the entry is dropped and
+reloaded; the expected versions make any decision taken on a stale or speculative state fail.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from command_api import idempotency, streams
-from command_api.account import Account
 from command_api.clock import Clock
 from command_api.idempotency import IdempotencyClaim, Written
 from command_api.repository import AccountEntry, Repository
 from common.logging import correlation_id
 from common.problems import Problem
+from domain.account import Account
 from domain.errors import DomainError
+from domain.events import Event
 from event_store.errors import WrongExpectedVersion
 from event_store.model import AppendResult, NewEvent, StreamAppend
 from event_store.outbox import order_route
@@ -64,10 +66,26 @@ def event(
 ) -> NewEvent:
     """A new event with its metadata: correlation id, actor, and (for the matching engine's
     inputs) the ``order_symbol`` route that makes the relay publish it to the orders topic."""
-    metadata: dict[str, Any] = {"correlation_id": correlation_id.get(), "actor": str(actor)}
-    if engine_symbol is not None:
-        metadata.update(order_route(engine_symbol))
+    key = (correlation_id.get(), actor, engine_symbol)
+    metadata = _last_metadata.get(key)
+    if metadata is None:
+        metadata = {"correlation_id": key[0], "actor": str(actor)}
+        if engine_symbol is not None:
+            metadata.update(order_route(engine_symbol))
+        if len(_last_metadata) >= 64:
+            _last_metadata.clear()
+        _last_metadata[key] = metadata
     return NewEvent(event_type, data, metadata)
+
+
+_last_metadata: dict[tuple[str | None, int | str, str | None], dict[str, Any]] = {}
+"""The metadata of the latest requests, shared (read-only) by the events of one command: the
+store then encodes it once per command instead of once per event."""
+
+
+def account_events(events: list[Event], actor: int) -> list[NewEvent]:
+    """The domain's account events as new events of the account stream."""
+    return [event(e.event_type, e.to_dict(), actor) for e in events]
 
 
 Attempt = Callable[[], Awaitable[Written]]
@@ -86,9 +104,10 @@ async def run(
     key (which makes this one's append conflict) is answered with that request's response.
     """
     for _ in range(ctx.max_attempts):
-        replayed = await idempotency.replay(ctx.store, claim)
-        if replayed is not None:
-            return replayed
+        if claim is not None:  # (no coroutine at all for the common request without a key)
+            replayed = await idempotency.replay(ctx.store, claim)
+            if replayed is not None:
+                return replayed
         try:
             return await attempt()
         except WrongExpectedVersion as exc:
@@ -129,21 +148,27 @@ async def commit_with_account(
 ) -> Written:
     """Decide on the user's account and append the decision with the account's version.
 
-    A domain rejection decided on cached state is re-decided once on the stream's latest state
-    (after the account's in-flight appends settled), so a stale cache never wrongly refuses.
+    ``decide`` applies its account events to the account (the domain's decisions do). A domain
+    rejection decided on cached state is re-decided once on the stream's latest state (after the
+    account's in-flight appends settled), so a stale cache never wrongly refuses; a rejected
+    decision that applied part of its events (a batch) drops the entry, reloaded on next use.
     """
     entry = ctx.repo.account_entry(user_id)
     async with entry.lock:
         if not entry.loaded:
             await _settled_refresh(ctx.repo, entry)
         try:
-            decision = decide(entry.account)
+            decision = _decide(entry, decide)
         except DomainError:
             await _settled_refresh(ctx.repo, entry)
-            decision = decide(entry.account)
-        # From here to the end of the block nothing awaits: the queued append and the
-        # speculative state change happen together.
-        appends = _appends(decision, claim)
+            decision = _decide(entry, decide)
+        # From here to the end of the block nothing awaits: the speculative state change
+        # (made by the decision) and the queued append go together.
+        try:
+            appends = _appends(decision, claim)
+        except BaseException:
+            entry.forget()
+            raise
         if decision.account_events:
             account_stream = StreamAppend(
                 streams.account(user_id), decision.account_events, entry.version
@@ -151,14 +176,23 @@ async def commit_with_account(
             appends.insert(0, account_stream)
         task = asyncio.ensure_future(_tracked_append(ctx.store, entry, appends))
         entry.inflight.add(task)
-        for event in decision.account_events:
-            entry.account.apply(event.type, dict(event.data))
         entry.version += len(decision.account_events)
     try:
         result = await task
     finally:
         entry.inflight.discard(task)
     return _written(decision, result)
+
+
+def _decide(entry: AccountEntry, decide: Callable[[Account], Decision]) -> Decision:
+    """Run a decision; a failed one that changed the account halfway (a batch) drops it."""
+    version = entry.account.version
+    try:
+        return decide(entry.account)
+    except BaseException:
+        if entry.account.version != version:
+            entry.forget()
+        raise
 
 
 async def _tracked_append(

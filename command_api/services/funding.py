@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from command_api import streams
-from command_api.account import Account
 from command_api.idempotency import IdempotencyClaim, Written
 from command_api.schemas import MAX_DECIMAL_LENGTH
-from command_api.services.base import Context, Decision, commit_with_account, event, run
+from command_api.services.base import Context, Decision, account_events, commit_with_account, run
+from domain.account import Account
 from domain.errors import InvalidAmount, UnknownAsset
 from domain.values import CURRENCY_DIGITS, Money, Quantity
 
@@ -31,11 +30,9 @@ async def deposit(
     units, wire = await parse_asset_amount(ctx, asset, amount)
 
     def decide(account: Account) -> Decision:
-        data = account.decide_deposit(asset, units, ctx.clock())
+        events = account.deposit(asset, units, ctx.clock())
         return Decision(
-            201,
-            {"asset": asset, "amount": wire},
-            account_events=[event(streams.FUNDS_DEPOSITED, data, user_id)],
+            201, {"asset": asset, "amount": wire}, account_events=account_events(events, user_id)
         )
 
     return await run(ctx, claim, lambda: commit_with_account(ctx, user_id, decide, claim))
@@ -48,11 +45,9 @@ async def withdraw(
     units, wire = await parse_asset_amount(ctx, asset, amount)
 
     def decide(account: Account) -> Decision:
-        data = account.decide_withdrawal(asset, units, ctx.clock())
+        events = account.withdraw(asset, units, ctx.clock())
         return Decision(
-            201,
-            {"asset": asset, "amount": wire},
-            account_events=[event(streams.FUNDS_WITHDRAWN, data, user_id)],
+            201, {"asset": asset, "amount": wire}, account_events=account_events(events, user_id)
         )
 
     return await run(ctx, claim, lambda: commit_with_account(ctx, user_id, decide, claim))

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from command_api import streams
-from command_api.account import Account
 from command_api.idempotency import IdempotencyClaim, Written
 from command_api.repository import OrderView
 from command_api.schemas import MAX_DECIMAL_LENGTH
 from command_api.services import base
 from command_api.services.base import Context, Decision, commit, commit_with_account, run
 from common.problems import Problem
+from domain.account import Account
 from domain.errors import InvalidOrder, InvalidPrice, InvalidQuantity, OrderNotOpen
 from domain.order_requests import AmendRequested, CancelRequested
 from event_store.model import StreamAppend
@@ -86,35 +86,18 @@ async def amend_order(
             at,
         )
         remaining = new_quantity - view.filled
-        if view.side == "buy":
-            asset, needed = instrument.currency, instrument.buy_hold(new_price, remaining)
-        else:
-            asset, needed = view.symbol, remaining
+        needed = instrument.buy_hold(new_price, remaining) if view.side == "buy" else remaining
 
         def decide(account: Account) -> Decision:
-            extra = needed - account.reserved_for(order_id)
             request = StreamAppend(
                 streams.order(order_id),
                 [base.event(event.event_type, event.to_dict(), user_id, view.symbol)],
                 view.version,
             )
             decision = Decision(202, {"order_id": order_id, "status": "amend_requested"}, [request])
-            if extra > 0:
-                account.require_available(asset, extra)
-                hold = {
-                    "order_id": order_id,
-                    "asset": asset,
-                    "amount": extra,
-                    "symbol": view.symbol,
-                    "side": view.side,
-                }
-                decision.account_events.append(
-                    base.event(
-                        streams.FUNDS_RESERVED,
-                        {"user_id": user_id, "holds": [hold], "at": at},
-                        user_id,
-                    )
-                )
+            if needed > account.reserved_for(order_id):
+                events = account.adjust_hold(order_id, needed, at)
+                decision.account_events += base.account_events(events, user_id)
             return decision
 
         return await commit_with_account(ctx, user_id, decide, claim)

@@ -1,15 +1,15 @@
 """The checks the command API makes on an order at once, on top of the domain's value objects.
 
-Everything here is pure: it turns a request into the domain's ``OrderPlaced`` and the hold it
-needs, or raises the ``DomainError`` whose code the client gets (``422``).
+Nothing here does I/O: it turns a request into the domain's ``OrderPlaced`` and the hold it
+reserves, or raises the ``DomainError`` whose code the client gets (``422``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from command_api.account import Account
 from command_api.schemas import MAX_DECIMAL_LENGTH
+from domain.account import Account
 from domain.commands import FOK, GTC, IOC, OrderType, Side, TimeInForce
 from domain.errors import (
     ErrorCode,
@@ -17,8 +17,8 @@ from domain.errors import (
     InvalidOrder,
     InvalidPrice,
     InvalidQuantity,
-    OppositeSideOrderOpen,
 )
+from domain.events import Event
 from domain.instrument import Instrument
 from domain.order_requests import OrderPlaced
 
@@ -38,14 +38,6 @@ class OrderTerms:
     time_in_force: TimeInForce | None
     post_only: bool
     client_order_id: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Hold:
-    """What an order reserves: ``amount`` of ``asset`` (cash minor units or shares)."""
-
-    asset: str
-    amount: int
 
 
 def time_in_force(terms: OrderTerms) -> TimeInForce:
@@ -84,7 +76,7 @@ def order_placed(
     at: int,
     session_close: int,
 ) -> OrderPlaced:
-    """The domain's ``OrderPlaced`` for a request (``max_notional`` is set by :func:`hold_for`).
+    """The domain's ``OrderPlaced`` for a request (``max_notional`` is set by :func:`reserve`).
 
     ``ids`` is ``(order_id, user_id)``; ``session_close`` is when a DAY order expires.
     """
@@ -112,28 +104,31 @@ def order_placed(
     )
 
 
-def hold_for(
-    instrument: Instrument, order: OrderPlaced, account: Account, already_held: dict[str, int]
-) -> tuple[OrderPlaced, Hold]:
-    """What the order must reserve, given what the same request reserved before it.
+def reserve(
+    instrument: Instrument, order: OrderPlaced, account: Account
+) -> tuple[OrderPlaced, list[Event]]:
+    """Reserve what the order may spend on ``account`` (the domain's rules); its ``FundsReserved``.
 
     Raises ``INSUFFICIENT_FUNDS``/``INSUFFICIENT_HOLDINGS`` if the account cannot cover it and
     ``OPPOSITE_SIDE_ORDER_OPEN`` under the instrument's ``reject_opposite`` rule. A market buy
     holds all available cash and is bounded by ``max_notional`` (its unspent part is released
-    when the order ends).
+    when the order ends). The reservation is applied to ``account`` (see ``Account``).
     """
-    other: Side = "sell" if order.side == "buy" else "buy"
-    if instrument.self_trade == "reject_opposite" and account.has_open_side(order.symbol, other):
-        raise OppositeSideOrderOpen(f"an open {other} order in {order.symbol} exists")
-    if order.side == "sell":
-        hold = Hold(order.symbol, order.quantity)
-    elif order.price is not None:
-        hold = Hold(instrument.currency, instrument.buy_hold(order.price, order.quantity))
-    else:
-        cash = account.available(instrument.currency) - already_held.get(instrument.currency, 0)
+    cash = None
+    if order.side == "buy" and order.price is None:
+        cash = account.available(instrument.currency)
         max_notional = instrument.market_buy_max_notional(max(cash, 0))
         if max_notional <= 0:
             raise InsufficientFunds(f"no {instrument.currency} available for a market buy")
-        return order.replace(max_notional=max_notional), Hold(instrument.currency, cash)
-    account.require_available(hold.asset, hold.amount + already_held.get(hold.asset, 0))
-    return order, hold
+        order = order.replace(max_notional=max_notional)
+    events = account.reserve_order(
+        instrument,
+        order.order_id,
+        order.side,
+        order.order_type,
+        order.quantity,
+        order.price,
+        order.at,
+        cash,
+    )
+    return order, events

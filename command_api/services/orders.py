@@ -6,12 +6,20 @@ from collections.abc import Sequence
 from typing import Any
 
 from command_api import streams
-from command_api.account import Account
 from command_api.idempotency import IdempotencyClaim, Written
-from command_api.services.base import Context, Decision, commit_with_account, event, run
-from command_api.services.order_rules import Hold, OrderTerms, hold_for, order_placed
+from command_api.services.base import (
+    Context,
+    Decision,
+    account_events,
+    commit_with_account,
+    event,
+    run,
+)
+from command_api.services.order_rules import OrderTerms, order_placed, reserve
 from common.problems import Problem
+from domain.account import Account
 from domain.errors import DomainError, ErrorCode, OppositeSideOrderOpen, UnknownSymbol
+from domain.events import Event
 from domain.instrument import Instrument
 from domain.order_requests import BatchPlaced, OrderPlaced
 from event_store.errors import WrongExpectedVersion
@@ -36,11 +44,11 @@ async def place_order(
         )
 
         def decide(account: Account) -> Decision:
-            placed, hold = hold_for(instrument, order, account, {})
+            placed, reserved = reserve(instrument, order, account)
             return _decision(
                 user_id,
-                [(placed, hold)],
-                at,
+                [placed],
+                reserved,
                 {
                     "client_order_id": placed.client_order_id,
                     "order_id": placed.order_id,
@@ -94,8 +102,12 @@ async def place_batch(
                 )
 
         def decide(account: Account) -> Decision:
-            placed = _batch_holds(instruments, orders, account)
-            batch = BatchPlaced(batch_id, user_id, all_or_nothing, tuple(o for o, _ in placed), at)
+            placed, reserved = _batch_holds(instruments, orders, account)
+            legs = [o.to_dict() for o in placed]  # once: the order streams and the batch share them
+            batch: dict[str, object] = {"batch_id": batch_id, "user_id": user_id}
+            batch.update(
+                all_or_nothing=all_or_nothing, orders=legs, at=at
+            )  # == BatchPlaced.to_dict
             body = {
                 "batch_id": batch_id,
                 "orders": [
@@ -104,14 +116,14 @@ async def place_batch(
                         "client_order_id": o.client_order_id,
                         "status": "accepted",
                     }
-                    for o, _ in placed
+                    for o in placed
                 ],
             }
-            decision = _decision(user_id, placed, at, body, batch_id)
+            decision = _decision(user_id, placed, reserved, body, (batch_id, legs))
             decision.appends.append(
                 StreamAppend(
                     streams.batch(batch_id),
-                    [event(batch.event_type, batch.to_dict(), user_id, placed[0][0].symbol)],
+                    [event(BatchPlaced.__name__, batch, user_id, placed[0].symbol)],
                     NO_STREAM,
                 )
             )
@@ -129,10 +141,11 @@ async def place_batch(
 
 def _batch_holds(
     instruments: dict[str, Instrument], orders: list[OrderPlaced], account: Account
-) -> list[tuple[OrderPlaced, Hold]]:
-    held: dict[str, int] = {}
+) -> tuple[list[OrderPlaced], list[Event]]:
+    """Reserve every leg in turn (each sees the holds of the legs before it)."""
     sides: set[tuple[str, str]] = set()
-    placed = []
+    placed: list[OrderPlaced] = []
+    reserved: list[Event] = []
     for index, order in enumerate(orders):
         instrument = instruments[order.symbol]
         with _leg(index):
@@ -140,41 +153,30 @@ def _batch_holds(
             if instrument.self_trade == "reject_opposite" and (order.symbol, other) in sides:
                 raise OppositeSideOrderOpen(f"the batch has both sides of {order.symbol}")
             sides.add((order.symbol, order.side))
-            order, hold = hold_for(instrument, order, account, held)
-        held[hold.asset] = held.get(hold.asset, 0) + hold.amount
-        placed.append((order, hold))
-    return placed
+            order, events = reserve(instrument, order, account)
+        placed.append(order)
+        reserved += events
+    return placed, reserved
 
 
 def _decision(
     user_id: int,
-    placed: list[tuple[OrderPlaced, Hold]],
-    at: int,
+    placed: list[OrderPlaced],
+    reserved: list[Event],
     body: dict[str, Any],
-    batch_id: int | None = None,
+    batch: tuple[int, list[dict[str, object]]] | None = None,
 ) -> Decision:
-    """The reservation on the account, each order's stream, and each ``client_order_id`` claim."""
-    holds = [
-        {
-            "order_id": o.order_id,
-            "asset": h.asset,
-            "amount": h.amount,
-            "symbol": o.symbol,
-            "side": o.side,
-        }
-        for o, h in placed
-    ]
-    reserved = event(
-        streams.FUNDS_RESERVED, {"user_id": user_id, "holds": holds, "at": at}, user_id
-    )
+    """The reservations on the account, each order's stream, and each ``client_order_id`` claim.
+
+    ``batch`` is the batch id and the legs' ``to_dict()``, for the orders of a batch.
+    """
     appends = []
-    for order, _ in placed:
-        if batch_id is None:
+    for index, order in enumerate(placed):
+        if batch is None:
             placed_event = event(order.event_type, order.to_dict(), user_id, order.symbol)
         else:
-            placed_event = event(
-                streams.ORDER_PLACED_IN_BATCH, {**order.to_dict(), "batch_id": batch_id}, user_id
-            )
+            data = {**batch[1][index], "batch_id": batch[0]}
+            placed_event = event(streams.ORDER_PLACED_IN_BATCH, data, user_id)
         appends.append(StreamAppend(streams.order(order.order_id), [placed_event], NO_STREAM))
         if order.client_order_id is not None:
             claimed = {
@@ -189,7 +191,7 @@ def _decision(
                     NO_STREAM,
                 )
             )
-    return Decision(201, body, appends, [reserved])
+    return Decision(201, body, appends, account_events(reserved, user_id))
 
 
 async def _instrument(ctx: Context, symbol: str) -> Instrument:

@@ -10,9 +10,10 @@ import httpx
 import pytest
 
 from command_api import streams
-from command_api.account import Account
 from command_api.app import create_app
 from common.settings import CommandApiSettings
+from domain.account import Account
+from domain.events import event_from_dict
 from event_store.mariadb import MariaDbEventStore
 from tests.integration.command_api.conftest import new_symbol, new_trader, unique
 
@@ -45,7 +46,7 @@ async def test_fifty_concurrent_buys_never_spend_more_than_the_balance(
     assert {r.json()["code"] for r in responses if r.status_code == 422} == {"INSUFFICIENT_FUNDS"}
     account = Account(trader.user_id)
     for event in await store.read_stream(streams.account(trader.user_id)):
-        account.apply(event.type, event.data)
+        account.apply(event_from_dict(event.type, event.data))
         assert 0 <= account.balance("USD").held <= account.balance("USD").total
     assert account.balance("USD").held == 14 * 700
 

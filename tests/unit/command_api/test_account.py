@@ -1,44 +1,69 @@
-"""The account fold: holds open and close, and the opposite-side rule follows them."""
+"""The API's account cache runs on the domain's Account: stored events fold, snapshots restore."""
 
 from __future__ import annotations
 
 from command_api import streams
-from command_api.account import Account
+from command_api.repository import SNAPSHOT_EVERY, SNAPSHOT_TYPE, Repository
+from command_api.services import funding, orders
+from command_api.services.base import Context
+from domain.account import Account
+from domain.account_events import FundsReleased
+from domain.errors import DomainError, ErrorCode
+from event_store.memory import InMemoryEventStore
+from event_store.model import ANY, NewEvent, StreamAppend
+from tests.unit.command_api.conftest import buy, list_acme, new_user
 
 
-def _reserve(account: Account, order_id: int, amount: int, side: str = "buy") -> None:
-    hold = {"order_id": order_id, "asset": "USD", "amount": amount, "symbol": "ACME", "side": side}
-    account.apply(streams.FUNDS_RESERVED, {"user_id": 1, "holds": [hold], "at": 0})
+async def test_a_release_written_by_settlement_frees_the_cash_and_the_side(
+    ctx: Context, store: InMemoryEventStore
+) -> None:
+    await list_acme(ctx)
+    user_id = await new_user(ctx, usd="100.00")
+    placed = await orders.place_order(ctx, user_id, buy("10.00", 10), None)
+    release = FundsReleased(user_id, "USD", 10_000, placed.body["order_id"], "ORDER_CLOSED", 1)
+    await store.append(
+        StreamAppend(
+            streams.account(user_id), [NewEvent(release.event_type, release.to_dict())], ANY
+        )
+    )
+
+    fresh = Repository(store)
+    entry = fresh.account_entry(user_id)
+    await fresh.refresh(entry)
+
+    assert entry.account.available("USD") == 10_000
+    assert not entry.account.has_open_order("ACME", "buy")
+    assert entry.version == 3
 
 
-def test_a_fully_released_hold_closes_its_side() -> None:
-    account = Account(1)
-    account.apply(streams.FUNDS_DEPOSITED, {"user_id": 1, "asset": "USD", "amount": 1000})
-    _reserve(account, 7, 300)
+async def test_insufficient_cash_is_reported_as_decimal_strings(ctx: Context) -> None:
+    await list_acme(ctx)
+    user_id = await new_user(ctx, usd="696.25")
 
-    account.apply(streams.FUNDS_RELEASED, {"asset": "USD", "amount": 300, "order_id": 7})
-
-    assert not account.has_open_side("ACME", "buy")
-    assert account.balance("USD").held == 0 and account.available("USD") == 1000
-
-
-def test_a_consumed_hold_leaves_the_total_and_keeps_the_rest_open() -> None:
-    account = Account(1)
-    account.apply(streams.FUNDS_DEPOSITED, {"user_id": 1, "asset": "USD", "amount": 1000})
-    _reserve(account, 7, 300)
-
-    account.apply(streams.HOLD_CONSUMED, {"asset": "USD", "amount": 100, "order_id": 7})
-
-    assert account.has_open_side("ACME", "buy")
-    assert (account.balance("USD").total, account.balance("USD").held) == (900, 200)
+    try:
+        await funding.withdraw(ctx, user_id, "USD", "9999.00", None)
+    except DomainError as error:
+        assert error.code == ErrorCode.INSUFFICIENT_FUNDS
+        assert error.message == "USD available 696.25, needed 9999.00"
+    else:
+        raise AssertionError("the withdrawal should be refused")
 
 
-def test_a_snapshot_restores_balances_holds_and_sides() -> None:
-    account = Account(1)
-    account.apply(streams.FUNDS_DEPOSITED, {"user_id": 1, "asset": "USD", "amount": 1000})
-    _reserve(account, 7, 300, "sell")
+async def test_a_long_account_stream_is_snapshotted_and_restored(
+    ctx: Context, store: InMemoryEventStore
+) -> None:
+    user_id = await new_user(ctx, usd="1.00")
+    for _ in range(SNAPSHOT_EVERY):
+        await funding.deposit(ctx, user_id, "USD", "0.01", None)
 
-    restored = Account.from_dict(account.to_dict())
+    first = Repository(store)
+    await first.refresh(first.account_entry(user_id))
+    snapshot = await store.load_snapshot(streams.account(user_id))
+    second = Repository(store)
+    entry = second.account_entry(user_id)
+    await second.refresh(entry)
 
-    assert restored == account
-    assert restored.has_open_side("ACME", "sell")
+    assert snapshot is not None and snapshot.type == SNAPSHOT_TYPE
+    assert Account.from_snapshot(snapshot.state).available("USD") == 100 + SNAPSHOT_EVERY
+    assert entry.account.available("USD") == 100 + SNAPSHOT_EVERY
+    assert entry.version == SNAPSHOT_EVERY + 1

@@ -11,6 +11,7 @@ from command_api.services import funding, orders
 from command_api.services.base import Context
 from common.problems import Problem
 from domain.errors import DomainError, ErrorCode
+from domain.events import event_from_dict
 from event_store.memory import InMemoryEventStore
 from tests.unit.command_api.conftest import NOW, buy, list_acme, new_user
 
@@ -30,9 +31,16 @@ async def test_a_limit_buy_reserves_its_cash_and_appends_order_and_hold_together
     assert placed.type == "OrderPlaced"
     assert placed.data["symbol"] == "ACME" and placed.data["price"] == 1000
     assert placed.data["at"] == NOW
-    assert reserved.data["holds"] == [
-        {"order_id": order_id, "asset": "USD", "amount": 5000, "symbol": "ACME", "side": "buy"}
-    ]
+    assert reserved.type == "FundsReserved"
+    assert reserved.data == {
+        "user_id": user_id,
+        "asset": "USD",
+        "amount": 5000,
+        "order_id": order_id,
+        "symbol": "ACME",
+        "side": "buy",
+        "at": NOW,
+    }
     assert written.position == placed.position == reserved.position + 1
 
 
@@ -159,7 +167,7 @@ async def test_concurrent_buys_never_hold_more_than_the_balance(ctx: Context) ->
     assert balance.held == 9900 <= balance.total
 
 
-async def test_a_batch_is_accepted_whole_with_one_hold_event(
+async def test_a_batch_is_accepted_whole_with_a_hold_event_per_order(
     ctx: Context, store: InMemoryEventStore
 ) -> None:
     await list_acme(ctx)
@@ -169,8 +177,13 @@ async def test_a_batch_is_accepted_whole_with_one_hold_event(
 
     (batch,) = await store.read_stream(streams.batch(written.body["batch_id"]))
     assert batch.type == "BatchPlaced" and len(batch.data["orders"]) == 3
+    restored = event_from_dict(batch.type, batch.data)
+    assert restored.to_dict() == batch.data
     assert [o["status"] for o in written.body["orders"]] == ["accepted"] * 3
     assert ctx.repo.account_entry(user_id).account.balance("USD").held == 300
+    reserved = (await store.read_stream(streams.account(user_id)))[-3:]
+    assert [(e.type, e.data["amount"]) for e in reserved] == [("FundsReserved", 100)] * 3
+    assert [e.data["order_id"] for e in reserved] == [o["order_id"] for o in written.body["orders"]]
 
 
 async def test_a_batch_that_the_balance_cannot_cover_appends_nothing(
@@ -186,6 +199,8 @@ async def test_a_batch_that_the_balance_cannot_cover_appends_nothing(
     assert raised.value.code == ErrorCode.INSUFFICIENT_FUNDS
     assert raised.value.message.startswith("orders[2]")
     assert await store.last_position() == before
+    assert await orders.place_order(ctx, user_id, buy("1.00", 2), None)  # the cache was not left
+    assert ctx.repo.account_entry(user_id).account.balance("USD").held == 200  # half-reserved
 
 
 async def test_an_empty_batch_is_refused(ctx: Context) -> None:

@@ -18,6 +18,7 @@ from domain import (
     TradeExecuted,
     TradeSettled,
 )
+from domain.account import MAX_BALANCE
 
 ACME = Instrument.create("ACME", "0.01")
 FEES = Instrument.create("ACME", "0.01", maker_fee_bps=10, taker_fee_bps=20)
@@ -97,8 +98,10 @@ class TestHolds:
     def test_order_beyond_available_cash_is_insufficient_funds(self) -> None:
         account = _funded(1_000)
 
-        with pytest.raises(InsufficientFunds):
+        with pytest.raises(InsufficientFunds) as caught:
             account.reserve_order(ACME, 1, "buy", "limit", 11, 100, 0)
+
+        assert caught.value.message == "USD available 10.00, needed 11.00"
 
     def test_opposite_side_order_is_refused_while_one_is_open(self) -> None:
         account = _funded(shares=10)
@@ -106,6 +109,18 @@ class TestHolds:
 
         with pytest.raises(OppositeSideOrderOpen):
             account.reserve_order(ACME, 2, "buy", "limit", 5, 900, 0)
+
+    def test_the_opposite_side_rule_ends_with_the_last_hold_of_the_side(self) -> None:
+        account = _funded(shares=10)
+        account.reserve_order(ACME, 1, "sell", "limit", 5, 1_000, 0)
+        account.reserve_order(ACME, 2, "sell", "limit", 5, 1_000, 0)
+
+        account.release_order(1, "ORDER_CLOSED", 0)
+        still_open = account.has_open_order("ACME", "sell")
+        account.release_order(2, "ORDER_CLOSED", 0)
+
+        assert still_open and not account.has_open_order("ACME", "sell")
+        assert account.reserve_order(ACME, 3, "buy", "limit", 5, 900, 0)
 
     def test_cancelled_order_releases_its_cash_hold(self) -> None:
         account = _funded()
@@ -172,3 +187,22 @@ class TestSettlement:
         assert replayed.balances == account.balances
         assert replayed.holds == account.holds == {}
         assert (replayed.available("ACME"), replayed.version) == (6, 5)
+
+
+class TestLimitsAndSnapshots:
+    def test_a_deposit_past_the_balance_limit_is_invalid(self) -> None:
+        account = _funded(MAX_BALANCE)
+
+        with pytest.raises(InvalidAmount):
+            account.deposit("USD", 1, 0)
+
+    def test_a_snapshot_restores_balances_holds_version_and_the_side_rule(self) -> None:
+        account = _funded(100_000, shares=10)
+        account.reserve_order(ACME, 1, "sell", "limit", 4, 1_000, 0)
+
+        restored = Account.from_snapshot(account.snapshot())
+
+        assert restored.balances == account.balances and restored.holds == account.holds
+        assert restored.version == account.version == 3
+        assert restored.has_open_order("ACME", "sell") and restored.reserved_for(1) == 4
+        assert restored.reserved_for(99) == 0

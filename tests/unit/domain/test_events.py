@@ -9,6 +9,7 @@ import pytest
 
 from domain import (
     BatchPlaced,
+    CancelOrder,
     DomainError,
     Event,
     FundsDeposited,
@@ -21,6 +22,7 @@ from domain import (
     event_from_dict,
     event_types,
 )
+from domain.commands import cancel_order, new_order
 
 
 def _sample(cls: type[Event]) -> Event:
@@ -108,3 +110,10 @@ def test_requests_from_the_command_api_turn_into_engine_commands() -> None:
 
     assert placed.to_command() == NewOrder("ACME", 1, 2, "buy", "limit", 100, 5, "GTC", 3)
     assert batch.to_command().orders == (placed.to_command(),)
+
+
+def test_command_factories_build_the_same_commands_as_the_classes() -> None:
+    assert new_order("ACME", 1, 2, "buy", "limit", 100, 5) == NewOrder(
+        "ACME", 1, 2, "buy", "limit", 100, 5
+    )
+    assert cancel_order("ACME", 1, 2, 9) == CancelOrder("ACME", 1, 2, 9)

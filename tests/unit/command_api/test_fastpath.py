@@ -1,0 +1,102 @@
+"""The order hot path: accepts only what pydantic accepts, answers like FastAPI does."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from command_api.app import create_app
+from command_api.fastpath import batch_terms, order_terms
+from command_api.schemas import BatchRequest, NewOrderRequest
+from common.settings import CommandApiSettings
+from event_store.memory import InMemoryEventStore
+
+ADMIN = {"Authorization": "Bearer admin-key"}
+
+_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**63),
+    st.floats(allow_nan=False),
+    st.sampled_from(["ACME", "buy", "sell", "limit", "market", "GTC", "IOC", "DAY", "1.00"]),
+    st.text(max_size=70),
+    st.lists(st.integers(), max_size=2),
+)
+_FIELDS = ("symbol", "side", "type", "price", "quantity", "time_in_force", "post_only")
+_bodies = st.dictionaries(st.sampled_from([*_FIELDS, "client_order_id", "extra"]), _values)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_bodies)
+def test_the_fast_parser_accepts_nothing_pydantic_refuses(body: dict[str, Any]) -> None:
+    terms = order_terms(body)
+    try:
+        model = NewOrderRequest.model_validate(body)
+    except ValidationError:
+        assert terms is None
+        return
+    if terms is not None:
+        assert (terms.symbol, terms.side, terms.order_type, terms.price) == (
+            model.symbol,
+            model.side,
+            model.type,
+            model.price,
+        )
+        assert (terms.quantity, terms.time_in_force, terms.post_only) == (
+            model.quantity,
+            model.time_in_force,
+            model.post_only,
+        )
+        assert terms.client_order_id == model.client_order_id
+
+
+def test_a_well_formed_order_and_batch_take_the_fast_path() -> None:
+    order = {"symbol": "ACME", "side": "buy", "price": "1.00", "quantity": 3}
+    assert order_terms(order) is not None
+    assert order_terms({**order, "client_order_id": "a\n"}) is None  # pydantic refuses it too
+    assert order_terms({**order, "quantity": True}) is None
+    assert batch_terms({"orders": [order] * 2, "all_or_nothing": False}) is not None
+    assert batch_terms({"orders": [order, {**order, "x": 1}]}) is None
+    BatchRequest.model_validate({"orders": [order] * 2, "all_or_nothing": False})
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(CommandApiSettings(admin_key="admin-key"), store=InMemoryEventStore())
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://t") as client,
+    ):
+        yield client
+
+
+async def test_orders_answer_the_same_through_fastapi_and_the_fast_path(
+    api: httpx.AsyncClient,
+) -> None:
+    await api.post("/v1/instruments", json={"symbol": "ACME"}, headers=ADMIN)
+    user = (await api.post("/v1/users", json={"username": "fast"}, headers=ADMIN)).json()
+    headers = {"Authorization": f"Bearer {user['api_key']}"}
+    await api.post("/v1/deposits", json={"asset": "USD", "amount": "696.25"}, headers=headers)
+    order = {"symbol": "ACME", "side": "buy", "price": "1.00", "quantity": 2}
+
+    first = await api.post("/v1/orders", json=order, headers=headers)  # key now cached
+    second = await api.post("/v1/orders", json=order, headers=headers)
+    batch = await api.post("/v1/orders/batch", json={"orders": [order] * 3}, headers=headers)
+    refused = await api.post("/v1/orders", json={**order, "quantity": 9_999}, headers=headers)
+    invalid = await api.post("/v1/orders", json={**order, "quantity": 1.5}, headers=headers)
+
+    assert (first.status_code, second.status_code, batch.status_code) == (201, 201, 201)
+    assert first.json().keys() == second.json().keys()
+    assert second.json()["position"] > first.json()["position"]
+    assert len(batch.json()["orders"]) == 3
+    assert refused.status_code == 422
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["detail"] == "USD available 686.25, needed 9999.00"
+    assert (invalid.status_code, invalid.json()["code"]) == (422, "VALIDATION_ERROR")
