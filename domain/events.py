@@ -13,11 +13,29 @@ modules register their classes with :func:`register`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from operator import attrgetter
 from typing import Any, ClassVar
 
 from domain.errors import DomainError, ErrorCode
 
 _REGISTRY: dict[str, type[Event]] = {}
+_GETTERS: dict[type, Callable[[Any], tuple[Any, ...]]] = {}
+"""Per class: one C-level call that reads every field (``to_dict`` runs per stored event)."""
+_PLAIN: frozenset[type] = frozenset({int, str, bool, type(None)})
+"""Field value types that ``to_dict`` keeps as they are."""
+
+
+def _getter(cls: type[Record]) -> Callable[[Any], tuple[Any, ...]]:
+    getter = _GETTERS.get(cls)
+    if getter is None:
+        names = cls.FIELDS
+        if len(names) >= 2:
+            getter = attrgetter(*names)
+        else:
+            getter = lambda record: tuple(getattr(record, name) for name in names)  # noqa: E731
+        _GETTERS[cls] = getter
+    return getter
 
 
 class Record:
@@ -28,11 +46,16 @@ class Record:
 
     def values(self) -> tuple[Any, ...]:
         """The field values in ``FIELDS`` order."""
-        return tuple(getattr(self, name) for name in type(self).FIELDS)
+        return _getter(type(self))(self)
 
     def to_dict(self) -> dict[str, object]:
         """The fields as a JSON-able dict (tuples become lists, nested records dicts)."""
-        return {name: _jsonable(getattr(self, name)) for name in type(self).FIELDS}
+        cls = type(self)
+        plain = _PLAIN
+        return {
+            name: value if type(value) in plain else _jsonable(value)
+            for name, value in zip(cls.FIELDS, _getter(cls)(self), strict=True)
+        }
 
     def replace(self, **changes: Any) -> Any:
         """A copy with some fields changed."""

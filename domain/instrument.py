@@ -35,6 +35,9 @@ BPS = 10_000
 _SYMBOL = re.compile(r"[A-Z][A-Z0-9._-]{0,15}")
 
 
+_TICK_MINOR: dict[tuple[Decimal, str], int] = {}
+
+
 @dataclass(frozen=True, slots=True)
 class Instrument:
     """A listed symbol.
@@ -93,8 +96,12 @@ class Instrument:
     @property
     def tick_minor(self) -> int:
         """Minor currency units per tick (1 for a 0.01 tick in USD)."""
-        ticks = units_of(self.tick_size, minor_unit(self.currency))
-        assert ticks is not None
+        key = (self.tick_size, self.currency)
+        ticks = _TICK_MINOR.get(key)
+        if ticks is None:  # (Decimal arithmetic: once per tick size and currency)
+            ticks = units_of(self.tick_size, minor_unit(self.currency))
+            assert ticks is not None
+            _TICK_MINOR[key] = ticks
         return ticks
 
     def parse_price(self, text: object) -> Price:

@@ -66,16 +66,21 @@ def event(
 ) -> NewEvent:
     """A new event with its metadata: correlation id, actor, and (for the matching engine's
     inputs) the ``order_symbol`` route that makes the relay publish it to the orders topic."""
+    return NewEvent(event_type, data, metadata(actor, engine_symbol))
+
+
+def metadata(actor: int | str, engine_symbol: str | None = None) -> dict[str, Any]:
+    """The metadata :func:`event` gives: look it up once for the many events of one command."""
     key = (correlation_id.get(), actor, engine_symbol)
-    metadata = _last_metadata.get(key)
-    if metadata is None:
-        metadata = {"correlation_id": key[0], "actor": str(actor)}
+    found = _last_metadata.get(key)
+    if found is None:
+        found = {"correlation_id": key[0], "actor": str(actor)}
         if engine_symbol is not None:
-            metadata.update(order_route(engine_symbol))
+            found.update(order_route(engine_symbol))
         if len(_last_metadata) >= 64:
             _last_metadata.clear()
-        _last_metadata[key] = metadata
-    return NewEvent(event_type, data, metadata)
+        _last_metadata[key] = found
+    return found
 
 
 _last_metadata: dict[tuple[str | None, int | str, str | None], dict[str, Any]] = {}
@@ -85,7 +90,8 @@ store then encodes it once per command instead of once per event."""
 
 def account_events(events: list[Event], actor: int) -> list[NewEvent]:
     """The domain's account events as new events of the account stream."""
-    return [event(e.event_type, e.to_dict(), actor) for e in events]
+    shared = metadata(actor)
+    return [NewEvent(e.event_type, e.to_dict(), shared) for e in events]
 
 
 Attempt = Callable[[], Awaitable[Written]]

@@ -13,6 +13,7 @@ from command_api.services.base import (
     account_events,
     commit_with_account,
     event,
+    metadata,
     run,
 )
 from command_api.services.order_rules import OrderTerms, order_placed, reserve
@@ -23,7 +24,7 @@ from domain.events import Event
 from domain.instrument import Instrument
 from domain.order_requests import BatchPlaced, OrderPlaced
 from event_store.errors import WrongExpectedVersion
-from event_store.model import NO_STREAM, StreamAppend
+from event_store.model import NO_STREAM, NewEvent, StreamAppend
 
 
 async def place_order(
@@ -81,25 +82,27 @@ async def place_batch(
         raise DomainError("a batch needs at least one order", ErrorCode.EMPTY_BATCH)
     instruments = {}
     for index, leg in enumerate(legs):
-        with _leg(index):
-            instruments[leg.symbol] = await _instrument(ctx, leg.symbol)
+        if leg.symbol not in instruments:  # (one lookup per symbol, not per leg)
+            with _leg(index):
+                instruments[leg.symbol] = await _instrument(ctx, leg.symbol)
     await _check_batch_client_ids(ctx, user_id, legs)
 
     async def attempt() -> Written:
         at = ctx.clock()
         batch_id = ctx.new_id()
-        orders = []
-        for index, leg in enumerate(legs):
-            with _leg(index):
+        session_close = ctx.next_session_close(at)
+        new_id = ctx.new_id
+        orders: list[OrderPlaced] = []
+        try:  # (not ``with _leg(index)`` per leg: this loop runs for every leg)
+            for leg in legs:
                 orders.append(
                     order_placed(
-                        instruments[leg.symbol],
-                        leg,
-                        (ctx.new_id(), user_id),
-                        at,
-                        ctx.next_session_close(at),
+                        instruments[leg.symbol], leg, (new_id(), user_id), at, session_close
                     )
                 )
+        except DomainError as exc:
+            _prefix_leg(len(orders), exc)  # the leg that failed
+            raise
 
         def decide(account: Account) -> Decision:
             placed, reserved = _batch_holds(instruments, orders, account)
@@ -146,16 +149,19 @@ def _batch_holds(
     sides: set[tuple[str, str]] = set()
     placed: list[OrderPlaced] = []
     reserved: list[Event] = []
-    for index, order in enumerate(orders):
-        instrument = instruments[order.symbol]
-        with _leg(index):
+    try:  # (not ``with _leg(index)`` per leg: this loop runs for every leg)
+        for order in orders:
+            instrument = instruments[order.symbol]
             other = "sell" if order.side == "buy" else "buy"
             if instrument.self_trade == "reject_opposite" and (order.symbol, other) in sides:
                 raise OppositeSideOrderOpen(f"the batch has both sides of {order.symbol}")
             sides.add((order.symbol, order.side))
             order, events = reserve(instrument, order, account)
-        placed.append(order)
-        reserved += events
+            placed.append(order)
+            reserved += events
+    except DomainError as exc:
+        _prefix_leg(len(placed), exc)  # the leg that failed
+        raise
     return placed, reserved
 
 
@@ -171,12 +177,14 @@ def _decision(
     ``batch`` is the batch id and the legs' ``to_dict()``, for the orders of a batch.
     """
     appends = []
+    shared = metadata(user_id)  # one lookup for the many events of a batch
     for index, order in enumerate(placed):
         if batch is None:
             placed_event = event(order.event_type, order.to_dict(), user_id, order.symbol)
         else:
-            data = {**batch[1][index], "batch_id": batch[0]}
-            placed_event = event(streams.ORDER_PLACED_IN_BATCH, data, user_id)
+            data = batch[1][index].copy()
+            data["batch_id"] = batch[0]
+            placed_event = NewEvent(streams.ORDER_PLACED_IN_BATCH, data, shared)
         appends.append(StreamAppend(streams.order(order.order_id), [placed_event], NO_STREAM))
         if order.client_order_id is not None:
             claimed = {
@@ -187,7 +195,7 @@ def _decision(
             appends.append(
                 StreamAppend(
                     streams.client_order(user_id, order.client_order_id),
-                    [event(streams.CLIENT_ORDER_ID_CLAIMED, claimed, user_id)],
+                    [NewEvent(streams.CLIENT_ORDER_ID_CLAIMED, claimed, shared)],
                     NO_STREAM,
                 )
             )
@@ -260,6 +268,12 @@ class _leg:
         return None
 
     def __exit__(self, _t: object, exc: BaseException | None, _tb: object) -> None:
-        if isinstance(exc, DomainError) and not exc.message.startswith("orders["):
-            exc.message = f"orders[{self.index}]: {exc.message}"
-            exc.args = (exc.message,)
+        if isinstance(exc, DomainError):
+            _prefix_leg(self.index, exc)
+
+
+def _prefix_leg(index: int, exc: DomainError) -> None:
+    """Prefix a leg's domain error with its index in the batch (once)."""
+    if not exc.message.startswith("orders["):
+        exc.message = f"orders[{index}]: {exc.message}"
+        exc.args = (exc.message,)
