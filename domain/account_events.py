@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from mypy_extensions import mypyc_attr
+
 from domain.commands import Side
 from domain.events import Event, register
 from domain.order_events import Liquidity
@@ -17,6 +19,7 @@ RELEASED_ORDER_CLOSED: Final = "ORDER_CLOSED"  # filled (price-improvement lefto
 RELEASED_AMENDED: Final = "AMENDED"
 
 
+@mypyc_attr(acyclic=True)
 class FundsDeposited(Event):
     """``amount`` of ``asset`` came into the account."""
 
@@ -30,6 +33,7 @@ class FundsDeposited(Event):
         self.at: Final = at
 
 
+@mypyc_attr(acyclic=True)
 class FundsWithdrawn(Event):
     """``amount`` of ``asset`` left the account."""
 
@@ -43,6 +47,7 @@ class FundsWithdrawn(Event):
         self.at: Final = at
 
 
+@mypyc_attr(acyclic=True)
 class FundsReserved(Event):
     """``amount`` of ``asset`` is now held for ``order_id`` (available drops, total stays)."""
 
@@ -61,6 +66,7 @@ class FundsReserved(Event):
         self.at: Final = at
 
 
+@mypyc_attr(acyclic=True)
 class FundsReleased(Event):
     """``amount`` held for ``order_id`` is available again."""
 
@@ -78,6 +84,7 @@ class FundsReleased(Event):
         self.at: Final = at
 
 
+@mypyc_attr(acyclic=True)
 class TradeSettled(Event):
     """One side of a trade booked to one account.
 

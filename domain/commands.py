@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Final, Literal
 
+from mypy_extensions import mypyc_attr
+
 from domain.events import Record
 
 Side = Literal["buy", "sell"]
@@ -26,6 +28,7 @@ FOK: TimeInForce = "FOK"
 DAY: TimeInForce = "DAY"
 
 
+@mypyc_attr(acyclic=True, free_list_len=1)
 class NewOrder(Record):
     """Place an order.
 
@@ -99,6 +102,7 @@ class NewOrder(Record):
         self.expires_at: Final = expires_at
 
 
+@mypyc_attr(acyclic=True, free_list_len=1)
 class CancelOrder(Record):
     """Cancel the open remainder of an order; only its owner may."""
 
@@ -112,6 +116,7 @@ class CancelOrder(Record):
         self.at: Final = at
 
 
+@mypyc_attr(acyclic=True)
 class AmendOrder(Record):
     """Change an open order's total ``quantity`` and/or ``price`` (``None`` keeps the value).
 
@@ -140,6 +145,7 @@ class AmendOrder(Record):
         self.at: Final = at
 
 
+@mypyc_attr(acyclic=True)
 class SubmitBatch(Record):
     """Several orders of one user sent together.
 
@@ -165,6 +171,7 @@ class SubmitBatch(Record):
         self.at: Final = at
 
 
+@mypyc_attr(acyclic=True)
 class ExpireOrders(Record):
     """Advance the engine's time: every DAY order whose ``expires_at <= at`` expires."""
 

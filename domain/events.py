@@ -17,6 +17,8 @@ from collections.abc import Callable
 from operator import attrgetter
 from typing import Any, ClassVar
 
+from mypy_extensions import mypyc_attr
+
 from domain.errors import DomainError, ErrorCode
 
 _REGISTRY: dict[str, type[Event]] = {}
@@ -38,6 +40,7 @@ def _getter(cls: type[Record]) -> Callable[[Any], tuple[Any, ...]]:
     return getter
 
 
+@mypyc_attr(acyclic=True)
 class Record:
     """Value semantics for a slotted class whose ``FIELDS`` name its attributes in order."""
 
@@ -79,6 +82,7 @@ class Record:
         return f"{type(self).__name__}({fields})"
 
 
+@mypyc_attr(acyclic=True)
 class Event(Record):
     """Base of every domain event."""
 

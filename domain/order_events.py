@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from typing import Final, Literal
 
+from mypy_extensions import mypyc_attr
+
 from domain.commands import OrderType, Side, TimeInForce
 from domain.events import Event, register
 
@@ -37,6 +39,7 @@ EXPIRED_CASH_LIMIT: Final = "CASH_LIMIT_REACHED"
 EXPIRED_DAY_END: Final = "DAY_END"
 
 
+@mypyc_attr(acyclic=True, free_list_len=1)
 class OrderAccepted(Event):
     """The engine accepted the order (it may trade, rest or expire next)."""
 
@@ -90,6 +93,7 @@ class OrderAccepted(Event):
         self.at: Final = at
 
 
+@mypyc_attr(acyclic=True)
 class Rejection(Event):
     """Base of the events that refuse a request about one order (``reason``: an ``ErrorCode``)."""
 
@@ -104,12 +108,14 @@ class Rejection(Event):
         self.at: Final = at
 
 
+@mypyc_attr(acyclic=True)
 class OrderRejected(Rejection):
     """The engine refused the order; nothing about the book changed."""
 
     __slots__ = ()
 
 
+@mypyc_attr(acyclic=True, free_list_len=1)
 class TradeExecuted(Event):
     """One fill between an incoming (taker) and a resting (maker) order.
 
@@ -203,6 +209,7 @@ class TradeExecuted(Event):
         return taker, maker
 
 
+@mypyc_attr(acyclic=True)
 class OrderFilled(Event):
     """One order's share of a trade (derived from ``TradeExecuted``; ``remaining == 0``: filled)."""
 
@@ -256,6 +263,7 @@ class OrderFilled(Event):
         self.at: Final = at
 
 
+@mypyc_attr(acyclic=True)
 class OrderClosed(Event):
     """Base of the events that end an order's open remainder of ``quantity`` shares."""
 
@@ -273,18 +281,21 @@ class OrderClosed(Event):
         self.at: Final = at
 
 
+@mypyc_attr(acyclic=True, free_list_len=1)
 class OrderCancelled(OrderClosed):
     """``quantity`` shares, the whole open remainder, were cancelled; the order is closed."""
 
     __slots__ = ()
 
 
+@mypyc_attr(acyclic=True, free_list_len=1)
 class OrderExpired(OrderClosed):
     """``quantity`` shares, the whole open remainder, expired; the order is closed."""
 
     __slots__ = ()
 
 
+@mypyc_attr(acyclic=True)
 class OrderReduced(Event):
     """Self-trade prevention (``decrement``) removed ``quantity``; ``remaining`` stays open."""
 
@@ -310,6 +321,7 @@ class OrderReduced(Event):
         self.at: Final = at
 
 
+@mypyc_attr(acyclic=True)
 class OrderAmended(Event):
     """New ``price`` and total ``quantity``; ``remaining`` is what is now open."""
 
@@ -355,18 +367,21 @@ class OrderAmended(Event):
         self.at: Final = at
 
 
+@mypyc_attr(acyclic=True)
 class CancelRejected(Rejection):
     """A cancel changed nothing (usually ``ORDER_NOT_OPEN``)."""
 
     __slots__ = ()
 
 
+@mypyc_attr(acyclic=True)
 class AmendRejected(Rejection):
     """An amend changed nothing (``ORDER_NOT_OPEN``, ``INVALID_QUANTITY``, ...)."""
 
     __slots__ = ()
 
 
+@mypyc_attr(acyclic=True)
 class BatchRejected(Event):
     """An all-or-nothing batch was refused whole; each leg also gets an ``OrderRejected``."""
 

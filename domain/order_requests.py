@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from mypy_extensions import mypyc_attr
+
 from domain.commands import (
     AmendOrder,
     CancelOrder,
@@ -20,6 +22,7 @@ from domain.commands import (
 from domain.events import Event, register
 
 
+@mypyc_attr(acyclic=True)
 class OrderPlaced(Event):
     """The command API validated an order and reserved its funds; the engine takes it next."""
 
@@ -102,6 +105,7 @@ class OrderPlaced(Event):
         )
 
 
+@mypyc_attr(acyclic=True)
 class CancelRequested(Event):
     """The owner asked to cancel an order."""
 
@@ -119,6 +123,7 @@ class CancelRequested(Event):
         return CancelOrder(self.symbol, self.order_id, self.user_id, self.at)
 
 
+@mypyc_attr(acyclic=True)
 class AmendRequested(Event):
     """The owner asked to change an order's total quantity and/or price."""
 
@@ -148,6 +153,7 @@ class AmendRequested(Event):
         )
 
 
+@mypyc_attr(acyclic=True)
 class BatchPlaced(Event):
     """The command API accepted a batch (legs stored inline as ``OrderPlaced`` dicts)."""
 

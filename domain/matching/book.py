@@ -24,7 +24,9 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Iterator
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple
+
+from mypy_extensions import mypyc_attr
 
 from domain.commands import Side
 from domain.instrument import Instrument
@@ -38,6 +40,7 @@ _COMPACT_MIN: Final = 32
 SIDES: Final[tuple[Side, Side]] = ("buy", "sell")
 
 
+@mypyc_attr(acyclic=True)
 class RestingOrder:
     """An open order on the book. Mutable: fills lower ``remaining`` and raise ``filled``.
 
@@ -49,6 +52,7 @@ class RestingOrder:
         "expires_at",
         "filled",
         "is_sell",
+        "level_key",
         "order_id",
         "post_only",
         "price",
@@ -60,8 +64,8 @@ class RestingOrder:
     def __init__(
         self,
         remaining: int,
-        order_id: int,
-        user_id: int,
+        order_id: Any,
+        user_id: Any,
         price: int,
         quantity: int,
         filled: int,
@@ -70,14 +74,20 @@ class RestingOrder:
         expires_at: int,
     ) -> None:
         self.remaining = remaining  # open now; 0 marks a tombstone in its level's queue
-        self.order_id = order_id
-        self.user_id = user_id
+        # Ids are typed Any so that the mypyc build keeps the int objects: they are dict keys
+        # (``OrderBook.orders``, ``open_counts``), and an unboxed id would be boxed anew, an
+        # allocation, at every lookup.
+        self.order_id: Any = order_id
+        self.user_id: Any = user_id
         self.price = price
         self.quantity = quantity  # current total (amends change it)
         self.filled = filled
         self.is_sell = is_sell
         self.post_only = post_only
         self.expires_at = expires_at  # DAY session close in ns; 0 for GTC
+        # The key of its level in ``BookSide.levels`` (the very object used as the dict key, so a
+        # cancel finds the level without boxing a price); set when the order joins a side.
+        self.level_key: Any = None
 
 
 def new_order(
@@ -134,13 +144,15 @@ class OpenOrder(NamedTuple):
         )
 
 
+@mypyc_attr(acyclic=True)
 class PriceLevel:
     """Every order at one price, oldest first (tombstones included until skipped)."""
 
-    __slots__ = ("dead", "price", "qty", "queue")
+    __slots__ = ("dead", "key", "price", "qty", "queue")
 
-    def __init__(self, price: int) -> None:
+    def __init__(self, price: int, key: Any) -> None:
         self.price = price
+        self.key: Any = key  # its key in ``BookSide.levels`` (the dict's own key object)
         self.queue: deque[RestingOrder] = deque()
         self.qty = 0  # open quantity of the level; 0 means the level is gone
         self.dead = 0  # tombstones still in ``queue``
@@ -166,11 +178,14 @@ class BookSide:
 
     def add(self, order: RestingOrder) -> None:
         """Append ``order`` at the back of its price level (creating the level if needed)."""
-        key = order.price if self.bid else -order.price
+        key: Any = order.price if self.bid else -order.price
         level = self.levels.get(key)
         if level is None:
-            level = self.levels[key] = PriceLevel(order.price)
+            level = self.levels[key] = PriceLevel(order.price, key)
             insort(self.keys, key)
+        else:
+            key = level.key
+        order.level_key = key
         level.queue.append(order)
         level.qty += order.remaining
         counts = self.open_counts.get(order.user_id)
@@ -180,7 +195,7 @@ class BookSide:
 
     def discard(self, order: RestingOrder) -> None:
         """Take an open order off the side in O(1) (tombstone), dropping an emptied level."""
-        key = order.price if self.bid else -order.price
+        key = order.level_key
         level = self.levels[key]
         level.qty -= order.remaining
         order.remaining = 0
@@ -198,7 +213,7 @@ class BookSide:
         level.queue = deque(o for o in level.queue if o.remaining)
         level.dead = 0
 
-    def forget_user(self, user_id: int) -> None:
+    def forget_user(self, user_id: Any) -> None:
         """One open order of ``user_id`` left this side."""
         self.open_counts[user_id][self.index] -= 1
 
@@ -211,7 +226,7 @@ class BookSide:
         """The level key of ``price`` on this side (the best level has the highest key)."""
         return price if self.bid else -price
 
-    def drop_level(self, key: int) -> None:
+    def drop_level(self, key: Any) -> None:
         """Remove an (empty) level."""
         del self.levels[key]
         keys = self.keys

@@ -210,7 +210,7 @@ class MatchingEngine:
         order = RestingOrder(
             remaining, order_id, user_id, price, quantity, filled, is_sell, post_only, expires_at
         )
-        book.orders[order_id] = order
+        book.orders[order.order_id] = order  # the boxed id (see RestingOrder)
         book.sides[is_sell].add(order)
         if expires_at:
             heappush(book.day_heap, (expires_at, order_id))

@@ -34,20 +34,18 @@ def rest_plain_limit(books: dict[str, OrderBook], command: NewOrder, out: list[E
     book = books.get(command.symbol)
     if book is None or command.time_in_force != "GTC" or command.order_type != "limit":
         return False
-    if type(command.price) is not int or type(command.quantity) is not int:
+    # Values that serve as dict keys or event fields are kept as the command's int objects
+    # (typed Any): in the mypyc build an unboxed int is boxed anew, an allocation, at each use.
+    boxed_price: Any = command.price
+    if type(boxed_price) is not int or type(command.quantity) is not int:
         return False
-    price: int = command.price
+    price: int = boxed_price
     quantity: int = command.quantity
     if price <= 0 or price > MAX_PRICE or quantity <= 0 or quantity % book.lot_size:
         return False
     at = command.at
     heap = book.day_heap
     if heap and heap[0][0] <= at:
-        return False
-    # Ids and keys typed Any stay boxed: the mypyc build then makes one int object per id
-    # instead of one per dict operation.
-    order_id: Any = command.order_id
-    if order_id in book.orders:
         return False
     side = command.side
     if side == "buy":
@@ -67,22 +65,26 @@ def rest_plain_limit(books: dict[str, OrderBook], command: NewOrder, out: list[E
     keys = opposite.keys
     if keys and keys[-1] >= (price if opposite.bid else -price):
         return False
+    order_id: Any = command.order_id
     post_only = command.post_only
-    out.append(
-        OrderAccepted(
-            book.symbol, order_id, user_id, side, "limit", price, quantity, "GTC", post_only, at
-        )
-    )
     order = RestingOrder(
         quantity, order_id, user_id, price, quantity, 0, is_sell, 1 if post_only else 0, 0
     )
-    book.orders[order_id] = order
+    if book.orders.setdefault(order_id, order) is not order:
+        return False  # a duplicate id: the reference path rejects it
+    out.append(
+        OrderAccepted(
+            book.symbol, order_id, user_id, side, "limit", boxed_price, quantity, "GTC",
+            post_only, at,
+        )
+    )  # fmt: skip
     # BookSide.add, inlined.
-    key: Any = price if own.bid else -price
+    key: Any = boxed_price if own.bid else -price
     level = own.levels.get(key)
     if level is None:
-        level = own.levels[key] = PriceLevel(price)
+        level = own.levels[key] = PriceLevel(price, key)
         insort(own.keys, key)
+    order.level_key = level.key
     level.queue.append(order)
     level.qty += quantity
     if counts is None:
@@ -102,23 +104,25 @@ def cancel_open_order(books: dict[str, OrderBook], command: CancelOrder, out: li
         return False
     order_id: Any = command.order_id  # boxed once (see rest_plain_limit)
     order = book.orders.get(order_id)
-    user_id: Any = command.user_id
-    if order is None or order.user_id != user_id:
+    if order is None:
+        return False
+    owner: int = order.user_id
+    if owner != command.user_id:
         return False
     # OrderBook.remove and BookSide.discard, inlined.
     del book.orders[order_id]
     own = book.asks if order.is_sell else book.bids
     quantity = order.remaining
-    key: Any = order.price if own.bid else -order.price
+    key = order.level_key
     level = own.levels[key]
     level.qty -= quantity
     order.remaining = 0
-    book.open_counts[user_id][order.is_sell] -= 1
+    book.open_counts[order.user_id][order.is_sell] -= 1
     if not level.qty:
         own.drop_level(key)
     else:
         level.dead += 1
         if level.dead > _COMPACT_MIN and level.dead * 2 > len(level.queue):
             own.compact(level)
-    out.append(OrderCancelled(book.symbol, order_id, user_id, quantity, CANCELLED_BY_USER, at))
+    out.append(OrderCancelled(book.symbol, order_id, owner, quantity, CANCELLED_BY_USER, at))
     return True

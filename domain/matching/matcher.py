@@ -6,6 +6,8 @@ FIFO deque. Every fill prints at the resting order's price.
 
 from __future__ import annotations
 
+from mypy_extensions import mypyc_attr
+
 from domain.commands import Side
 from domain.events import Event
 from domain.matching.book import (
@@ -59,6 +61,7 @@ def match(
     return taker.remaining, taker.filled
 
 
+@mypyc_attr(acyclic=True, free_list_len=1)
 class Taker:
     """The incoming side of a match, updated as it fills."""
 
@@ -197,6 +200,5 @@ def prevent_self_trade(
 
 def _reduce(book: OrderBook, order: RestingOrder, cut: int) -> None:
     """Lower an open order's remaining quantity in place (it keeps its queue position)."""
-    side = book.sides[order.is_sell]
-    side.levels[side.key(order.price)].qty -= cut
+    book.sides[order.is_sell].levels[order.level_key].qty -= cut
     order.remaining -= cut

@@ -76,7 +76,7 @@ def amend_order(book: OrderBook | None, command: AmendOrder, out: list[Event]) -
     if new_price == order.price and new_quantity <= order.quantity:
         cut = order.quantity - new_quantity
         side = book.sides[order.is_sell]
-        side.levels[side.key(order.price)].qty -= cut
+        side.levels[order.level_key].qty -= cut
         order.remaining -= cut
         order.quantity = new_quantity
         out.append(
