@@ -1,7 +1,14 @@
 """Matching-engine benchmark: our engine against the ``matching-engine`` PyPI package, same run.
 
-    python benchmarks/matching.py --workload /tmp/w1.jsonl      # after:
-    python ../shared/bench/workload.py --n 1000000 --seed 1 --out /tmp/w1.jsonl
+    .venv/bin/python benchmarks/matching.py                  # the standard 1M-command file, seed 1
+    .venv/bin/python benchmarks/matching.py --workload FILE  # any file of ../shared/bench/ format
+
+Without ``--workload`` the standard file (1,000,000 commands, seed 1) is generated once with
+``../shared/bench/workload.py`` into ``.cache/bench/`` and reused. Our engine is measured in both
+builds: the pure-Python reference and the same sources compiled with mypyc (built into a cache
+directory by ``benchmarks/matching_mypyc.py``; ``--no-compiled`` skips it). The headline figures
+(``engine_*``, ``ratio``) are those of the compiled build when it is built, and ``pure_*`` are
+always reported beside them.
 
 Every measurement runs in a fresh child process (``benchmarks/matching_runner.py``) with the same
 interpreter, engines interleaved run by run. Both engines are timed the same way: the file is
@@ -10,9 +17,9 @@ on, one ``process()`` call per command. Reported: median commands/s over ``--run
 and per CPU second of the child, which is steadier on a shared machine), per-command
 p50/p99 latency (a separate run with a timer around each ``process()`` call), the ratio, trades
 (cross-check: 334,062 on the 1M/seed-1 file), and RSS growth. Extra figures: our
-``process_many`` fed a generator of freshly built commands, optionally prebuilt commands with
-GC off (``--gc-off``, how the peer's README measures) and a mypyc build (``--compiled``). The
-last line of output is one JSON object with every figure.
+``process_many`` fed chunks of 100 freshly built commands, and optionally prebuilt commands with
+GC off (``--gc-off``, how the peer's README measures). The last line of output is one JSON
+object with every figure.
 """
 
 from __future__ import annotations
@@ -23,7 +30,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -52,13 +58,15 @@ def plan(args: argparse.Namespace, compiled: Path | None) -> list[tuple[str, str
     """(label, engine, mode, gc_off) of every child run, interleaved."""
     runs: list[tuple[str, str, str, bool]] = []
     for _ in range(args.runs):
-        runs += [("ours", "ours", "each", False), ("peer", "peer", "each", False)]
-        runs.append(("ours_many", "ours", "many", False))
+        runs += [("pure", "ours", "each", False), ("peer", "peer", "each", False)]
+        runs.append(("pure_many", "ours", "many", False))
         if compiled:
             runs += [("compiled", "ours", "each", False), ("compiled_many", "ours", "many", False)]
         if args.gc_off:
-            runs += [("ours_gc_off", "ours", "each", True), ("peer_gc_off", "peer", "each", True)]
-    runs += [("ours_latency", "ours", "latency", False), ("peer_latency", "peer", "latency", False)]
+            runs += [("pure_gc_off", "ours", "each", True), ("peer_gc_off", "peer", "each", True)]
+            if compiled:
+                runs.append(("compiled_gc_off", "ours", "each", True))
+    runs += [("pure_latency", "ours", "latency", False), ("peer_latency", "peer", "latency", False)]
     if compiled:
         runs.append(("compiled_latency", "ours", "latency", False))
     return runs
@@ -68,7 +76,8 @@ def run_all(args: argparse.Namespace, console: Console) -> dict[str, list[Any]]:
     """Execute the plan with a progress bar; results grouped by label."""
     compiled = None
     if args.compiled:
-        compiled, message = build(Path(tempfile.gettempdir()) / "exchange-mypyc", args.mypyc_python)
+        with console.status("building the mypyc engine"):
+            compiled, message = build(REPO / ".cache" / "mypyc", args.mypyc_python)
         console.print(message)
     results: dict[str, list[Any]] = {}
     runs = plan(args, compiled)
@@ -85,100 +94,120 @@ def run_all(args: argparse.Namespace, console: Console) -> dict[str, list[Any]]:
 
 
 def summarise(results: dict[str, list[Any]]) -> dict[str, Any]:
-    """Medians and the closing JSON figures."""
+    """Medians and the closing JSON figures (headline: the compiled build when it ran)."""
 
-    def rate(label: str, key: str = "commands_per_s") -> float | None:
+    def rate(label: str, key: str = "commands_per_s") -> float:
         rows = results.get(label)
-        return statistics.median(r[key] for r in rows) if rows else None
+        return statistics.median(r[key] for r in rows) if rows else 0.0
 
-    cpu_ours, cpu_peer = rate("ours", "commands_per_cpu_s"), rate("peer", "commands_per_cpu_s")
-
-    ours, peer = results["ours"][0], results["peer"][0]
-    lat_ours, lat_peer = results["ours_latency"][0], results["peer_latency"][0]
+    peer, peer_cpu = rate("peer"), rate("peer", "commands_per_cpu_s")
+    head = "compiled" if "compiled" in results else "pure"
     figures: dict[str, Any] = {
         "benchmark": "matching",
-        "commands": ours["commands"],
-        "engine_commands_per_s": round(rate("ours") or 0),
-        "peer_commands_per_s": round(rate("peer") or 0),
-        "ratio": round((rate("ours") or 0) / (rate("peer") or 1), 2),
-        "engine_p50_us": lat_ours["p50_us"],
-        "engine_p99_us": lat_ours["p99_us"],
-        "peer_p50_us": lat_peer["p50_us"],
-        "peer_p99_us": lat_peer["p99_us"],
-        "trades": ours["trades"],
-        "peer_trades": peer["trades"],
-        "engine_many_commands_per_s": round(rate("ours_many") or 0),
-        "ratio_many": round((rate("ours_many") or 0) / (rate("peer") or 1), 2),
-        "engine_rss_growth_mb": statistics.median(r["rss_engine_mb"] for r in results["ours"]),
+        "commands": results["pure"][0]["commands"],
+        "engine_build": "mypyc" if head == "compiled" else "pure-python",
+    }
+    for prefix, label in (("engine", head), ("pure", "pure")):
+        latency = results[f"{label}_latency"][0]
+        figures |= {
+            f"{prefix}_commands_per_s": round(rate(label)),
+            f"{prefix}_ratio" if prefix == "pure" else "ratio": round(rate(label) / peer, 2),
+            f"{prefix}_p50_us": latency["p50_us"],
+            f"{prefix}_p99_us": latency["p99_us"],
+            f"{prefix}_many_commands_per_s": round(rate(f"{label}_many")),
+            f"{prefix}_commands_per_cpu_s": round(rate(label, "commands_per_cpu_s")),
+            f"{prefix}_rss_growth_mb": statistics.median(
+                r["rss_engine_mb"] for r in results[label]
+            ),
+        }
+    figures |= {
+        "peer": "matching-engine 0.1.1",
+        "peer_commands_per_s": round(peer),
+        "peer_p50_us": results["peer_latency"][0]["p50_us"],
+        "peer_p99_us": results["peer_latency"][0]["p99_us"],
+        "peer_commands_per_cpu_s": round(peer_cpu),
         "peer_rss_growth_mb": statistics.median(r["rss_engine_mb"] for r in results["peer"]),
-        "engine_commands_per_cpu_s": round(cpu_ours or 0),
-        "peer_commands_per_cpu_s": round(cpu_peer or 0),
-        "ratio_cpu": round((cpu_ours or 0) / (cpu_peer or 1), 2),
-        "runs": len(results["ours"]),
+        "ratio_many": round(figures["engine_many_commands_per_s"] / peer, 2),
+        "ratio_cpu": round(figures["engine_commands_per_cpu_s"] / peer_cpu, 2),
+        "trades": results[head][0]["trades"],
+        "pure_trades": results["pure"][0]["trades"],
+        "peer_trades": results["peer"][0]["trades"],
+        "runs": len(results["pure"]),
         "timing": "commands built from parsed dicts inside the timed loop, GC on, median",
     }
-    for label in ("compiled", "compiled_many", "ours_gc_off", "peer_gc_off"):
-        if label in results:
-            figures[f"{label}_commands_per_s"] = round(rate(label) or 0)
-    if "compiled" in results:
-        cpu_compiled = rate("compiled", "commands_per_cpu_s") or 0
-        figures["compiled_commands_per_cpu_s"] = round(cpu_compiled)
-        figures["compiled_ratio_cpu"] = round(cpu_compiled / (cpu_peer or 1), 2)
-        figures["compiled_ratio"] = round((rate("compiled") or 0) / (rate("peer") or 1), 2)
-        figures["compiled_ratio_many"] = round(
-            (rate("compiled_many") or 0) / (rate("peer") or 1), 2
-        )
-        figures["compiled_p50_us"] = results["compiled_latency"][0]["p50_us"]
-        figures["compiled_p99_us"] = results["compiled_latency"][0]["p99_us"]
-    if "ours_gc_off" in results:
-        figures["ratio_gc_off"] = round((rate("ours_gc_off") or 0) / (rate("peer_gc_off") or 1), 2)
+    if "peer_gc_off" in results:
+        gc_off = rate("peer_gc_off")
+        figures["peer_gc_off_commands_per_s"] = round(gc_off)
+        for label in ("pure_gc_off", "compiled_gc_off"):
+            if label in results:
+                figures[f"{label}_commands_per_s"] = round(rate(label))
+                figures[f"{label}_ratio"] = round(rate(label) / gc_off, 2)
     return figures
 
 
 def show(figures: dict[str, Any], console: Console) -> None:
     """A human-readable table of the main figures."""
     table = Table(title=f"matching: {figures['commands']:,} commands, median of {figures['runs']}")
-    for column in ("engine", "commands/s", "p50 µs", "p99 µs", "trades"):
+    for column in ("engine", "commands/s", "vs peer", "p50 µs", "p99 µs", "trades"):
         table.add_column(column, justify="right")
-    table.add_row(
-        "ours (process)",
-        f"{figures['engine_commands_per_s']:,}",
-        f"{figures['engine_p50_us']:.2f}",
-        f"{figures['engine_p99_us']:.2f}",
-        f"{figures['trades']:,}",
-    )
-    table.add_row("ours (process_many)", f"{figures['engine_many_commands_per_s']:,}", "", "", "")
-    if "compiled_commands_per_s" in figures:
+    peer = figures["peer_commands_per_s"]
+
+    def row(name: str, rate: int, p50: float | None = None, p99: float | None = None,
+            trades: int | None = None) -> None:  # fmt: skip
         table.add_row(
-            "ours (mypyc)",
-            f"{figures['compiled_commands_per_s']:,}",
-            f"{figures['compiled_p50_us']:.2f}",
-            f"{figures['compiled_p99_us']:.2f}",
-            "",
+            name,
+            f"{rate:,}",
+            f"{rate / peer:.2f}x",
+            "" if p50 is None else f"{p50:.2f}",
+            "" if p99 is None else f"{p99:.2f}",
+            "" if trades is None else f"{trades:,}",
         )
-    if "compiled_many_commands_per_s" in figures:
-        table.add_row("ours (mypyc, process_many)", f"{figures['compiled_many_commands_per_s']:,}")
-    table.add_row(
-        "matching-engine 0.1.1",
-        f"{figures['peer_commands_per_s']:,}",
-        f"{figures['peer_p50_us']:.2f}",
-        f"{figures['peer_p99_us']:.2f}",
-        f"{figures['peer_trades']:,}",
-    )
+
+    if figures["engine_build"] == "mypyc":
+        row("ours, mypyc build", figures["engine_commands_per_s"], figures["engine_p50_us"],
+            figures["engine_p99_us"], figures["trades"])  # fmt: skip
+        row("ours, mypyc, process_many", figures["engine_many_commands_per_s"])
+    row("ours, pure Python", figures["pure_commands_per_s"], figures["pure_p50_us"],
+        figures["pure_p99_us"], figures["pure_trades"])  # fmt: skip
+    row("ours, pure, process_many", figures["pure_many_commands_per_s"])
+    row(figures["peer"], peer, figures["peer_p50_us"], figures["peer_p99_us"],
+        figures["peer_trades"])  # fmt: skip
     console.print(table)
     console.print(
-        f"CPU-time ratio {figures['ratio_cpu']}x"
-        + (f", mypyc {figures['compiled_ratio_cpu']}x" if "compiled_ratio_cpu" in figures else "")
+        f"headline ({figures['engine_build']}): {figures['engine_commands_per_s']:,} commands/s,"
+        f" {figures['ratio']}x the peer (per CPU second {figures['ratio_cpu']}x)"
     )
-    console.print(
-        f"ratio {figures['ratio']}x (process), {figures['ratio_many']}x (process_many)"
-        + (
-            f", {figures['compiled_ratio']}x (mypyc),"
-            f" {figures['compiled_ratio_many']}x (mypyc, process_many)"
-            if "compiled_ratio" in figures
-            else ""
+    if "peer_gc_off_commands_per_s" in figures:
+        console.print(
+            f"prebuilt commands, GC off: peer {figures['peer_gc_off_commands_per_s']:,}/s,"
+            f" pure {figures['pure_gc_off_commands_per_s']:,}/s"
+            + (
+                f", mypyc {figures['compiled_gc_off_commands_per_s']:,}/s"
+                f" ({figures['compiled_gc_off_ratio']}x)"
+                if "compiled_gc_off_commands_per_s" in figures
+                else ""
+            )
         )
-    )
+
+
+def standard_workload(console: Console) -> str:
+    """The 1M-command, seed-1 file of ../shared/bench/, generated once into .cache/bench/."""
+    target = REPO / ".cache" / "bench" / "workload-1000000-seed1.jsonl"
+    if target.exists():
+        return str(target)
+    generator = REPO.parent / "shared" / "bench" / "workload.py"
+    if not generator.exists():
+        raise SystemExit(
+            f"no workload given and {generator} is missing: pass --workload FILE "
+            "(a JSON-lines file in the format of ../shared/bench/workload.py)"
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".partial")
+    with console.status(f"generating the standard workload into {target}"):
+        flags = ["--n", "1000000", "--seed", "1", "--out", str(partial)]
+        subprocess.run([sys.executable, str(generator), *flags], check=True)
+    partial.rename(target)
+    return str(target)
 
 
 def profile(workload: str, commands: int, console: Console) -> None:
@@ -206,14 +235,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--workload", required=True, help="JSON-lines file from workload.py")
+    parser.add_argument("--workload", help="JSON-lines file (default: the standard 1M file)")
     parser.add_argument("--runs", type=int, default=3, help="throughput runs per engine (median)")
     parser.add_argument("--gc-off", action="store_true", help="also time prebuilt commands, GC off")
-    parser.add_argument("--compiled", action="store_true", help="also time a mypyc build")
+    parser.add_argument(
+        "--compiled",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also build and time the mypyc build (the headline figures when built)",
+    )
     parser.add_argument("--mypyc-python", default=sys.executable, help="python that runs mypyc")
     parser.add_argument("--profile", type=int, metavar="N", help="only cProfile N commands")
     args = parser.parse_args()
     console = Console(stderr=True)
+    args.workload = args.workload or standard_workload(console)
     if args.profile:
         profile(args.workload, args.profile, console)
         return

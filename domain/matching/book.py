@@ -7,11 +7,13 @@ Layout, chosen for CPython speed:
   price for asks, so on both sides ``keys[-1]`` is the best level, an incoming order crosses a
   level iff ``key >= threshold`` (``threshold = opposite.key(limit)``), and taking out the best
   level is an O(1) ``list.pop()``. A new level is a ``bisect.insort`` (a short memmove).
-* A level is a ``collections.deque`` of open orders plus its total open quantity. ``deque``
-  append/popleft run in C; cancelling from the middle is O(1) by **tombstoning**: the order's
-  remaining quantity drops to 0 and matching skips (and pops) such entries. A level whose open
-  quantity drops to 0 is removed at once; a level with many tombstones is compacted, so memory
-  stays proportional to the open orders (amortised O(1) per cancel).
+* A level is a FIFO list of open orders read from a moving ``head``, plus its total open
+  quantity. Cancelling from the middle is O(1) by **tombstoning**: the order's remaining quantity
+  drops to 0 and matching skips (and pops) such entries. A level whose open quantity drops to 0
+  is removed at once; a level with many tombstones is compacted, and the popped front is
+  trimmed, so memory stays proportional to the open orders (amortised O(1) per operation).
+* Orders, levels and user counters are acyclic (``mypyc_attr(acyclic=True)``): in the mypyc
+  build they carry no GC header and the cyclic GC never scans the book, however large it grows.
 * An open order is a :class:`RestingOrder` mutated in place by fills. Read it from outside
   through :class:`OpenOrder` views (:meth:`OrderBook.open_orders`, :meth:`OrderBook.get`).
 * ``orders: dict[order_id, order]`` finds any open order in O(1).
@@ -22,13 +24,12 @@ Layout, chosen for CPython speed:
 from __future__ import annotations
 
 from bisect import bisect_left, insort
-from collections import deque
 from collections.abc import Iterator
 from typing import Any, Final, NamedTuple
 
 from mypy_extensions import mypyc_attr
 
-from domain.commands import Side
+from domain.commands import Id, Side
 from domain.instrument import Instrument
 
 #: Threshold of an order without a limit (a market order crosses every level).
@@ -36,6 +37,7 @@ NO_LIMIT: Final = -(1 << 61)
 #: Highest price the engine accepts (keeps every key a machine-size int in the mypyc build).
 MAX_PRICE: Final = (1 << 61) - 1
 _COMPACT_MIN: Final = 32
+_TRIM_MIN: Final = 64
 
 SIDES: Final[tuple[Side, Side]] = ("buy", "sell")
 
@@ -64,8 +66,8 @@ class RestingOrder:
     def __init__(
         self,
         remaining: int,
-        order_id: Any,
-        user_id: Any,
+        order_id: Id,
+        user_id: Id,
         price: int,
         quantity: int,
         filled: int,
@@ -77,8 +79,8 @@ class RestingOrder:
         # Ids are typed Any so that the mypyc build keeps the int objects: they are dict keys
         # (``OrderBook.orders``, ``open_counts``), and an unboxed id would be boxed anew, an
         # allocation, at every lookup.
-        self.order_id: Any = order_id
-        self.user_id: Any = user_id
+        self.order_id: Id = order_id
+        self.user_id: Id = user_id
         self.price = price
         self.quantity = quantity  # current total (amends change it)
         self.filled = filled
@@ -91,8 +93,8 @@ class RestingOrder:
 
 
 def new_order(
-    order_id: int,
-    user_id: int,
+    order_id: Id,
+    user_id: Id,
     side: Side,
     price: int,
     quantity: int,
@@ -145,35 +147,72 @@ class OpenOrder(NamedTuple):
 
 
 @mypyc_attr(acyclic=True)
-class PriceLevel:
-    """Every order at one price, oldest first (tombstones included until skipped)."""
+class UserOrders:
+    """How many open orders one user has on each side of a book."""
 
-    __slots__ = ("dead", "key", "price", "qty", "queue")
+    __slots__ = ("asks", "bids")
+
+    def __init__(self) -> None:
+        self.bids = 0
+        self.asks = 0
+
+
+@mypyc_attr(acyclic=True)
+class PriceLevel:
+    """Every order at one price, oldest first (tombstones included until skipped).
+
+    The FIFO is a list read from index ``head``: ``queue[head:]`` is the level, ``queue[:head]``
+    the entries already taken off the front, trimmed once they are half of the list (amortised
+    O(1)). A list with a moving head is cheaper than a ``deque`` in both builds: append, index and
+    length are primitives of the mypyc build, where a deque is a Python-level method call.
+    """
+
+    __slots__ = ("dead", "head", "key", "price", "qty", "queue")
 
     def __init__(self, price: int, key: Any) -> None:
         self.price = price
         self.key: Any = key  # its key in ``BookSide.levels`` (the dict's own key object)
-        self.queue: deque[RestingOrder] = deque()
+        self.queue: list[RestingOrder] = []
+        self.head = 0  # index of the oldest entry still on the level
         self.qty = 0  # open quantity of the level; 0 means the level is gone
-        self.dead = 0  # tombstones still in ``queue``
+        self.dead = 0  # tombstones in ``queue[head:]``
+
+    def entries(self) -> list[RestingOrder]:
+        """The entries on the level, oldest first, tombstones included (a copy)."""
+        return self.queue[self.head :]
 
     def open_orders(self) -> Iterator[RestingOrder]:
         """The open orders of the level in time priority."""
-        return (order for order in self.queue if order.remaining)
+        return (order for order in self.entries() if order.remaining)
+
+    def pop_front(self) -> None:
+        """The oldest entry leaves the level (it filled, or it is a tombstone)."""
+        head = self.head + 1
+        if head >= _TRIM_MIN and head * 2 >= len(self.queue):
+            del self.queue[:head]
+            head = 0
+        self.head = head
+
+    def note_tombstone(self) -> None:
+        """An entry became a tombstone; drop them all once they are the level's majority."""
+        self.dead += 1
+        if self.dead > _COMPACT_MIN and self.dead * 2 > len(self.queue) - self.head:
+            self.queue = [order for order in self.entries() if order.remaining]
+            self.head = 0
+            self.dead = 0
 
 
 class BookSide:
     """One side of a book (see the module docstring for the key convention)."""
 
-    __slots__ = ("bid", "index", "keys", "levels", "open_counts", "side")
+    __slots__ = ("bid", "keys", "levels", "open_counts", "side")
 
-    def __init__(self, side: Side, open_counts: dict[int, list[int]]) -> None:
+    def __init__(self, side: Side, open_counts: dict[int, UserOrders]) -> None:
         self.side: Side = side
         self.bid = side == "buy"  # keys are prices on the bid side, negated prices on the ask side
-        self.index = 0 if self.bid else 1  # this side's slot in ``open_counts`` values
         self.levels: dict[int, PriceLevel] = {}
         self.keys: list[int] = []
-        # Shared by both sides of a book: user id -> [open bids, open asks].
+        # Shared by both sides of a book: user id -> open orders per side.
         self.open_counts = open_counts
 
     def add(self, order: RestingOrder) -> None:
@@ -190,8 +229,11 @@ class BookSide:
         level.qty += order.remaining
         counts = self.open_counts.get(order.user_id)
         if counts is None:
-            counts = self.open_counts[order.user_id] = [0, 0]
-        counts[self.index] += 1
+            counts = self.open_counts[order.user_id] = UserOrders()
+        if self.bid:
+            counts.bids += 1
+        else:
+            counts.asks += 1
 
     def discard(self, order: RestingOrder) -> None:
         """Take an open order off the side in O(1) (tombstone), dropping an emptied level."""
@@ -203,24 +245,20 @@ class BookSide:
         if not level.qty:
             self.drop_level(key)
             return
-        level.dead += 1
-        if level.dead > _COMPACT_MIN and level.dead * 2 > len(level.queue):
-            self.compact(level)
+        level.note_tombstone()
 
-    @staticmethod
-    def compact(level: PriceLevel) -> None:
-        """Drop the tombstones of a level (amortised O(1) per cancel)."""
-        level.queue = deque(o for o in level.queue if o.remaining)
-        level.dead = 0
-
-    def forget_user(self, user_id: Any) -> None:
+    def forget_user(self, user_id: Id) -> None:
         """One open order of ``user_id`` left this side."""
-        self.open_counts[user_id][self.index] -= 1
+        counts = self.open_counts[user_id]
+        if self.bid:
+            counts.bids -= 1
+        else:
+            counts.asks -= 1
 
-    def has_user(self, user_id: int) -> bool:
+    def has_user(self, user_id: Id) -> bool:
         """Whether ``user_id`` has an open order on this side."""
         counts = self.open_counts.get(user_id)
-        return counts is not None and counts[self.index] > 0
+        return counts is not None and (counts.bids if self.bid else counts.asks) > 0
 
     def key(self, price: int) -> int:
         """The level key of ``price`` on this side (the best level has the highest key)."""
@@ -270,7 +308,7 @@ class OrderBook:
         self.instrument = instrument
         self.symbol = instrument.symbol
         self.lot_size = instrument.lot_size
-        self.open_counts: dict[int, list[int]] = {}
+        self.open_counts: dict[int, UserOrders] = {}
         self.bids = BookSide("buy", self.open_counts)
         self.asks = BookSide("sell", self.open_counts)
         self.sides = (self.bids, self.asks)  # indexed by an order's IS_SELL

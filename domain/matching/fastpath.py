@@ -19,14 +19,12 @@ two on random command streams.
 from __future__ import annotations
 
 from bisect import insort
-from typing import Any, Final
+from typing import Any
 
 from domain.commands import CancelOrder, NewOrder
 from domain.events import Event
-from domain.matching.book import MAX_PRICE, OrderBook, PriceLevel, RestingOrder
+from domain.matching.book import MAX_PRICE, OrderBook, PriceLevel, RestingOrder, UserOrders
 from domain.order_events import CANCELLED_BY_USER, OrderAccepted, OrderCancelled
-
-_COMPACT_MIN: Final = 32
 
 
 def rest_plain_limit(books: dict[str, OrderBook], command: NewOrder, out: list[Event]) -> bool:
@@ -58,14 +56,14 @@ def rest_plain_limit(books: dict[str, OrderBook], command: NewOrder, out: list[E
         is_sell = 1
     else:
         return False
-    user_id: Any = command.user_id
+    user_id = command.user_id
     counts = book.open_counts.get(user_id)
-    if counts is not None and counts[opposite.index]:
+    if counts is not None and (counts.asks if is_sell == 0 else counts.bids):
         return False  # the opposite-side rule or self-trade prevention may apply
     keys = opposite.keys
     if keys and keys[-1] >= (price if opposite.bid else -price):
         return False
-    order_id: Any = command.order_id
+    order_id = command.order_id
     post_only = command.post_only
     order = RestingOrder(
         quantity, order_id, user_id, price, quantity, 0, is_sell, 1 if post_only else 0, 0
@@ -88,8 +86,11 @@ def rest_plain_limit(books: dict[str, OrderBook], command: NewOrder, out: list[E
     level.queue.append(order)
     level.qty += quantity
     if counts is None:
-        counts = book.open_counts[user_id] = [0, 0]
-    counts[is_sell] += 1
+        counts = book.open_counts[user_id] = UserOrders()
+    if is_sell:
+        counts.asks += 1
+    else:
+        counts.bids += 1
     return True
 
 
@@ -102,11 +103,11 @@ def cancel_open_order(books: dict[str, OrderBook], command: CancelOrder, out: li
     heap = book.day_heap
     if heap and heap[0][0] <= at:
         return False
-    order_id: Any = command.order_id  # boxed once (see rest_plain_limit)
+    order_id = command.order_id
     order = book.orders.get(order_id)
     if order is None:
         return False
-    owner: int = order.user_id
+    owner = order.user_id
     if owner != command.user_id:
         return False
     # OrderBook.remove and BookSide.discard, inlined.
@@ -117,12 +118,14 @@ def cancel_open_order(books: dict[str, OrderBook], command: CancelOrder, out: li
     level = own.levels[key]
     level.qty -= quantity
     order.remaining = 0
-    book.open_counts[order.user_id][order.is_sell] -= 1
+    counts = book.open_counts[order.user_id]
+    if order.is_sell:
+        counts.asks -= 1
+    else:
+        counts.bids -= 1
     if not level.qty:
         own.drop_level(key)
     else:
-        level.dead += 1
-        if level.dead > _COMPACT_MIN and level.dead * 2 > len(level.queue):
-            own.compact(level)
+        level.note_tombstone()
     out.append(OrderCancelled(book.symbol, order_id, owner, quantity, CANCELLED_BY_USER, at))
     return True

@@ -38,7 +38,7 @@ def can_fill(
         if opposite.key(level.price) < threshold:
             return False
         price = level.price
-        for maker in level.queue:
+        for maker in level.entries():
             ref = id(maker)
             left = maker.remaining - (claims.get(ref, 0) if claims else 0) - taken.get(ref, 0)
             if left <= 0:

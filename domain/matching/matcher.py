@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from mypy_extensions import mypyc_attr
 
-from domain.commands import Side
+from domain.commands import Id, Side
 from domain.events import Event
 from domain.matching.book import (
     BookSide,
@@ -29,8 +29,8 @@ from domain.order_events import (
 def match(
     book: OrderBook,
     opposite: BookSide,
-    order_id: int,
-    user_id: int,
+    order_id: Id,
+    user_id: Id,
     side: Side,
     threshold: int,
     quantity: int,
@@ -70,8 +70,8 @@ class Taker:
 
     def __init__(
         self,
-        order_id: int,
-        user_id: int,
+        order_id: Id,
+        user_id: Id,
         side: Side,
         remaining: int,
         max_notional: int | None,
@@ -103,11 +103,11 @@ def _cross_level(
     )
     remaining = taker.remaining
     while remaining and level.qty:
-        maker = queue[0]
+        maker = queue[level.head]
         maker_left = maker.remaining
         if not maker_left:
-            queue.popleft()
             level.dead -= 1
+            level.pop_front()
             continue
         if taker.check_self and maker.user_id == user_id:
             remaining = prevent_self_trade(book, maker, order_id, user_id, remaining, at, out)
@@ -136,7 +136,7 @@ def _cross_level(
             )
         )  # fmt: skip
         if not maker_left:
-            queue.popleft()
+            level.pop_front()  # trims ``queue`` in place: the local stays valid
             del book.orders[maker.order_id]
             opposite.forget_user(maker.user_id)
     taker.remaining = remaining
@@ -155,8 +155,8 @@ def _affordable(book: OrderBook, price: int, fill: int, taker: Taker) -> int:
 def prevent_self_trade(
     book: OrderBook,
     maker: RestingOrder,
-    order_id: int,
-    user_id: int,
+    order_id: Id,
+    user_id: Id,
     remaining: int,
     at: int,
     out: list[Event],
