@@ -51,6 +51,7 @@ class RestingOrder:
     """
 
     __slots__ = (
+        "counts",
         "expires_at",
         "filled",
         "is_sell",
@@ -90,6 +91,9 @@ class RestingOrder:
         # The key of its level in ``BookSide.levels`` (the very object used as the dict key, so a
         # cancel finds the level without boxing a price); set when the order joins a side.
         self.level_key: Any = None
+        # Its user's counters on this book (set with ``level_key``): leaving the book updates
+        # them without a dict lookup.
+        self.counts: UserOrders | None = None
 
 
 def new_order(
@@ -230,6 +234,7 @@ class BookSide:
         counts = self.open_counts.get(order.user_id)
         if counts is None:
             counts = self.open_counts[order.user_id] = UserOrders()
+        order.counts = counts
         if self.bid:
             counts.bids += 1
         else:
@@ -241,15 +246,16 @@ class BookSide:
         level = self.levels[key]
         level.qty -= order.remaining
         order.remaining = 0
-        self.forget_user(order.user_id)
+        self.forget(order)
         if not level.qty:
             self.drop_level(key)
             return
         level.note_tombstone()
 
-    def forget_user(self, user_id: Id) -> None:
-        """One open order of ``user_id`` left this side."""
-        counts = self.open_counts[user_id]
+    def forget(self, order: RestingOrder) -> None:
+        """``order`` left this side: one open order fewer for its user."""
+        counts = order.counts
+        assert counts is not None, "the order never joined a side"
         if self.bid:
             counts.bids -= 1
         else:

@@ -34,9 +34,11 @@ def rest_plain_limit(books: dict[str, OrderBook], command: NewOrder, out: list[E
         return False
     # Values that serve as dict keys or event fields are kept as the command's int objects
     # (typed Any): in the mypyc build an unboxed int is boxed anew, an allocation, at each use.
-    boxed_price: Any = command.price
-    if type(boxed_price) is not int or type(command.quantity) is not int:
+    # (The type test reads the field again: narrowing ``boxed_price`` itself to ``int`` would
+    # make the mypyc build unbox it and box it anew for the event.)
+    if type(command.price) is not int or type(command.quantity) is not int:
         return False
+    boxed_price: Any = command.price
     price: int = boxed_price
     quantity: int = command.quantity
     if price <= 0 or price > MAX_PRICE or quantity <= 0 or quantity % book.lot_size:
@@ -87,6 +89,7 @@ def rest_plain_limit(books: dict[str, OrderBook], command: NewOrder, out: list[E
     level.qty += quantity
     if counts is None:
         counts = book.open_counts[user_id] = UserOrders()
+    order.counts = counts
     if is_sell:
         counts.asks += 1
     else:
@@ -118,7 +121,8 @@ def cancel_open_order(books: dict[str, OrderBook], command: CancelOrder, out: li
     level = own.levels[key]
     level.qty -= quantity
     order.remaining = 0
-    counts = book.open_counts[order.user_id]
+    counts = order.counts
+    assert counts is not None, "an order on the book has its user's counters"
     if order.is_sell:
         counts.asks -= 1
     else:

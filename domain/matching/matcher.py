@@ -138,7 +138,7 @@ def _cross_level(
         if not maker_left:
             level.pop_front()  # trims ``queue`` in place: the local stays valid
             del book.orders[maker.order_id]
-            opposite.forget_user(maker.user_id)
+            opposite.forget(maker)
     taker.remaining = remaining
 
 

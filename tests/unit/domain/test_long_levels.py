@@ -95,35 +95,29 @@ def _our_trades(rows: list[dict[str, object]]) -> list[tuple[int, int, int, int]
 
 def _peer_trades(rows: list[dict[str, object]]) -> list[tuple[int, int, int, int]]:
     peer = pytest.importorskip("matching_engine.engine")
-    from matching_engine.domain import (
-        CancelOrder,
-        NewOrder,
-        OrderType,
-        SequencedCommand,
-        Side,
-        TimeInForce,
-    )
-    from matching_engine.events import Trade
+    vocabulary = pytest.importorskip("matching_engine.domain")
+    trade_type = pytest.importorskip("matching_engine.events").Trade
+    side_of = {"buy": vocabulary.Side.BUY, "sell": vocabulary.Side.SELL}
+    limit_type, market_type = vocabulary.OrderType.LIMIT, vocabulary.OrderType.MARKET
+    gtc, ioc = vocabulary.TimeInForce.GTC, vocabulary.TimeInForce.IOC
 
     eng = peer.MatchingEngine()
     out: list[tuple[int, int, int, int]] = []
     for seq, row in enumerate(rows, 1):
         command: object
         if row["op"] == "cancel":
-            command = CancelOrder(row["id"], row["user"])
+            command = vocabulary.CancelOrder(row["id"], row["user"])
+        elif row["op"] == "market":
+            command = vocabulary.NewOrder(
+                row["id"], row["user"], side_of[str(row["side"])], 0, 40, market_type, ioc
+            )
         else:
-            side = Side.BUY if row["side"] == "buy" else Side.SELL
-            if row["op"] == "market":
-                command = NewOrder(
-                    row["id"], row["user"], side, 0, 40, OrderType.MARKET, TimeInForce.IOC
-                )
-            else:
-                tif = TimeInForce.IOC if row["tif"] == "IOC" else TimeInForce.GTC
-                command = NewOrder(
-                    row["id"], row["user"], side, row["price"], row["qty"], OrderType.LIMIT, tif
-                )
-        for event in eng.process(SequencedCommand(seq, 0, command)):
-            if isinstance(event, Trade):
+            command = vocabulary.NewOrder(
+                row["id"], row["user"], side_of[str(row["side"])], row["price"], row["qty"],
+                limit_type, ioc if row["tif"] == "IOC" else gtc,
+            )  # fmt: skip
+        for event in eng.process(vocabulary.SequencedCommand(seq, 0, command)):
+            if isinstance(event, trade_type):
                 out.append((event.price, event.qty, event.taker_order_id, event.maker_order_id))
     return out
 
