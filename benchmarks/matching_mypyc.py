@@ -15,6 +15,8 @@ import hashlib
 import shutil
 import subprocess
 import sys
+import tempfile
+from importlib import metadata
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -35,8 +37,8 @@ COMPILED_MODULES = [
 
 
 def source_digest() -> str:
-    """Hash of every domain source file, so a stale build is never reused."""
-    digest = hashlib.sha256()
+    """Hash of the domain sources and of the mypy release, so a stale build is never reused."""
+    digest = hashlib.sha256(metadata.version("mypy").encode())
     for path in sorted((REPO / "domain").rglob("*.py")):
         digest.update(path.relative_to(REPO).as_posix().encode())
         digest.update(path.read_bytes())
@@ -44,30 +46,39 @@ def source_digest() -> str:
 
 
 def build(cache_root: Path, python: str = sys.executable) -> tuple[Path | None, str]:
-    """Compile into ``cache_root/<digest>``; return (directory or None, message)."""
+    """Compile into ``cache_root/<digest>``; return (directory or None, message).
+
+    The build happens in a private directory renamed into place when complete, so concurrent
+    callers never see (or delete) each other's half-built trees.
+    """
     target = cache_root / source_digest()
-    if (target / "ok").exists():
-        return target, f"reusing compiled build in {target}"
     if target.exists():
-        shutil.rmtree(target)
-    target.mkdir(parents=True)
-    shutil.copytree(REPO / "domain", target / "domain")
-    modules = COMPILED_MODULES
-    # Its own mypy configuration: the project's (found by walking up from a build inside the
-    # repository) names other packages, which this build does not type-check.
-    (target / "mypyc.ini").write_text("[mypy]\nignore_missing_imports = True\n")
-    result = subprocess.run(
-        [python, "-m", "mypyc", "--config-file", "mypyc.ini", *modules],
-        cwd=target,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
-        return None, "mypyc build failed (setuptools missing?): " + " | ".join(tail)
-    (target / "ok").write_text("built\n")
-    return target, f"compiled {len(modules)} modules with mypyc into {target}"
+        return target, f"reusing compiled build in {target}"
+    cache_root.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=cache_root))
+    try:
+        shutil.copytree(REPO / "domain", work / "domain")
+        # Its own mypy configuration: the project's (found by walking up from a build inside the
+        # repository) names other packages, which this build does not type-check.
+        (work / "mypyc.ini").write_text("[mypy]\nignore_missing_imports = True\n")
+        result = subprocess.run(
+            [python, "-m", "mypyc", "--config-file", "mypyc.ini", *COMPILED_MODULES],
+            cwd=work,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
+            return None, "mypyc build failed (setuptools missing?): " + " | ".join(tail)
+        try:
+            work.rename(target)
+        except OSError:  # another process finished the same build first
+            return target, f"reusing compiled build in {target}"
+    finally:
+        if work.exists():
+            shutil.rmtree(work)
+    return target, f"compiled {len(COMPILED_MODULES)} modules with mypyc into {target}"
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ Layout, chosen for CPython speed:
   is removed at once; a level with many tombstones is compacted, and the popped front is
   trimmed, so memory stays proportional to the open orders (amortised O(1) per operation).
 * Orders, levels and user counters are acyclic (``mypyc_attr(acyclic=True)``): in the mypyc
-  build they carry no GC header and the cyclic GC never scans the book, however large it grows.
+  build they carry no GC header and are not tracked by the cyclic GC; only each level's list is
+  (a full collection touches one pointer per queued order, not one object).
 * An open order is a :class:`RestingOrder` mutated in place by fills. Read it from outside
   through :class:`OpenOrder` views (:meth:`OrderBook.open_orders`, :meth:`OrderBook.get`).
 * ``orders: dict[order_id, order]`` finds any open order in O(1).
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, insort
 from collections.abc import Iterator
+from itertools import islice
 from typing import Any, Final, NamedTuple
 
 from mypy_extensions import mypyc_attr
@@ -181,9 +183,9 @@ class PriceLevel:
         self.qty = 0  # open quantity of the level; 0 means the level is gone
         self.dead = 0  # tombstones in ``queue[head:]``
 
-    def entries(self) -> list[RestingOrder]:
-        """The entries on the level, oldest first, tombstones included (a copy)."""
-        return self.queue[self.head :]
+    def entries(self) -> Iterator[RestingOrder]:
+        """The entries on the level, oldest first, tombstones included (read while unchanged)."""
+        return islice(self.queue, self.head, None)
 
     def open_orders(self) -> Iterator[RestingOrder]:
         """The open orders of the level in time priority."""

@@ -121,12 +121,7 @@ def cancel_open_order(books: dict[str, OrderBook], command: CancelOrder, out: li
     level = own.levels[key]
     level.qty -= quantity
     order.remaining = 0
-    counts = order.counts
-    assert counts is not None, "an order on the book has its user's counters"
-    if order.is_sell:
-        counts.asks -= 1
-    else:
-        counts.bids -= 1
+    own.forget(order)
     if not level.qty:
         own.drop_level(key)
     else:
