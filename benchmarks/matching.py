@@ -18,8 +18,9 @@ and per CPU second of the child, which is steadier on a shared machine), per-com
 p50/p99 latency (a separate run with a timer around each ``process()`` call), the ratio, trades
 (cross-check: 334,062 on the 1M/seed-1 file), and RSS growth. Extra figures: our
 ``process_many`` fed chunks of 100 freshly built commands, and optionally prebuilt commands with
-GC off (``--gc-off``, how the peer's README measures). The last line of output is one JSON
-object with every figure.
+GC off (``--gc-off``, how the peer's README measures), and the throughput of two more Python
+books, ``orderly-chaos`` and ``pyorderbook`` (``--no-other-peers`` skips them). The last line of
+output is one JSON object with every figure.
 """
 
 from __future__ import annotations
@@ -43,6 +44,11 @@ sys.path.insert(0, str(HERE))
 from matching_mypyc import REPO, build  # noqa: E402
 
 RUNNER = HERE / "matching_runner.py"
+#: Other Python books timed the same way when ``--other-peers`` (the default): runner name -> label.
+OTHER_PEERS = {
+    "orderly": "orderly-chaos 0.2.0 (C++)",
+    "pyorderbook": "pyorderbook 0.4.9",
+}
 
 
 def measure(engine: str, mode: str, workload: str, extra_path: Path | None, gc_off: bool) -> Any:
@@ -62,6 +68,8 @@ def plan(args: argparse.Namespace, compiled: Path | None) -> list[tuple[str, str
         runs.append(("pure_many", "ours", "many", False))
         if compiled:
             runs += [("compiled", "ours", "each", False), ("compiled_many", "ours", "many", False)]
+        if args.other_peers:
+            runs += [(engine, engine, "each", False) for engine in OTHER_PEERS]
         if args.gc_off:
             runs += [("pure_gc_off", "ours", "each", True), ("peer_gc_off", "peer", "each", True)]
             if compiled:
@@ -135,6 +143,15 @@ def summarise(results: dict[str, list[Any]]) -> dict[str, Any]:
         "runs": len(results["pure"]),
         "timing": "commands built from parsed dicts inside the timed loop, GC on, median",
     }
+    figures["other_peers"] = {
+        label: {
+            "commands_per_s": round(rate(engine)),
+            "engine_ratio": round(figures["engine_commands_per_s"] / rate(engine), 2),
+            "trades": results[engine][0]["trades"],
+        }
+        for engine, label in OTHER_PEERS.items()
+        if engine in results
+    }
     if "peer_gc_off" in results:
         gc_off = rate("peer_gc_off")
         figures["peer_gc_off_commands_per_s"] = round(gc_off)
@@ -172,6 +189,8 @@ def show(figures: dict[str, Any], console: Console) -> None:
     row("ours, pure, process_many", figures["pure_many_commands_per_s"])
     row(figures["peer"], peer, figures["peer_p50_us"], figures["peer_p99_us"],
         figures["peer_trades"])  # fmt: skip
+    for label, other in figures["other_peers"].items():
+        row(label, other["commands_per_s"], trades=other["trades"])
     console.print(table)
     console.print(
         f"headline ({figures['engine_build']}): {figures['engine_commands_per_s']:,} commands/s,"
@@ -244,10 +263,16 @@ def main() -> None:
         default=True,
         help="also build and time the mypyc build (the headline figures when built)",
     )
+    parser.add_argument(
+        "--other-peers",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time orderly-chaos and pyorderbook (throughput only)",
+    )
     parser.add_argument("--mypyc-python", default=sys.executable, help="python that runs mypyc")
     parser.add_argument("--profile", type=int, metavar="N", help="only cProfile N commands")
     args = parser.parse_args()
-    console = Console(stderr=True)
+    console = Console(stderr=True, width=max(Console(stderr=True).width, 100))
     args.workload = args.workload or standard_workload(console)
     if args.profile:
         profile(args.workload, args.profile, console)

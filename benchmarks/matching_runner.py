@@ -111,10 +111,89 @@ def peer(symbol: str) -> tuple[Any, Callable[[Row, dict[int, int]], Any], Callab
     return engine, build, trades
 
 
+class _Adapter:
+    """A ``process(command)`` face for the books whose API is one method per kind of order."""
+
+    def __init__(self, process: Callable[[Any], Any]) -> None:
+        self.process = process
+
+
+def orderly(symbol: str) -> tuple[Any, Callable[[Row, dict[int, int]], Any], Callable[[Any], int]]:
+    """``orderly-chaos`` 0.2.0 (a C++ book behind ctypes): IOC = limit, then cancel the rest."""
+    from orderly_chaos import LimitOrderBook, Side
+
+    fills = [0]
+
+    def count(_trade: Any) -> None:
+        fills[0] += 1
+
+    book = LimitOrderBook(on_trade=count)
+    sides = {"buy": Side.BUY, "sell": Side.SELL}
+    limit, market, cancel, has = book.limit, book.market, book.cancel, book.has
+
+    def build(r: Row, owner: dict[int, int]) -> Any:
+        if r["op"] == "new":
+            owner[r["id"]] = r["user"]
+            return r["type"], sides[r["side"]], r["id"], r["qty"], r.get("price"), r["tif"]
+        return "cancel", None, r["id"], 0, None, None
+
+    def process(command: Any) -> None:
+        kind, side, order_id, quantity, price, tif = command
+        if kind == "limit":
+            limit(side, order_id, quantity, price)
+            if tif == "IOC" and has(order_id):
+                cancel(order_id)
+        elif kind == "market":
+            market(side, order_id, quantity)
+        elif has(order_id):
+            cancel(order_id)
+
+    return _Adapter(process), build, lambda _engine: fills[0]
+
+
+def pyorderbook(
+    symbol: str,
+) -> tuple[Any, Callable[[Row, dict[int, int]], Any], Callable[[Any], int]]:
+    """``pyorderbook`` 0.4.9 (pure Python, ``Decimal`` prices): a market order is a limit at
+    the far end of the book, IOC/market remainders are cancelled after matching."""
+    from pyorderbook import Book, Order, Side
+
+    book = Book()
+    sides = {"buy": Side.BID, "sell": Side.ASK}
+    far = {"buy": 1 << 40, "sell": 0}
+    orders: dict[int, Any] = {}
+    fills = [0]
+
+    def build(r: Row, owner: dict[int, int]) -> Any:
+        if r["op"] == "new":
+            owner[r["id"]] = r["user"]
+            price = r["price"] if r["type"] == "limit" else far[r["side"]]
+            order = Order(sides[r["side"]], symbol, price, r["qty"])
+            return r["id"], order, r["tif"] == "IOC"
+        return r["id"], None, False
+
+    def process(command: Any) -> None:
+        order_id, order, immediate = command
+        if order is None:
+            standing = orders.pop(order_id, None)
+            if standing is not None and standing.id in book.order_map:
+                book.cancel(standing)
+            return
+        fills[0] += len(book.match(order).trades)
+        if order.id in book.order_map:
+            if immediate:
+                book.cancel(order)
+            else:
+                orders[order_id] = order
+
+    return _Adapter(process), build, lambda _engine: fills[0]
+
+
 def run(engine_name: str, mode: str, path: str, gc_off: bool) -> dict[str, Any]:
     """Replay ``path`` once and return the measured figures."""
     symbol, rows = load(path)
-    engine, build, count_trades = (ours if engine_name == "ours" else peer)(symbol)
+    factories = {"ours": ours, "peer": peer, "orderly": orderly, "pyorderbook": pyorderbook}
+    engine, build, count_trades = factories[engine_name](symbol)
     process = engine.process
     rss_before = rss_mb()
     owner: dict[int, int] = {}
@@ -173,7 +252,7 @@ def run(engine_name: str, mode: str, path: str, gc_off: bool) -> dict[str, Any]:
 def main() -> None:
     """Entry point: ``python benchmarks/matching_runner.py ENGINE MODE FILE [--gc-off]``."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("engine", choices=["ours", "peer"])
+    parser.add_argument("engine", choices=["ours", "peer", "orderly", "pyorderbook"])
     parser.add_argument("mode", choices=["each", "many", "latency"])
     parser.add_argument("workload")
     parser.add_argument("--gc-off", action="store_true")
