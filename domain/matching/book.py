@@ -169,8 +169,8 @@ class PriceLevel:
 
     The FIFO is a list read from index ``head``: ``queue[head:]`` is the level, ``queue[:head]``
     the entries already taken off the front, trimmed once they are half of the list (amortised
-    O(1)). A list with a moving head is cheaper than a ``deque`` in both builds: append, index and
-    length are primitives of the mypyc build, where a deque is a Python-level method call.
+    O(1)). In the mypyc build a list with a moving head is much cheaper than a ``deque``: append,
+    index and length are primitives there, where a deque is a Python-level method call.
     """
 
     __slots__ = ("dead", "head", "key", "price", "qty", "queue")

@@ -1,7 +1,7 @@
 """The hot loop: cross an incoming order against the opposite side of one book.
 
 Price priority comes from the side's sorted keys (best last), time priority from each level's
-FIFO deque. Every fill prints at the resting order's price.
+FIFO queue. Every fill prints at the resting order's price.
 """
 
 from __future__ import annotations
