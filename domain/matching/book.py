@@ -221,21 +221,25 @@ class BookSide:
         # Shared by both sides of a book: user id -> open orders per side.
         self.open_counts = open_counts
 
-    def add(self, order: RestingOrder) -> None:
-        """Append ``order`` at the back of its price level (creating the level if needed)."""
-        key: Any = order.price if self.bid else -order.price
+    def add(self, order: RestingOrder, key: Any = None, counts: UserOrders | None = None) -> None:
+        """Append ``order`` at the back of its price level (creating the level if needed).
+
+        A caller that has them already passes the level ``key`` (ideally the command's own price
+        object, which the mypyc build need not box) and the user's ``counts``.
+        """
+        if key is None:
+            key = order.price if self.bid else -order.price
         level = self.levels.get(key)
         if level is None:
             level = self.levels[key] = PriceLevel(order.price, key)
             insort(self.keys, key)
-        else:
-            key = level.key
-        order.level_key = key
+        order.level_key = level.key
         level.queue.append(order)
         level.qty += order.remaining
-        counts = self.open_counts.get(order.user_id)
         if counts is None:
-            counts = self.open_counts[order.user_id] = UserOrders()
+            counts = self.open_counts.get(order.user_id)
+            if counts is None:
+                counts = self.open_counts[order.user_id] = UserOrders()
         order.counts = counts
         if self.bid:
             counts.bids += 1
