@@ -24,6 +24,7 @@ COMPILED_MODULES = [
     "domain/events.py",
     "domain/commands.py",
     "domain/order_events.py",
+    "domain/rejections.py",
     "domain/order_requests.py",
     "domain/account_events.py",
     "domain/matching/book.py",

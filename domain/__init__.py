@@ -45,19 +45,16 @@ from domain.instrument import Instrument, SelfTradeMode
 from domain.matching import MatchingEngine, OrderBook
 from domain.matching.book import OpenOrder
 from domain.order_events import (
-    AmendRejected,
-    BatchRejected,
-    CancelRejected,
     OrderAccepted,
     OrderAmended,
     OrderCancelled,
     OrderExpired,
     OrderFilled,
     OrderReduced,
-    OrderRejected,
     TradeExecuted,
 )
 from domain.order_requests import AmendRequested, BatchPlaced, CancelRequested, OrderPlaced
+from domain.rejections import AmendRejected, BatchRejected, CancelRejected, OrderRejected
 from domain.values import Money, Price, Quantity
 
 __all__ = [

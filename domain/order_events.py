@@ -3,8 +3,8 @@
 Emitted by the matching engine (all carry the ``symbol`` and the ``at`` of the command that
 caused them, in ns since the epoch; prices in ticks, quantities in shares):
 
-* ``OrderAccepted`` - the engine took the order; its first event unless ``OrderRejected``.
-* ``OrderRejected`` - a check only the engine can make failed (``reason`` is an ``ErrorCode``).
+* ``OrderAccepted`` - the engine took the order; its first event unless ``OrderRejected``
+  (:mod:`domain.rejections`, with the other events of requests that changed nothing).
 * ``TradeExecuted`` - one fill, always at the resting (maker) order's price; it is the fill record
   of **both** orders, and ``taker_remaining`` / ``maker_remaining`` say what each has left open
   (0 = filled). ``TradeExecuted.fills()`` gives the per-order ``OrderFilled`` view.
@@ -12,7 +12,6 @@ caused them, in ns since the epoch; prices in ticks, quantities in shares):
 * ``OrderReduced`` - STP ``decrement`` took ``quantity`` off an order that stays open.
 * ``OrderExpired`` - IOC/market remainder, FOK that could not fill, cash limit, DAY at close.
 * ``OrderAmended`` - new price/total quantity; ``priority_kept`` tells whether it kept its place.
-* ``CancelRejected`` / ``AmendRejected`` / ``BatchRejected`` - a request that changed nothing.
 
 Per order, ``quantity == filled + remaining + cancelled + reduced + expired`` at every moment.
 
@@ -91,28 +90,6 @@ class OrderAccepted(Event):
         self.time_in_force: Final = time_in_force
         self.post_only: Final = post_only
         self.at: Final = at
-
-
-@mypyc_attr(acyclic=True)
-class Rejection(Event):
-    """Base of the events that refuse a request about one order (``reason``: an ``ErrorCode``)."""
-
-    __slots__ = ("at", "order_id", "reason", "symbol", "user_id")
-    FIELDS = ("symbol", "order_id", "user_id", "reason", "at")
-
-    def __init__(self, symbol: str, order_id: int, user_id: int, reason: str, at: int) -> None:
-        self.symbol: Final = symbol
-        self.order_id: Final = order_id
-        self.user_id: Final = user_id
-        self.reason: Final = reason
-        self.at: Final = at
-
-
-@mypyc_attr(acyclic=True)
-class OrderRejected(Rejection):
-    """The engine refused the order; nothing about the book changed."""
-
-    __slots__ = ()
 
 
 @mypyc_attr(acyclic=True, free_list_len=1)
@@ -367,55 +344,12 @@ class OrderAmended(Event):
         self.at: Final = at
 
 
-@mypyc_attr(acyclic=True)
-class CancelRejected(Rejection):
-    """A cancel changed nothing (usually ``ORDER_NOT_OPEN``)."""
-
-    __slots__ = ()
-
-
-@mypyc_attr(acyclic=True)
-class AmendRejected(Rejection):
-    """An amend changed nothing (``ORDER_NOT_OPEN``, ``INVALID_QUANTITY``, ...)."""
-
-    __slots__ = ()
-
-
-@mypyc_attr(acyclic=True)
-class BatchRejected(Event):
-    """An all-or-nothing batch was refused whole; each leg also gets an ``OrderRejected``."""
-
-    __slots__ = ("at", "batch_id", "failed_order_id", "order_ids", "reason", "user_id")
-    FIELDS = ("batch_id", "user_id", "order_ids", "reason", "failed_order_id", "at")
-    TUPLE_FIELDS = frozenset({"order_ids"})
-
-    def __init__(
-        self,
-        batch_id: int,
-        user_id: int,
-        order_ids: tuple[int, ...],
-        reason: str,
-        failed_order_id: int | None,
-        at: int,
-    ) -> None:
-        self.batch_id: Final = batch_id
-        self.user_id: Final = user_id
-        self.order_ids: Final = order_ids
-        self.reason: Final = reason
-        self.failed_order_id: Final = failed_order_id
-        self.at: Final = at
-
-
 register(
     OrderAccepted,
-    OrderRejected,
     TradeExecuted,
     OrderFilled,
     OrderCancelled,
     OrderExpired,
     OrderReduced,
     OrderAmended,
-    CancelRejected,
-    AmendRejected,
-    BatchRejected,
 )

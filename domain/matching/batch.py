@@ -18,7 +18,7 @@ from domain.events import Event
 from domain.matching.book import NO_LIMIT, OrderBook
 from domain.matching.fillability import Claims, can_fill
 from domain.matching.rules import order_problem
-from domain.order_events import BatchRejected, OrderRejected
+from domain.rejections import BatchRejected, OrderRejected
 
 Problem = tuple[ErrorCode, int | None]
 

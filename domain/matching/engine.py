@@ -49,12 +49,11 @@ from domain.order_events import (
     EXPIRED_DAY_END,
     EXPIRED_FOK_NOT_FILLABLE,
     EXPIRED_IOC_REMAINDER,
-    CancelRejected,
     OrderAccepted,
     OrderCancelled,
     OrderExpired,
-    OrderRejected,
 )
+from domain.rejections import CancelRejected, OrderRejected
 
 _REJECT_OPPOSITE: Final = "reject_opposite"
 Handler = Callable[[Any, list[Event]], None]

@@ -13,7 +13,8 @@ from domain.matching.book import (
     new_order,
 )
 from domain.matching.matcher import match
-from domain.order_events import AmendRejected, OrderAmended
+from domain.order_events import OrderAmended
+from domain.rejections import AmendRejected
 
 _LIMIT_TIFS = frozenset({"GTC", "IOC", "FOK", "DAY"})
 
