@@ -13,8 +13,8 @@ from typing import Any
 
 import orjson
 
-from command_api import streams
 from common.problems import Problem
+from domain import streams
 from event_store.model import NO_STREAM, NewEvent, StreamAppend
 from event_store.protocol import EventStore
 

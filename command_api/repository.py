@@ -12,16 +12,9 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from command_api import streams
+from domain import streams
 from domain.account import Account
-from domain.account_events import (
-    FundsDeposited,
-    FundsReleased,
-    FundsReserved,
-    FundsWithdrawn,
-    TradeSettled,
-)
-from domain.events import Event, event_from_dict
+from domain.folds import OrderView, fold_account, fold_order
 from domain.instrument import Instrument
 from event_store.model import AppendResult, RecordedEvent, Snapshot
 from event_store.protocol import EventStore
@@ -32,29 +25,6 @@ SNAPSHOT_EVERY = 500
 MAX_CACHED_ACCOUNTS = 100_000
 SNAPSHOT_TYPE = "domain.Account"
 """Snapshots of ``Account.snapshot()``; any other snapshot type is ignored (replayed instead)."""
-
-ACCOUNT_EVENTS = frozenset(
-    cls.__name__
-    for cls in (FundsDeposited, FundsWithdrawn, FundsReserved, FundsReleased, TradeSettled)
-)
-
-
-def account_event(event: RecordedEvent) -> Event | None:
-    """The domain event a stored account event holds (``None`` for any other type)."""
-    if event.type not in ACCOUNT_EVENTS:
-        return None
-    return event_from_dict(event.type, event.data)
-
-
-def fold_account(account: Account, events: list[RecordedEvent]) -> int:
-    """Apply stored account events to ``account``; the last stream version seen (0 if none)."""
-    version = 0
-    for recorded in events:
-        domain_event = account_event(recorded)
-        if domain_event is not None:
-            account.apply(domain_event)
-        version = recorded.stream_version
-    return version
 
 
 @dataclass(slots=True, eq=False)
@@ -75,64 +45,6 @@ class AccountEntry:
         """Drop the state: the next use reloads it from the store."""
         self.version = -1
         self.account = Account(self.account.user_id)
-
-
-@dataclass(slots=True)
-class OrderView:
-    """What cancel and amend need to know about an order, folded from its stream."""
-
-    order_id: int
-    user_id: int
-    symbol: str
-    side: str
-    order_type: str
-    price: int | None
-    quantity: int
-    client_order_id: str | None
-    placed_position: int
-    version: int = 0
-    filled: int = 0
-    closed: bool = False
-    cancel_position: int | None = None
-
-
-_CLOSING = frozenset({"OrderCancelled", "OrderExpired", "OrderRejected"})
-_PLACED = frozenset({"OrderPlaced", streams.ORDER_PLACED_IN_BATCH})
-
-
-def fold_order(events: list[RecordedEvent]) -> OrderView | None:
-    """The order's current view, or ``None`` when its stream holds no placement."""
-    if not events or events[0].type not in _PLACED:
-        return None
-    first = events[0].data
-    view = OrderView(
-        int(first["order_id"]),
-        int(first["user_id"]),
-        first["symbol"],
-        first["side"],
-        first["order_type"],
-        first["price"],
-        int(first["quantity"]),
-        first.get("client_order_id"),
-        events[0].position,
-    )
-    for event in events:
-        _apply_order_event(view, event)
-    return view
-
-
-def _apply_order_event(view: OrderView, event: RecordedEvent) -> None:
-    view.version = event.stream_version
-    data = event.data
-    if event.type in _CLOSING:
-        view.closed = True
-    elif event.type == "OrderFilled":
-        view.filled += int(data["quantity"])
-        view.closed = view.closed or int(data["remaining"]) == 0
-    elif event.type == "OrderAmended":
-        view.price, view.quantity = data["price"], int(data["quantity"])
-    elif event.type == "CancelRequested" and view.cancel_position is None:
-        view.cancel_position = event.position
 
 
 class Repository:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from command_api import streams
 from command_api.idempotency import IdempotencyClaim, Written
 from command_api.schemas import MAX_DECIMAL_LENGTH
 from command_api.services.base import Context, Decision, commit, event, run
 from common.problems import Problem
+from domain import streams
 from domain.errors import InvalidInstrument
 from domain.instrument import Instrument, SelfTradeMode
 from event_store.errors import WrongExpectedVersion

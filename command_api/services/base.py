@@ -16,12 +16,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from command_api import idempotency, streams
+from command_api import idempotency
 from command_api.clock import Clock
 from command_api.idempotency import IdempotencyClaim, Written
 from command_api.repository import AccountEntry, Repository
 from common.logging import correlation_id
 from common.problems import Problem
+from domain import streams
 from domain.account import Account
 from domain.errors import DomainError
 from domain.events import Event

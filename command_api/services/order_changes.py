@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from command_api import streams
 from command_api.idempotency import IdempotencyClaim, Written
-from command_api.repository import OrderView
 from command_api.schemas import MAX_DECIMAL_LENGTH
 from command_api.services import base
 from command_api.services.base import Context, Decision, commit, commit_with_account, run
 from common.problems import Problem
+from domain import streams
 from domain.account import Account
 from domain.errors import InvalidOrder, InvalidPrice, InvalidQuantity, OrderNotOpen
+from domain.folds import OrderView
 from domain.order_requests import AmendRequested, CancelRequested
 from event_store.model import StreamAppend
 

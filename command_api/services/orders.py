@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from command_api import streams
 from command_api.idempotency import IdempotencyClaim, Written
 from command_api.services.base import (
     Context,
@@ -18,6 +17,7 @@ from command_api.services.base import (
 )
 from command_api.services.order_rules import OrderTerms, order_placed, reserve
 from common.problems import Problem
+from domain import streams
 from domain.account import Account
 from domain.errors import DomainError, ErrorCode, OppositeSideOrderOpen, UnknownSymbol
 from domain.events import Event

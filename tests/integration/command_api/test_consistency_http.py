@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from command_api import streams
 from command_api.app import create_app
 from common.settings import CommandApiSettings
+from domain import streams
 from domain.account import Account
 from domain.events import event_from_dict
 from event_store.mariadb import MariaDbEventStore

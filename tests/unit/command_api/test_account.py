@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from command_api import streams
 from command_api.repository import SNAPSHOT_EVERY, SNAPSHOT_TYPE, Repository
 from command_api.services import funding, orders
 from command_api.services.base import Context
+from domain import streams
 from domain.account import Account
 from domain.account_events import FundsReleased
 from domain.errors import DomainError, ErrorCode

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from command_api import streams
 from command_api.services import order_changes, orders
 from command_api.services.base import Context
 from common.problems import Problem
+from domain import streams
 from domain.errors import DomainError, ErrorCode
 from event_store.memory import InMemoryEventStore
 from event_store.model import NewEvent, StreamAppend

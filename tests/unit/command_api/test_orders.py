@@ -6,10 +6,11 @@ import asyncio
 
 import pytest
 
-from command_api import idempotency, streams
+from command_api import idempotency
 from command_api.services import funding, orders
 from command_api.services.base import Context
 from common.problems import Problem
+from domain import streams
 from domain.errors import DomainError, ErrorCode
 from domain.events import event_from_dict
 from event_store.memory import InMemoryEventStore

@@ -1,4 +1,4 @@
-"""Stream names and the command API's own event types (the domain's come from ``domain/``).
+"""Stream names, shared by the command API, the workers and the read side.
 
 Every write is one atomic append over the streams it touches, each with an expected version:
 
@@ -14,6 +14,10 @@ Every write is one atomic append over the streams it touches, each with an expec
 * ``batch-<batch_id>``: ``BatchPlaced`` (the engine's one command for a batch)
 * ``client-order-<user_id>-<client_order_id>``: ``ClientOrderIdClaimed``
 * ``idempotency-<scope>-<sha256 of the key>``: ``IdempotentResponseRecorded``
+* ``matching-<partition>``: the matching worker's ``MatchingInputConsumed`` (one per batch of
+  inputs; its expected version fences a worker that lost the partition) and engine snapshots
+* ``settlement-<partition>``: the settlement worker's ``SettlementInputConsumed`` (the same)
+* ``session-<SYMBOL>``: ``SessionClosed``, appended by the session scheduler
 """
 
 from __future__ import annotations
@@ -72,3 +76,18 @@ def client_order(user_id: int, client_order_id: str) -> str:
 def idempotency(scope: str, key_hash: str) -> str:
     """The first response given to an ``Idempotency-Key`` of one caller."""
     return f"idempotency-{scope}-{key_hash}"
+
+
+def matching(partition: int) -> str:
+    """The matching worker's input position (and engine snapshots) of one orders partition."""
+    return f"matching-{partition}"
+
+
+def settlement(partition: int) -> str:
+    """The settlement worker's input position of one events partition."""
+    return f"settlement-{partition}"
+
+
+def session(symbol: str) -> str:
+    """The trading sessions of a symbol (``SessionClosed``)."""
+    return f"session-{symbol}"

@@ -1,0 +1,134 @@
+"""Folds that rebuild an account or an order from its stored events.
+
+The command API decides on them, and so do the workers; they live here because they are domain
+knowledge, not HTTP. A stored event is anything with ``type``, ``data``, ``stream_version`` and
+``position`` (the event store's ``RecordedEvent`` is one): the domain never imports the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+from domain import streams
+from domain.account import Account
+from domain.account_events import (
+    FundsDeposited,
+    FundsReleased,
+    FundsReserved,
+    FundsWithdrawn,
+    TradeSettled,
+)
+from domain.events import Event, event_from_dict
+from domain.order_events import OrderAmended, OrderCancelled, OrderExpired, OrderFilled
+from domain.order_requests import CancelRequested, OrderPlaced
+from domain.rejections import OrderRejected
+
+
+class StoredEvent(Protocol):
+    """The parts of a stored event the folds read."""
+
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def data(self) -> dict[str, Any]: ...
+
+    @property
+    def stream_version(self) -> int: ...
+
+    @property
+    def position(self) -> int: ...
+
+
+ACCOUNT_EVENT_TYPES: Final = frozenset(
+    cls.__name__
+    for cls in (FundsDeposited, FundsWithdrawn, FundsReserved, FundsReleased, TradeSettled)
+)
+"""The event types of an ``account-<user_id>`` stream."""
+
+ORDER_CLOSING_EVENT_TYPES: Final = frozenset(
+    cls.__name__ for cls in (OrderCancelled, OrderExpired, OrderRejected)
+)
+"""Events after which an order has nothing open (a fill with ``remaining == 0`` too)."""
+
+ORDER_PLACED_EVENT_TYPES: Final = frozenset({OrderPlaced.__name__, streams.ORDER_PLACED_IN_BATCH})
+"""The first event of every ``order-<order_id>`` stream."""
+
+_FILLED: Final = OrderFilled.__name__
+_AMENDED: Final = OrderAmended.__name__
+_CANCEL_REQUESTED: Final = CancelRequested.__name__
+
+
+def account_event(event: StoredEvent) -> Event | None:
+    """The domain event a stored account event holds (``None`` for any other type)."""
+    if event.type not in ACCOUNT_EVENT_TYPES:
+        return None
+    return event_from_dict(event.type, event.data)
+
+
+def fold_account(account: Account, events: Iterable[StoredEvent]) -> int:
+    """Apply stored account events to ``account``; the last stream version seen (0 if none)."""
+    version = 0
+    for recorded in events:
+        domain_event = account_event(recorded)
+        if domain_event is not None:
+            account.apply(domain_event)
+        version = recorded.stream_version
+    return version
+
+
+@dataclass(slots=True)
+class OrderView:
+    """What cancel, amend and settlement need to know about an order, folded from its stream."""
+
+    order_id: int
+    user_id: int
+    symbol: str
+    side: str
+    order_type: str
+    price: int | None
+    quantity: int
+    client_order_id: str | None
+    placed_position: int
+    version: int = 0
+    filled: int = 0
+    closed: bool = False
+    cancel_position: int | None = None
+
+
+def fold_order(events: Sequence[StoredEvent]) -> OrderView | None:
+    """The order's current view, or ``None`` when its stream holds no placement."""
+    if not events or events[0].type not in ORDER_PLACED_EVENT_TYPES:
+        return None
+    first = events[0].data
+    view = OrderView(
+        int(first["order_id"]),
+        int(first["user_id"]),
+        first["symbol"],
+        first["side"],
+        first["order_type"],
+        first["price"],
+        int(first["quantity"]),
+        first.get("client_order_id"),
+        events[0].position,
+    )
+    for event in events:
+        apply_order_event(view, event)
+    return view
+
+
+def apply_order_event(view: OrderView, event: StoredEvent) -> None:
+    """Evolve an order's view by one stored event of its stream."""
+    view.version = event.stream_version
+    data = event.data
+    if event.type in ORDER_CLOSING_EVENT_TYPES:
+        view.closed = True
+    elif event.type == _FILLED:
+        view.filled += int(data["quantity"])
+        view.closed = view.closed or int(data["remaining"]) == 0
+    elif event.type == _AMENDED:
+        view.price, view.quantity = data["price"], int(data["quantity"])
+    elif event.type == _CANCEL_REQUESTED and view.cancel_position is None:
+        view.cancel_position = event.position
