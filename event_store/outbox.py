@@ -22,6 +22,7 @@ from typing import Any, Final
 from uuid import UUID
 
 import orjson
+from aiokafka.partitioner import murmur2
 
 from event_store.model import RecordedEvent
 from event_store.upcasting import Upcasters
@@ -45,6 +46,13 @@ SELECT_OUTBOX: Final = (
     " ',\"data\":', data, ',\"metadata\":', metadata, '}') AS BINARY)"
     " FROM events WHERE position > %s ORDER BY position LIMIT %s"
 )
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner (murmur2) gives ``key``: a symbol's engine shard
+    on the orders topic, a stream's partition on the events topic."""
+    hashed: int = murmur2(key)
+    return (hashed & 0x7FFFFFFF) % partitions
 
 
 def order_route(symbol: str) -> dict[str, str]:

@@ -20,13 +20,12 @@ from typing import Any
 import uvloop
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from aiokafka.partitioner import murmur2
 
 from common.logging import configure_logging
 from common.settings import RelaySettings
 from event_store.connection import DB_ERRORS, connect_raw
 from event_store.errors import EventStoreUnavailable
-from event_store.outbox import OutboxRow, fetch_outbox
+from event_store.outbox import OutboxRow, fetch_outbox, partition_of
 from event_store.sql import INSERT_CHECKPOINTS
 
 log = logging.getLogger("relay")
@@ -50,7 +49,7 @@ class Partitioner:
         if partition is None:
             if len(self._memo) >= self._memo_size:
                 self._memo.clear()
-            partition = (murmur2(key) & 0x7FFFFFFF) % self._partitions
+            partition = partition_of(key, self._partitions)
             self._memo[key] = partition
         return partition
 
