@@ -6,6 +6,7 @@ Nothing in this package does I/O, reads a clock or the environment, or logs: com
 
 from domain.account import Account, Balance, Hold
 from domain.account_events import (
+    FeesCollected,
     FundsDeposited,
     FundsReleased,
     FundsReserved,
@@ -53,7 +54,13 @@ from domain.order_events import (
     OrderReduced,
     TradeExecuted,
 )
-from domain.order_requests import AmendRequested, BatchPlaced, CancelRequested, OrderPlaced
+from domain.order_requests import (
+    AmendRequested,
+    BatchPlaced,
+    CancelRequested,
+    OrderPlaced,
+    SessionClosed,
+)
 from domain.rejections import AmendRejected, BatchRejected, CancelRejected, OrderRejected
 from domain.values import Money, Price, Quantity
 
@@ -73,6 +80,7 @@ __all__ = [
     "ErrorCode",
     "Event",
     "ExpireOrders",
+    "FeesCollected",
     "FundsDeposited",
     "FundsReleased",
     "FundsReserved",
@@ -105,6 +113,7 @@ __all__ = [
     "Price",
     "Quantity",
     "SelfTradeMode",
+    "SessionClosed",
     "Side",
     "SubmitBatch",
     "TimeInForce",

@@ -19,6 +19,7 @@ from typing import Any, Final
 from domain.account_events import (
     RELEASED_AMENDED,
     RELEASED_ORDER_CLOSED,
+    FeesCollected,
     FundsDeposited,
     FundsReleased,
     FundsReserved,
@@ -37,7 +38,7 @@ from domain.errors import (
 )
 from domain.events import Event
 from domain.instrument import Instrument
-from domain.order_events import TradeExecuted
+from domain.order_events import OrderFilled, TradeExecuted
 from domain.values import CURRENCY_DIGITS, Money
 
 MAX_BALANCE: Final = 2**62
@@ -206,58 +207,74 @@ class Account:
         return self._record(event)
 
     def settle_trade(self, trade: TradeExecuted, instrument: Instrument) -> list[Event]:
-        """Book this account's side(s) of ``trade``; release the leftover hold of a filled order.
-
-        Settlement consumes the order's hold; when the order has nothing left open (its
-        ``*_remaining`` is 0) the rest of the hold (price improvement, unused fee) is released.
-        """
+        """Book this account's side(s) of ``trade`` (see :meth:`settle_fill`)."""
         events: list[Event] = []
-        maker_side: Side = "sell" if trade.taker_side == "buy" else "buy"
-        roles = (
-            (
-                trade.taker_user_id,
-                trade.taker_order_id,
-                trade.taker_side,
-                False,
-                trade.taker_remaining,
-            ),
-            (trade.maker_user_id, trade.maker_order_id, maker_side, True, trade.maker_remaining),
-        )
-        for user_id, order_id, side, maker, left in roles:
-            if user_id == self.user_id:
-                events += self._record(self._settlement(trade, instrument, order_id, side, maker))
-                if not left:
-                    events += self.release_order(order_id, RELEASED_ORDER_CLOSED, trade.at)
+        for fill in trade.fills():
+            if fill.user_id == self.user_id:
+                events += self.settle_fill(fill, instrument)
         return events
 
-    def _settlement(
-        self, trade: TradeExecuted, instrument: Instrument, order_id: int, side: Side, maker: bool
-    ) -> TradeSettled:
-        notional = instrument.notional(trade.price, trade.quantity)
+    def settle_fill(self, fill: OrderFilled, instrument: Instrument) -> list[Event]:
+        """Book one order's fill; release the leftover hold when the order is filled.
+
+        Settlement consumes the order's hold; when the order has nothing left open
+        (``remaining == 0``) the rest of the hold (price improvement, unused fee) is released.
+        """
+        maker = fill.liquidity == "maker"
+        events = self._record(self._settlement(fill, instrument, maker))
+        if not fill.remaining:
+            events += self.release_order(fill.order_id, RELEASED_ORDER_CLOSED, fill.at)
+        return events
+
+    def collect_fee(self, settled: TradeSettled) -> list[Event]:
+        """Credit the fee of a settled trade side to this (the fee) account; ``[]`` if none."""
+        if not settled.fee:
+            return []
+        return self._record(
+            FeesCollected(
+                self.user_id,
+                settled.currency,
+                settled.fee,
+                settled.symbol,
+                settled.trade_id,
+                settled.order_id,
+                settled.at,
+            )
+        )
+
+    def release_excess(self, order_id: int, needed: int, at: int) -> list[Event]:
+        """Release what ``order_id`` holds above ``needed`` (after an amend); ``[]`` if nothing."""
+        if self.reserved_for(order_id) <= needed:
+            return []
+        return self.adjust_hold(order_id, needed, at)
+
+    def _settlement(self, fill: OrderFilled, instrument: Instrument, maker: bool) -> TradeSettled:
+        order_id, side = fill.order_id, fill.side
+        notional = instrument.notional(fill.price, fill.quantity)
         fee = instrument.maker_fee(notional) if maker else instrument.taker_fee(notional)
         hold = self.holds.get(order_id)
         if side == "buy":
-            cash_delta, shares_delta, hold_used = -(notional + fee), trade.quantity, notional + fee
+            cash_delta, shares_delta, hold_used = -(notional + fee), fill.quantity, notional + fee
         else:
-            cash_delta, shares_delta, hold_used = notional - fee, -trade.quantity, trade.quantity
+            cash_delta, shares_delta, hold_used = notional - fee, -fill.quantity, fill.quantity
         if hold is None or hold.amount < hold_used:
             error = InsufficientFunds if side == "buy" else InsufficientHoldings
             raise error(f"order {order_id} holds too little to settle this trade")
         return TradeSettled(
             self.user_id,
-            trade.symbol,
-            trade.trade_id,
+            fill.symbol,
+            fill.trade_id,
             order_id,
             side,
-            trade.price,
-            trade.quantity,
-            "maker" if maker else "taker",
+            fill.price,
+            fill.quantity,
+            fill.liquidity,
             instrument.currency,
             cash_delta,
             fee,
             shares_delta,
             hold_used,
-            trade.at,
+            fill.at,
         )
 
     def apply(self, event: Event) -> None:
@@ -280,6 +297,8 @@ class Account:
             self._consume_hold(event.order_id, event.amount)
         elif isinstance(event, TradeSettled):
             self._apply_settlement(event)
+        elif isinstance(event, FeesCollected):
+            self._bal(event.asset).total += event.amount
         else:
             raise TypeError(f"not an account event: {event!r}")
         self.version += 1

@@ -18,6 +18,9 @@ from domain.order_events import Liquidity
 RELEASED_ORDER_CLOSED: Final = "ORDER_CLOSED"  # filled (price-improvement leftover), cancelled, ...
 RELEASED_AMENDED: Final = "AMENDED"
 
+FEE_ACCOUNT: Final = 0
+"""The user id of the exchange's own account, where fees are collected."""
+
 
 @mypyc_attr(acyclic=True)
 class FundsDeposited(Event):
@@ -159,4 +162,30 @@ class TradeSettled(Event):
         self.at: Final = at
 
 
-register(FundsDeposited, FundsWithdrawn, FundsReserved, FundsReleased, TradeSettled)
+@mypyc_attr(acyclic=True)
+class FeesCollected(Event):
+    """The fee of one side of a trade, credited to the exchange's fee account (user 0)."""
+
+    __slots__ = ("amount", "asset", "at", "order_id", "symbol", "trade_id", "user_id")
+    FIELDS = ("user_id", "asset", "amount", "symbol", "trade_id", "order_id", "at")
+
+    def __init__(
+        self,
+        user_id: int,
+        asset: str,
+        amount: int,
+        symbol: str,
+        trade_id: int,
+        order_id: int,
+        at: int,
+    ) -> None:
+        self.user_id: Final = user_id
+        self.asset: Final = asset
+        self.amount: Final = amount
+        self.symbol: Final = symbol
+        self.trade_id: Final = trade_id
+        self.order_id: Final = order_id
+        self.at: Final = at
+
+
+register(FundsDeposited, FundsWithdrawn, FundsReserved, FundsReleased, TradeSettled, FeesCollected)

@@ -14,6 +14,7 @@ from typing import Any, Final, Protocol
 from domain import streams
 from domain.account import Account
 from domain.account_events import (
+    FeesCollected,
     FundsDeposited,
     FundsReleased,
     FundsReserved,
@@ -44,7 +45,14 @@ class StoredEvent(Protocol):
 
 ACCOUNT_EVENT_TYPES: Final = frozenset(
     cls.__name__
-    for cls in (FundsDeposited, FundsWithdrawn, FundsReserved, FundsReleased, TradeSettled)
+    for cls in (
+        FundsDeposited,
+        FundsWithdrawn,
+        FundsReserved,
+        FundsReleased,
+        TradeSettled,
+        FeesCollected,
+    )
 )
 """The event types of an ``account-<user_id>`` stream."""
 

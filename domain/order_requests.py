@@ -1,7 +1,8 @@
 """Requests the command API appends for the engine, each convertible with ``to_command()``.
 
 ``OrderPlaced`` (funds already reserved), ``CancelRequested``, ``AmendRequested`` and
-``BatchPlaced`` are what the engine worker consumes and turns into engine commands.
+``BatchPlaced`` are what the engine worker consumes and turns into engine commands;
+``SessionClosed`` is the session scheduler's, so DAY orders expire at a place in the stream.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from mypy_extensions import mypyc_attr
 from domain.commands import (
     AmendOrder,
     CancelOrder,
+    ExpireOrders,
     NewOrder,
     OrderType,
     Side,
@@ -187,4 +189,20 @@ class BatchPlaced(Event):
         return SubmitBatch(self.batch_id, self.user_id, legs, self.all_or_nothing, self.at)
 
 
-register(OrderPlaced, CancelRequested, AmendRequested, BatchPlaced)
+@mypyc_attr(acyclic=True)
+class SessionClosed(Event):
+    """The trading session of ``symbol`` closed at ``at``: its DAY orders expire."""
+
+    __slots__ = ("at", "symbol")
+    FIELDS = ("symbol", "at")
+
+    def __init__(self, symbol: str, at: int) -> None:
+        self.symbol: Final = symbol
+        self.at: Final = at
+
+    def to_command(self) -> ExpireOrders:
+        """The engine command this request stands for (the engine's whole shard closes)."""
+        return ExpireOrders(self.at)
+
+
+register(OrderPlaced, CancelRequested, AmendRequested, BatchPlaced, SessionClosed)
