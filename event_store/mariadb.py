@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -17,6 +18,9 @@ from event_store.planning import encode_append
 from event_store.sql import EVENT_COLUMNS, INSERT_CHECKPOINTS, LAST_POSITION
 from event_store.upcasting import Upcasters
 from event_store.writer import GroupCommitWriter
+
+READ_STREAMS_CHUNK = 500
+"""Streams per statement of :meth:`MariaDbEventStore.read_streams`."""
 
 
 class MariaDbEventStore:
@@ -67,6 +71,25 @@ class MariaDbEventStore:
             sql += " LIMIT %s"
             params += (limit,)
         return [self._recorded(row) for row in await self._fetch(sql, params)]
+
+    async def read_streams(
+        self, from_versions: Mapping[str, int]
+    ) -> dict[str, list[RecordedEvent]]:
+        """See :meth:`event_store.protocol.EventStore.read_streams`."""
+        found: dict[str, list[RecordedEvent]] = {stream_id: [] for stream_id in from_versions}
+        items = list(from_versions.items())
+        for start in range(0, len(items), READ_STREAMS_CHUNK):
+            chunk = items[start : start + READ_STREAMS_CHUNK]
+            sql = " UNION ALL ".join(
+                f"(SELECT {EVENT_COLUMNS} FROM events"
+                " WHERE stream_id = %s AND stream_version >= %s)"
+                for _ in chunk
+            )
+            params = tuple(value for pair in chunk for value in pair)
+            for row in await self._fetch(sql + " ORDER BY position", params):
+                event = self._recorded(row)
+                found[event.stream_id].append(event)
+        return found
 
     async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[RecordedEvent]:
         """See :meth:`event_store.protocol.EventStore.read_all`."""

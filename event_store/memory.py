@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -62,6 +63,12 @@ class InMemoryEventStore:
         if limit is not None:
             positions = positions[:limit]
         return [self._recorded(p) for p in positions]
+
+    async def read_streams(
+        self, from_versions: Mapping[str, int]
+    ) -> dict[str, list[RecordedEvent]]:
+        """See :meth:`event_store.protocol.EventStore.read_streams`."""
+        return {s: await self.read_stream(s, version) for s, version in from_versions.items()}
 
     async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[RecordedEvent]:
         """See :meth:`event_store.protocol.EventStore.read_all`."""

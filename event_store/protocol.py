@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
 from event_store.model import AppendResult, Checkpoint, RecordedEvent, Snapshot, StreamAppend
@@ -25,6 +26,16 @@ class EventStore(Protocol):
         self, stream_id: str, from_version: int = 1, limit: int | None = None
     ) -> list[RecordedEvent]:
         """The stream's events from ``from_version`` on, oldest first, upcast."""
+        ...
+
+    async def read_streams(
+        self, from_versions: Mapping[str, int]
+    ) -> dict[str, list[RecordedEvent]]:
+        """Several streams at once: each one's events from its ``from_version`` on, oldest first.
+
+        One round trip for a worker that refreshes many aggregates before deciding; a stream
+        with nothing new (or absent) maps to ``[]``.
+        """
         ...
 
     async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[RecordedEvent]:

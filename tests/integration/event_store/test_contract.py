@@ -220,6 +220,22 @@ async def test_read_stream_starts_at_the_version_asked(
     assert await store.stream_version(f"{stream_prefix}missing") == 0
 
 
+async def test_read_streams_reads_each_stream_from_its_own_version(
+    store: EventStore, stream_prefix: str
+) -> None:
+    first, second, absent = (f"{stream_prefix}{name}" for name in ("a", "b", "none"))
+    await store.append(StreamAppend(first, events("A1", "A2", "A3"), NO_STREAM))
+    await store.append(StreamAppend(second, events("B1", "B2"), NO_STREAM))
+    await store.append(StreamAppend(first, events("A4"), 3))
+
+    found = await store.read_streams({first: 3, second: 1, absent: 1})
+
+    assert [e.type for e in found[first]] == ["A3", "A4"]
+    assert [e.stream_version for e in found[second]] == [1, 2]
+    assert found[absent] == []
+    assert await store.read_streams({}) == {}
+
+
 async def test_read_all_returns_a_batch_in_position_order(
     store: EventStore, stream_prefix: str
 ) -> None:
