@@ -39,9 +39,9 @@ from rich.progress import Progress
 from rich.table import Table
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
 
-from matching_mypyc import REPO, build  # noqa: E402
+from cli.engine_build import REPO, build  # noqa: E402
 
 RUNNER = HERE / "matching_runner.py"
 #: Other Python books timed the same way when ``--other-peers`` (the default): runner name -> label.

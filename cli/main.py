@@ -92,6 +92,19 @@ def init() -> None:
     console.print("[green]store migrated, topics ready[/]")
 
 
+@app.command("build-engine")
+def build_engine() -> None:
+    """Build the mypyc-compiled engine for the current sources (if missing); print its folder."""
+    from cli import engine_build
+
+    with Console(stderr=True).status("building the compiled engine (mypyc, ~20 s)"):
+        built, note = engine_build.build()
+    Console(stderr=True).print(note, markup=False, highlight=False)
+    if built is None:
+        raise typer.Exit(1)
+    sys.stdout.write(f"{built}\n")
+
+
 def _run(step: str, cmd: list[str], env: dict[str, str]) -> int:
     console.rule(f"[bold]{step}")
     return subprocess.run(cmd, cwd=ROOT, env=env).returncode

@@ -10,10 +10,13 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from rich.console import Console
+from rich.markup import escape
 
+from cli import engine_build
 from cli.configs import APPS, INFRA, render_all
 from cli.profiles import KAFKA_LIBS, ROOT, Profile
 from cli.supervisor import Supervisor
@@ -167,6 +170,28 @@ def app_programs() -> list[str]:
     return present
 
 
+def ensure_engine_build(status: Callable[[str], None]) -> Path | None:
+    """The compiled engine of the current sources: reused when built, else built now (~20 s).
+
+    Never fails the start: without the build the workers log a warning and run the pure-Python
+    engine (same results, slower).
+    """
+    try:
+        built, note = engine_build.current(), ""
+        if built is None:
+            status("building the compiled engine (mypyc, ~20 s; once per source change)")
+            built, note = engine_build.build()
+    except Exception as exc:  # noqa: BLE001 - a failed build must not stop the start
+        built, note = None, f"{type(exc).__name__}: {exc}"
+    if built is None:
+        console.print(
+            f"  [yellow]![/] engine    pure Python: compiled build failed ({escape(note)})"
+        )
+    else:
+        console.print(f"  [green]✓[/] engine    mypyc build {built.name}")
+    return built
+
+
 def up(p: Profile, *, infra_only: bool = False, restart_apps: bool = False) -> None:
     """Install configs, start every service of the profile, and wait until all are ready."""
     sup = Supervisor(p)
@@ -190,6 +215,7 @@ def up(p: Profile, *, infra_only: bool = False, restart_apps: bool = False) -> N
         console.print(f"  [green]✓[/] Kafka     {p.kafka_bootstrap} (KRaft, topics ready)")
         if infra_only:
             return
+        ensure_engine_build(status.update)
         apps = app_programs()
         if restart_apps:
             sup.restart(*apps)

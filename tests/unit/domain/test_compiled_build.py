@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.matching_mypyc import COMPILED_MODULES, REPO, build
+from cli.engine_build import COMPILED_MODULE_NAMES, REPO, build
 
 PROBE = """
 import importlib
@@ -26,10 +26,9 @@ def test_the_compiled_modules_are_the_ones_under_test():
 
 def test_the_mypyc_build_passes_the_domain_rulebook(tmp_path: Path) -> None:
     pytest.importorskip("mypyc")
-    compiled, message = build(REPO / ".cache" / "mypyc")
+    compiled, message = build()
     assert compiled is not None, message
-    modules = [path.removesuffix(".py").replace("/", ".") for path in COMPILED_MODULES]
-    (tmp_path / "test_probe.py").write_text(PROBE.format(modules=modules))
+    (tmp_path / "test_probe.py").write_text(PROBE.format(modules=COMPILED_MODULE_NAMES))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(compiled), str(REPO)]))
     done = subprocess.run(
         [
