@@ -55,3 +55,34 @@ class RelaySettings(InfraSettings):
     relay_batch_size: int = 20000
     relay_poll_interval_s: float = 0.05
     relay_name: str = "relay"
+
+
+class WorkerSettings(InfraSettings):
+    """What every consumer worker shares."""
+
+    ops_host: str = "127.0.0.1"
+    ops_port: int = 0
+    """Port of the worker's ``/health``, ``/ready`` and ``/metrics`` (0: none)."""
+    batch_max: int = 5000
+    """Messages per batch handed to the worker (and per store transaction)."""
+
+
+class MatchingSettings(WorkerSettings):
+    """The matching worker: one engine per orders partition it owns."""
+
+    matching_group: str = "matching"
+    snapshot_every_inputs: int = 50_000
+    snapshot_every_s: float = 60.0
+
+
+class SettlementSettings(WorkerSettings):
+    """The settlement worker: account events for fills and closed orders."""
+
+    settlement_group: str = "settlement"
+
+
+class SchedulerSettings(InfraSettings):
+    """The session scheduler: ``SessionClosed`` per symbol at the close."""
+
+    session_close_utc: str = "21:00"
+    scheduler_poll_s: float = 1.0

@@ -1,0 +1,56 @@
+"""``python -m workers.matching``: the matching worker under the shared consumer loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import uvloop
+
+log = logging.getLogger("matching")
+
+
+async def _main() -> None:
+    # Imported here, after the engine build was chosen: these modules import ``domain``.
+    from common.health import kafka_probe
+    from common.settings import MatchingSettings
+    from event_store.mariadb import MariaDbEventStore
+    from workers import consumer
+    from workers.matching.worker import MatchingWorker
+    from workers.service import Operations, run_worker, store_probe
+
+    settings = MatchingSettings()
+
+    async def body(stop: asyncio.Event, ops: Operations) -> None:
+        store = MariaDbEventStore.from_url(settings.database_url)
+        ops.probes.update(mariadb=store_probe(store), kafka=kafka_probe(settings.kafka_bootstrap))
+        worker = MatchingWorker(
+            store,
+            group=settings.matching_group,
+            topic=settings.orders_topic,
+            partitions=settings.orders_partitions,
+            snapshot_every_inputs=settings.snapshot_every_inputs,
+            snapshot_every_s=settings.snapshot_every_s,
+        )
+        metrics = consumer.ConsumerMetrics(ops.registry, worker.group)
+        try:
+            await consumer.run(worker, settings, stop, metrics, max_records=settings.batch_max)
+        finally:
+            await store.close()
+
+    await run_worker("matching", settings, body)
+
+
+def main() -> None:
+    """Pick the engine build, then run the worker until SIGTERM."""
+    try:
+        from workers.compiled import use_compiled_engine
+    except ImportError:  # the build step has not landed in this tree yet
+        log.warning("no compiled engine loader; using the pure-Python engine")
+    else:
+        use_compiled_engine(log)
+    uvloop.run(_main())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""One engine shard: the matching engine of one orders partition, rebuilt from the store alone.
+
+The durable state of partition ``p`` is the ``matching-<p>`` stream: each batch the worker
+applied appended one ``MatchingInputConsumed`` (the last input position, the Kafka offset after
+it), and every so often a snapshot of the engine at that stream version. Loading a shard =
+the newest snapshot + replaying the inputs after it up to the last consumed position, read from
+the store (not Kafka), so the books equal what the live worker had, to the hash.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Final
+
+from domain import streams
+from domain.commands import Command
+from domain.events import event_from_dict
+from domain.instrument import Instrument
+from domain.matching import MatchingEngine
+from event_store.model import RecordedEvent, Snapshot
+from event_store.outbox import ORDER_SYMBOL, partition_of
+from event_store.protocol import EventStore
+
+INPUT_CONSUMED: Final = "MatchingInputConsumed"
+SNAPSHOT_TYPE: Final = "matching.Engine"
+READ_CHUNK: Final = 20_000
+
+
+@dataclass(slots=True)
+class Shard:
+    """The engine of one partition and where its durable state stands."""
+
+    partition: int
+    engine: MatchingEngine
+    version: int = 0
+    """Version of ``matching-<p>``: the expected version of the next append (the fence)."""
+    position: int = 0
+    """The last input position applied."""
+    kafka_offset: int | None = None
+    inputs_since_snapshot: int = 0
+
+    @property
+    def stream_id(self) -> str:
+        """The partition's consumed-input stream."""
+        return streams.matching(self.partition)
+
+    def snapshot(self) -> Snapshot:
+        """The engine at this shard's version, for the snapshots table."""
+        state = {
+            "position": self.position,
+            "kafka_offset": self.kafka_offset,
+            "engine": json.loads(self.engine.snapshot()),
+        }
+        return Snapshot(self.stream_id, self.version, state, SNAPSHOT_TYPE)
+
+
+class Instruments:
+    """Listed instruments, read once from their ``instrument-<SYMBOL>`` stream."""
+
+    def __init__(self, store: EventStore) -> None:
+        self._store = store
+        self._known: dict[str, Instrument | None] = {}
+
+    async def get(self, symbol: str) -> Instrument | None:
+        """The instrument, or ``None`` if it was never listed."""
+        if symbol in self._known:
+            return self._known[symbol]
+        listed = await self._store.read_stream(streams.instrument(symbol), limit=1)
+        found = None
+        if listed:
+            found = Instrument.from_dict({k: v for k, v in listed[0].data.items() if k != "at"})
+            self._known[symbol] = found
+        return found
+
+
+def to_command(event: RecordedEvent) -> Command | None:
+    """The engine command an input event stands for (``None``: not an engine input)."""
+    if ORDER_SYMBOL not in event.metadata:
+        return None
+    request: Any = event_from_dict(event.type, event.data)
+    command: Command = request.to_command()
+    return command
+
+
+async def admit(engine: MatchingEngine, instruments: Instruments, command: Command) -> None:
+    """Open the book of every symbol the command names that the engine does not list yet."""
+    for symbol in _symbols(command):
+        if symbol not in engine.books_by_symbol:
+            instrument = await instruments.get(symbol)
+            if instrument is not None:  # an unknown symbol is the engine's to reject
+                engine.add_instrument(instrument)
+
+
+def _symbols(command: Any) -> tuple[str, ...]:
+    orders = getattr(command, "orders", None)
+    if orders is not None:
+        return tuple(sorted({leg.symbol for leg in orders}))
+    symbol = getattr(command, "symbol", None)
+    return (symbol,) if symbol is not None else ()
+
+
+async def inputs_between(
+    store: EventStore, partition: int, partitions: int, after: int, up_to: int
+) -> AsyncIterator[RecordedEvent]:
+    """The engine inputs of ``partition`` with ``after < position <= up_to``, from the store."""
+    position = after
+    while position < up_to:
+        batch = await store.read_all(position, min(READ_CHUNK, up_to - position))
+        if not batch:
+            return
+        for event in batch:
+            symbol = event.metadata.get(ORDER_SYMBOL)
+            if symbol is not None and partition_of(str(symbol).encode(), partitions) == partition:
+                yield event
+        position = batch[-1].position
+
+
+async def load_shard(
+    store: EventStore, instruments: Instruments, partition: int, partitions: int
+) -> Shard:
+    """The shard as the store holds it: newest snapshot + the inputs consumed after it."""
+    stream_id = streams.matching(partition)
+    version = await store.stream_version(stream_id)
+    shard = Shard(partition, MatchingEngine())
+    if not version:
+        return shard
+    last = (await store.read_stream(stream_id, version, limit=1))[0].data
+    snapshot = await store.load_snapshot(stream_id)
+    if snapshot is not None and snapshot.type == SNAPSHOT_TYPE and snapshot.version <= version:
+        state = snapshot.state
+        shard.engine = MatchingEngine.restore(json.dumps(state["engine"]).encode())
+        shard.position = int(state["position"])
+    await replay(shard, store, instruments, partitions, int(last["last_position"]))
+    shard.version, shard.kafka_offset = version, last.get("kafka_offset")
+    return shard
+
+
+async def replay(
+    shard: Shard, store: EventStore, instruments: Instruments, partitions: int, up_to: int
+) -> int:
+    """Feed the shard's engine the stored inputs after its position up to ``up_to``."""
+    replayed = 0
+    async for event in inputs_between(store, shard.partition, partitions, shard.position, up_to):
+        command = to_command(event)
+        if command is not None:
+            await admit(shard.engine, instruments, command)
+            shard.engine.process(command)
+            replayed += 1
+    shard.position = max(shard.position, up_to)
+    shard.inputs_since_snapshot += replayed
+    return replayed

@@ -1,0 +1,97 @@
+"""What every worker process shares: JSON logs, signals, and its operations endpoints.
+
+A worker serves ``/health`` (alive), ``/ready`` (its dependencies answer) and ``/metrics``
+(Prometheus, including the consumer loop's lag) on ``EXCHANGE_OPS_PORT`` with the same router as
+the APIs, so supervisors and scrapers treat every process alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+
+import uvicorn
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from common.health import Probe, Readiness
+from common.logging import configure_logging
+from common.settings import WorkerSettings
+from common.webapp import operations_router
+from event_store.protocol import EventStore
+
+log = logging.getLogger("worker")
+
+
+@dataclass(slots=True)
+class Operations:
+    """The worker's metrics registry and readiness probes (served on its ops port)."""
+
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    probes: dict[str, Probe] = field(default_factory=dict)
+
+
+def store_probe(store: EventStore) -> Probe:
+    """Readiness of the event store: its last position can be read."""
+
+    async def probe() -> None:
+        await store.last_position()
+
+    return probe
+
+
+def operations_app(service: str, ops: Operations, timeout_s: float) -> FastAPI:
+    """``/health``, ``/ready`` and ``/metrics`` of a worker."""
+    app = FastAPI(title=f"{service} operations", docs_url=None, redoc_url=None)
+    app.state.metrics = ops
+    app.state.readiness = Readiness(ops.probes, timeout_s)
+    app.include_router(operations_router(service))
+    return app
+
+
+class _OpsServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the worker's handlers stop both."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+Body = Callable[[asyncio.Event, Operations], Awaitable[None]]
+
+
+async def run_worker(service: str, settings: WorkerSettings, body: Body) -> None:
+    """Run ``body(stop, ops)`` until SIGTERM/SIGINT, serving the ops endpoints beside it."""
+    configure_logging(service, settings.log_level)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    ops = Operations()
+    server: uvicorn.Server | None = None
+    served: asyncio.Task[None] | None = None
+    try:
+        work = asyncio.ensure_future(body(stop, ops))
+        if settings.ops_port:
+            config = uvicorn.Config(
+                operations_app(service, ops, settings.dependency_timeout_s),
+                host=settings.ops_host,
+                port=settings.ops_port,
+                log_config=None,
+                access_log=False,
+                lifespan="off",
+            )
+            server = _OpsServer(config)
+            served = asyncio.ensure_future(server.serve())
+        await work
+    finally:
+        stop.set()
+        if server is not None and served is not None:
+            server.should_exit = True
+            with contextlib.suppress(asyncio.CancelledError):
+                await served
+    log.info("stopped", extra={"service": service})
