@@ -81,7 +81,7 @@ class SettlementSettings(WorkerSettings):
     settlement_group: str = "settlement"
 
 
-class SchedulerSettings(InfraSettings):
+class SchedulerSettings(WorkerSettings):
     """The session scheduler: ``SessionClosed`` per symbol at the close."""
 
     session_close_utc: str = "21:00"

@@ -91,6 +91,15 @@ class MariaDbEventStore:
                 found[event.stream_id].append(event)
         return found
 
+    async def stream_ids(self, prefix: str) -> list[str]:
+        """See :meth:`event_store.protocol.EventStore.stream_ids`."""
+        pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = await self._fetch(
+            "SELECT DISTINCT stream_id FROM events WHERE stream_id LIKE %s ORDER BY stream_id",
+            (pattern,),
+        )
+        return [str(row[0]) for row in rows]
+
     async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[RecordedEvent]:
         """See :meth:`event_store.protocol.EventStore.read_all`."""
         rows = await self._fetch(

@@ -70,6 +70,10 @@ class InMemoryEventStore:
         """See :meth:`event_store.protocol.EventStore.read_streams`."""
         return {s: await self.read_stream(s, version) for s, version in from_versions.items()}
 
+    async def stream_ids(self, prefix: str) -> list[str]:
+        """See :meth:`event_store.protocol.EventStore.stream_ids`."""
+        return sorted(s for s in self._streams if s.startswith(prefix))
+
     async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[RecordedEvent]:
         """See :meth:`event_store.protocol.EventStore.read_all`."""
         start = max(after_position, 0)

@@ -38,6 +38,10 @@ class EventStore(Protocol):
         """
         ...
 
+    async def stream_ids(self, prefix: str) -> list[str]:
+        """The ids of every stream whose id starts with ``prefix``, sorted."""
+        ...
+
     async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[RecordedEvent]:
         """Up to ``limit`` events after ``after_position``, in position order, upcast."""
         ...

@@ -44,6 +44,10 @@ class Fenced(Exception):
     """The worker no longer owns the partition it tried to write for (another one appended)."""
 
 
+class Busy(Exception):
+    """A batch kept conflicting with concurrent writers: back off, reload and try again."""
+
+
 RETRYABLE: tuple[type[BaseException], ...] = (
     *DB_ERRORS,
     EventStoreUnavailable,
@@ -53,7 +57,7 @@ RETRYABLE: tuple[type[BaseException], ...] = (
     OSError,
 )
 """Errors of an unavailable dependency: back off and try again."""
-RELOAD_ON: tuple[type[BaseException], ...] = (Fenced, *RETRYABLE)
+RELOAD_ON: tuple[type[BaseException], ...] = (Fenced, Busy, *RETRYABLE)
 """Errors after which a worker's in-memory state of the partition is reloaded."""
 
 MAX_BACKOFF_S = 5.0

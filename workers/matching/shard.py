@@ -17,11 +17,11 @@ from typing import Any, Final
 from domain import streams
 from domain.commands import Command
 from domain.events import event_from_dict
-from domain.instrument import Instrument
 from domain.matching import MatchingEngine
 from event_store.model import RecordedEvent, Snapshot
 from event_store.outbox import ORDER_SYMBOL, partition_of
 from event_store.protocol import EventStore
+from workers.instruments import Instruments
 
 INPUT_CONSUMED: Final = "MatchingInputConsumed"
 SNAPSHOT_TYPE: Final = "matching.Engine"
@@ -54,25 +54,6 @@ class Shard:
             "engine": json.loads(self.engine.snapshot()),
         }
         return Snapshot(self.stream_id, self.version, state, SNAPSHOT_TYPE)
-
-
-class Instruments:
-    """Listed instruments, read once from their ``instrument-<SYMBOL>`` stream."""
-
-    def __init__(self, store: EventStore) -> None:
-        self._store = store
-        self._known: dict[str, Instrument | None] = {}
-
-    async def get(self, symbol: str) -> Instrument | None:
-        """The instrument, or ``None`` if it was never listed."""
-        if symbol in self._known:
-            return self._known[symbol]
-        listed = await self._store.read_stream(streams.instrument(symbol), limit=1)
-        found = None
-        if listed:
-            found = Instrument.from_dict({k: v for k, v in listed[0].data.items() if k != "at"})
-            self._known[symbol] = found
-        return found
 
 
 def to_command(event: RecordedEvent) -> Command | None:

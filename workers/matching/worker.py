@@ -22,9 +22,9 @@ from event_store.errors import WrongExpectedVersion
 from event_store.model import NewEvent, RecordedEvent, StreamAppend
 from event_store.protocol import EventStore
 from workers.consumer import Fenced, Resume
+from workers.instruments import Instruments
 from workers.matching.shard import (
     INPUT_CONSUMED,
-    Instruments,
     Shard,
     admit,
     load_shard,

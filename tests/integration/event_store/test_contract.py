@@ -236,6 +236,19 @@ async def test_read_streams_reads_each_stream_from_its_own_version(
     assert await store.read_streams({}) == {}
 
 
+async def test_stream_ids_lists_the_streams_of_a_prefix(
+    store: EventStore, stream_prefix: str
+) -> None:
+    for name in ("x_1", "x_2", "y_1"):
+        await store.append(StreamAppend(f"{stream_prefix}{name}", events("A"), NO_STREAM))
+    await store.append(StreamAppend(f"{stream_prefix}x_1", events("B"), 1))
+
+    listed = await store.stream_ids(f"{stream_prefix}x_")
+
+    assert listed == [f"{stream_prefix}x_1", f"{stream_prefix}x_2"]
+    assert await store.stream_ids(f"{stream_prefix}x%") == []
+
+
 async def test_read_all_returns_a_batch_in_position_order(
     store: EventStore, stream_prefix: str
 ) -> None:

@@ -1,0 +1,77 @@
+"""The accounts a worker decides on, cached with the stream version they reflect.
+
+Before a batch is decided every account it touches is brought up to its stream's end in one
+round trip (:meth:`EventStore.read_streams`), so a conflict with the command API's concurrent
+appends is rare; when one happens the appends' expected versions catch it and the caller drops
+the accounts it touched (:meth:`Accounts.forget`) and decides again on fresh state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Final
+
+from domain import streams
+from domain.account import Account
+from domain.folds import fold_account
+from event_store.model import Snapshot
+from event_store.protocol import EventStore
+
+SNAPSHOT_TYPE: Final = "domain.Account"
+"""The command API's account snapshots (``Account.snapshot()``), shared with it."""
+SNAPSHOT_EVERY: Final = 500
+MAX_CACHED: Final = 200_000
+
+
+@dataclass(slots=True)
+class Cached:
+    """An account and the version of its stream it reflects (0: nothing read yet)."""
+
+    account: Account
+    version: int = 0
+
+
+class Accounts:
+    """Accounts by user id, refreshed from the store on demand."""
+
+    def __init__(self, store: EventStore) -> None:
+        self._store = store
+        self._cached: dict[int, Cached] = {}
+
+    def __getitem__(self, user_id: int) -> Cached:
+        return self._cached[user_id]
+
+    async def refresh(self, user_ids: Iterable[int]) -> None:
+        """Bring every named account up to its stream's end (new ones from their snapshot)."""
+        wanted = {}
+        for user_id in user_ids:
+            cached = self._cached.get(user_id)
+            if cached is None:
+                cached = await self._start(user_id)
+            wanted[streams.account(user_id)] = (cached, cached.version + 1)
+        found = await self._store.read_streams({s: v for s, (_, v) in wanted.items()})
+        for stream_id, events in found.items():
+            cached = wanted[stream_id][0]
+            cached.version = fold_account(cached.account, events) or cached.version
+            if len(events) >= SNAPSHOT_EVERY:
+                snapshot = Snapshot(
+                    stream_id, cached.version, cached.account.snapshot(), SNAPSHOT_TYPE
+                )
+                await self._store.save_snapshot(snapshot)
+
+    def forget(self, user_ids: Iterable[int]) -> None:
+        """Drop accounts whose cached state went ahead of the store (a failed append)."""
+        for user_id in user_ids:
+            self._cached.pop(user_id, None)
+
+    async def _start(self, user_id: int) -> Cached:
+        if len(self._cached) >= MAX_CACHED:
+            self._cached.clear()
+        snapshot = await self._store.load_snapshot(streams.account(user_id))
+        if snapshot is not None and snapshot.type == SNAPSHOT_TYPE:
+            cached = Cached(Account.from_snapshot(snapshot.state), snapshot.version)
+        else:
+            cached = Cached(Account(user_id))
+        self._cached[user_id] = cached
+        return cached

@@ -1,0 +1,205 @@
+"""The settlement worker (``python -m workers.settlement``): fills and closed orders → accounts.
+
+It consumes the events topic (keyed by stream, so each order's events arrive in order) and, for
+the events of ``order-*`` streams, books the owner's account with the domain's rules:
+
+* ``OrderFilled`` → ``TradeSettled`` (consumes the order's hold, moves cash and shares, charges
+  the fee), and ``FundsReleased`` of the leftover when the order is filled; the fee is credited
+  to the fee account (``FeesCollected`` on ``account-0``);
+* ``OrderCancelled`` / ``OrderExpired`` / ``OrderRejected`` → ``FundsReleased`` of the rest;
+* ``OrderAmended`` → ``FundsReleased`` of the hold above what the open remainder needs.
+
+A batch's account events and ``SettlementInputConsumed`` on ``settlement-<p>`` (expected version:
+the fence) are one append. Account streams are appended with the versions the decisions were
+taken on; a conflict with the command API drops those accounts and decides the batch again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Final
+
+import uvloop
+
+from domain import streams
+from domain.account import Account
+from domain.account_events import FEE_ACCOUNT, RELEASED_ORDER_CLOSED, TradeSettled
+from domain.errors import DomainError
+from domain.events import Event, event_from_dict
+from domain.folds import ORDER_CLOSING_EVENT_TYPES
+from domain.order_events import OrderAmended, OrderFilled
+from event_store.errors import WrongExpectedVersion
+from event_store.model import NewEvent, RecordedEvent, StreamAppend
+from event_store.protocol import EventStore
+from workers.accounts import Accounts
+from workers.consumer import Busy, Fenced, Resume
+from workers.instruments import Instruments
+
+log = logging.getLogger("settlement")
+
+ACTOR: Final = "settlement"
+INPUT_CONSUMED: Final = "SettlementInputConsumed"
+ANY: Final = -1
+MAX_ATTEMPTS: Final = 20
+_FILLED: Final = OrderFilled.__name__
+_AMENDED: Final = OrderAmended.__name__
+_SETTLED: Final = frozenset({_FILLED, _AMENDED, *ORDER_CLOSING_EVENT_TYPES})
+_ORDER_PREFIX: Final = streams.order(0).removesuffix("0")
+
+
+class SettlementError(Exception):
+    """An input the account rules refuse even on fresh state: a bug, never skipped."""
+
+
+class SettlementWorker:
+    """A :class:`~workers.consumer.PartitionWorker` of the events topic."""
+
+    def __init__(self, store: EventStore, *, group: str, topic: str) -> None:
+        self.group = group
+        self.topic = topic
+        self._store = store
+        self._accounts = Accounts(store)
+        self._instruments = Instruments(store)
+        self._versions: dict[int, int] = {}
+        self._fees = Account(FEE_ACCOUNT)
+
+    async def assign(self, partition: int) -> Resume:
+        """Where ``settlement-<p>`` says this partition stands."""
+        stream_id = streams.settlement(partition)
+        version = await self._store.stream_version(stream_id)
+        self._versions[partition] = version
+        if not version:
+            return Resume(0, None)
+        last = (await self._store.read_stream(stream_id, version, limit=1))[0].data
+        return Resume(int(last["last_position"]), last.get("kafka_offset"))
+
+    async def revoke(self, partition: int) -> None:
+        """Forget the partition's fence version."""
+        self._versions.pop(partition, None)
+
+    async def apply(self, partition: int, events: list[RecordedEvent], next_offset: int) -> None:
+        """Book the batch's fills and closes, with the position, in one append."""
+        inputs = [e for e in events if e.type in _SETTLED and e.stream_id.startswith(_ORDER_PREFIX)]
+        if not inputs:
+            return  # nothing to book; the position moves with the next batch that has some
+        users = {int(e.data["user_id"]) for e in inputs}
+        consumed = {
+            "partition": partition,
+            "last_position": events[-1].position,
+            "kafka_offset": next_offset,
+        }
+        for attempt in range(MAX_ATTEMPTS):
+            await self._accounts.refresh(users)
+            appends = await self._decide(inputs)
+            appends.append(
+                StreamAppend(
+                    streams.settlement(partition),
+                    [NewEvent(INPUT_CONSUMED, consumed, {"actor": ACTOR})],
+                    self._versions[partition],
+                )
+            )
+            try:
+                await self._store.append(*appends)
+            except WrongExpectedVersion as exc:
+                self._accounts.forget(users)
+                if exc.stream_id == streams.settlement(partition):
+                    raise Fenced(f"{exc.stream_id} moved on to version {exc.actual}") from exc
+                log.info("account changed meanwhile; deciding again", extra={"attempt": attempt})
+                continue
+            except BaseException:
+                self._accounts.forget(users)
+                raise
+            self._versions[partition] += 1
+            return
+        raise Busy(f"accounts kept changing during {MAX_ATTEMPTS} attempts")
+
+    async def _decide(self, inputs: list[RecordedEvent]) -> list[StreamAppend]:
+        """The account events of every input, per account stream (versions as read)."""
+        decided: dict[int, list[NewEvent]] = {}
+        versions: dict[int, int] = {}
+        fees: list[NewEvent] = []
+        for event in inputs:
+            user_id = int(event.data["user_id"])
+            cached = self._accounts[user_id]
+            versions.setdefault(user_id, cached.version)
+            outcome = await self._settle(cached.account, event)
+            meta = {
+                "correlation_id": event.metadata.get("correlation_id"),
+                "causation_id": str(event.event_id),
+                "actor": ACTOR,
+            }
+            booked = decided.setdefault(user_id, [])
+            for produced in outcome:
+                booked.append(NewEvent(produced.event_type, produced.to_dict(), meta))
+                if type(produced) is TradeSettled:
+                    for fee in self._fees.collect_fee(produced):
+                        fees.append(NewEvent(fee.event_type, fee.to_dict(), meta))
+        appends = [
+            StreamAppend(streams.account(user), events, versions[user])
+            for user, events in decided.items()
+            if events
+        ]
+        if fees:
+            appends.append(StreamAppend(streams.account(FEE_ACCOUNT), fees, ANY))
+        return appends
+
+    async def _settle(self, account: Account, event: RecordedEvent) -> list[Event]:
+        data: dict[str, Any] = event.data
+        try:
+            if event.type == _FILLED:
+                fill: Any = event_from_dict(_FILLED, data)
+                instrument = await self._instruments.get(fill.symbol)
+                if instrument is None:
+                    raise SettlementError(f"a fill in the unlisted {fill.symbol}")
+                return account.settle_fill(fill, instrument)
+            order_id = int(data["order_id"])
+            if event.type == _AMENDED:
+                return await self._after_amend(account, data, order_id)
+            return account.release_order(order_id, RELEASED_ORDER_CLOSED, int(data["at"]))
+        except DomainError as exc:
+            raise SettlementError(
+                f"{event.type} at position {event.position} cannot be settled: {exc}"
+            ) from exc
+
+    async def _after_amend(
+        self, account: Account, data: dict[str, Any], order_id: int
+    ) -> list[Event]:
+        hold = account.holds.get(order_id)
+        instrument = await self._instruments.get(str(data["symbol"]))
+        if hold is None or instrument is None:
+            return []
+        remaining = int(data["remaining"])
+        if hold.side == "buy":
+            needed = instrument.buy_hold(int(data["price"]), remaining)
+        else:
+            needed = remaining
+        return account.release_excess(order_id, needed, int(data["at"]))
+
+
+async def _main() -> None:
+    from common.health import kafka_probe
+    from common.settings import SettlementSettings
+    from event_store.mariadb import MariaDbEventStore
+    from workers import consumer
+    from workers.service import Operations, run_worker, store_probe
+
+    settings = SettlementSettings()
+
+    async def body(stop: asyncio.Event, ops: Operations) -> None:
+        store = MariaDbEventStore.from_url(settings.database_url)
+        ops.probes.update(mariadb=store_probe(store), kafka=kafka_probe(settings.kafka_bootstrap))
+        worker = SettlementWorker(
+            store, group=settings.settlement_group, topic=settings.events_topic
+        )
+        metrics = consumer.ConsumerMetrics(ops.registry, worker.group)
+        try:
+            await consumer.run(worker, settings, stop, metrics, max_records=settings.batch_max)
+        finally:
+            await store.close()
+
+    await run_worker("settlement", settings, body)
+
+
+if __name__ == "__main__":
+    uvloop.run(_main())
