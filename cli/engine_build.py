@@ -134,7 +134,8 @@ def _compile(work: Path, root: Path, python: str) -> tuple[Path | None, str]:
         return None, "mypyc build failed (setuptools or a C compiler missing?): " + " | ".join(
             tail or [f"exit status {result.returncode}"]
         )
-    shutil.rmtree(work / "build", ignore_errors=True)  # C sources and objects: not loaded
+    for scratch in ("build", ".mypy_cache"):  # C sources, objects, mypy's cache: never loaded
+        shutil.rmtree(work / scratch, ignore_errors=True)
     try:
         work.rename(target)
     except OSError:  # another process finished the same build first
