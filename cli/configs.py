@@ -11,7 +11,7 @@ from cli.profiles import KAFKA_LIBS, ROOT, Profile
 KAFKA_HEAP = "1g"  # 1 GiB of a 24 GiB, 2-core machine: ample for a single broker at our rates.
 
 INFRA = ("mariadb", "redis", "kafka")
-APPS = ("command_api", "query_api", "relay", "nginx")
+APPS = ("command_api", "query_api", "relay", "matching", "settlement", "scheduler", "nginx")
 
 
 def _which(name: str, *fallbacks: str) -> str:
@@ -211,6 +211,16 @@ def supervisord_conf(p: Profile) -> str:
             env={**base_env, "EXCHANGE_PORT": str(p.query_api_port)},
         ),
         _program("relay", f"{python} -m workers.relay", p, priority=40, env=base_env),
+        *(
+            _program(
+                worker,
+                f"{python} -m workers.{worker}",
+                p,
+                priority=40,
+                env={**base_env, "EXCHANGE_OPS_PORT": str(p.ops_port(worker))},
+            )
+            for worker in ("matching", "settlement", "scheduler")
+        ),
         _program(
             "nginx",
             f"{_which('nginx', '/usr/sbin/nginx')} -c {p.run_dir / 'nginx.conf'}",

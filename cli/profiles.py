@@ -9,6 +9,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 KAFKA_VERSION = "4.4.0"
 KAFKA_LIBS = ROOT / ".cache" / "kafka" / KAFKA_VERSION / "libs"
+OPS_PORTS = ("matching", "settlement", "scheduler", "projector")
+"""Workers with operations endpoints, in port order after the query API's (8003, 8004, …)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +27,10 @@ class Profile:
     query_api_port: int
     database: str
     admin_key: str = "dev-admin-key"
+
+    def ops_port(self, worker: str) -> int:
+        """The port of a worker's ``/health``, ``/ready`` and ``/metrics``."""
+        return self.command_api_port + 2 + OPS_PORTS.index(worker)
 
     @property
     def run_dir(self) -> Path:

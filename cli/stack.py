@@ -164,8 +164,9 @@ def app_programs() -> list[str]:
     """The application programs whose code exists in this checkout."""
     present = []
     for name in APPS:
-        module = ROOT / "workers" / f"{name}.py"
-        if name in ("command_api", "query_api", "nginx") or module.exists():
+        module = ROOT / "workers" / name
+        exists = module.with_suffix(".py").exists() or (module / "__main__.py").exists()
+        if name in ("command_api", "query_api", "nginx") or exists:
             present.append(name)
     return present
 

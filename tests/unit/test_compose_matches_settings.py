@@ -8,11 +8,27 @@ from typing import Any
 import yaml
 
 from cli.profiles import ROOT
-from common.settings import CommandApiSettings, InfraSettings, QueryApiSettings, RelaySettings
+from common.settings import (
+    CommandApiSettings,
+    InfraSettings,
+    MatchingSettings,
+    QueryApiSettings,
+    RelaySettings,
+    SchedulerSettings,
+    SettlementSettings,
+)
 
 COMPOSE = yaml.safe_load((ROOT / "compose.yaml").read_text())
 SERVICES: dict[str, Any] = COMPOSE["services"]
-PYTHON_SERVICES = ("init", "command_api", "query_api", "relay")
+PYTHON_SERVICES = (
+    "init",
+    "command_api",
+    "query_api",
+    "relay",
+    "matching",
+    "settlement",
+    "scheduler",
+)
 
 
 def _env_names(model: type[InfraSettings]) -> set[str]:
@@ -21,7 +37,8 @@ def _env_names(model: type[InfraSettings]) -> set[str]:
 
 def test_every_exchange_variable_in_compose_is_a_real_setting() -> None:
     known = _env_names(CommandApiSettings) | _env_names(QueryApiSettings)
-    known |= _env_names(RelaySettings)
+    known |= _env_names(RelaySettings) | _env_names(MatchingSettings)
+    known |= _env_names(SettlementSettings) | _env_names(SchedulerSettings)
     for name in PYTHON_SERVICES:
         env = SERVICES[name]["environment"]
         unknown = {k for k in env if k.startswith("EXCHANGE_")} - known
