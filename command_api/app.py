@@ -35,7 +35,12 @@ def wire(app: FastAPI, store: EventStore, settings: CommandApiSettings, clock: C
     repo = Repository(store)
     app.state.repo = repo
     app.state.ctx = Context(
-        store, repo, clock, IdGenerator(clock), session_close_ns(settings.session_close_utc)
+        store,
+        repo,
+        clock,
+        IdGenerator(clock),
+        session_close_ns(settings.session_close_utc),
+        orders_partitions=settings.orders_partitions,
     )
 
 

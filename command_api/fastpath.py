@@ -24,11 +24,12 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from command_api.idempotency import Written
-from command_api.schemas import MAX_DECIMAL_LENGTH
+from command_api.routes.common import STATUS_OF
 from command_api.services import orders
 from command_api.services.admin import hash_key
 from command_api.services.base import Context
 from command_api.services.order_rules import OrderTerms
+from domain.values import MAX_DECIMAL_LENGTH
 
 MAX_FAST_BODY = 256 * 1024
 _ORDER_KEYS = frozenset(
@@ -221,5 +222,6 @@ async def _no_body() -> Message:
 async def _send_json(send: Send, written: Written) -> None:
     payload = orjson.dumps(written.body)
     headers = [(b"content-length", str(len(payload)).encode()), *_JSON_HEADERS]
-    await send({"type": "http.response.start", "status": written.status, "headers": headers})
+    status = STATUS_OF[written.outcome]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})

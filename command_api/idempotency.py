@@ -1,30 +1,54 @@
-"""``Idempotency-Key``: the first successful response of a key, kept in the store.
+"""What a write gives back (:class:`Written`), and ``Idempotency-Key``: its first response, kept
+in the store.
 
 The record is appended in the same atomic append as the command's own events (expected "no
 stream"), so a key is either recorded together with its effect or not at all, and it survives
-restarts. Rejections (4xx) append nothing and are therefore not recorded: resending re-decides.
+restarts. Rejections append nothing and are therefore not recorded: resending re-decides.
+
+The record is the HTTP edge's response (``status`` and ``body``): the edge hands the status it
+gives each :class:`Outcome` to the claim, and a replay reads the outcome back from it, so the
+same request answers the same status and body again without the use cases knowing statuses.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import orjson
 
-from common.problems import Problem
+from command_api.services.errors import IdempotencyKeyReused
 from domain import streams
+from domain.registry_events import IdempotentResponseRecorded
 from event_store.model import NO_STREAM, NewEvent, StreamAppend
 from event_store.protocol import EventStore
 
 
+class Outcome(StrEnum):
+    """What a successful write did."""
+
+    CREATED = "created"
+    """It wrote something new (a user, an instrument, a deposit, an order)."""
+    ACCEPTED = "accepted"
+    """It handed a request to the matching engine, which carries it out later (cancel, amend)."""
+    ORIGINAL = "original"
+    """It wrote nothing: the request repeats an earlier one (the same ``client_order_id``),
+    whose result it gives."""
+
+
 @dataclass(frozen=True, slots=True)
 class Written:
-    """A successful write: its HTTP status and body (which includes ``position``)."""
+    """A successful write: what it did and its result (``body`` includes ``position``).
 
-    status: int
+    ``replayed`` is true when this is the recorded first response to an ``Idempotency-Key``.
+    """
+
+    outcome: Outcome
     body: dict[str, Any]
+    replayed: bool = False
 
     @property
     def position(self) -> int:
@@ -34,25 +58,29 @@ class Written:
 
 @dataclass(frozen=True, slots=True)
 class IdempotencyClaim:
-    """A key, scoped to its caller, and the fingerprint of the request that used it."""
+    """A key, scoped to its caller, the fingerprint of the request that used it, and the status
+    the edge answers each outcome with (recorded with the response, read back on a replay)."""
 
     stream_id: str
     request_hash: str
+    statuses: Mapping[Outcome, int]
 
 
-def claim(scope: str, key: str, method: str, path: str, body: Any) -> IdempotencyClaim:
+def claim(
+    scope: str, key: str, method: str, path: str, body: Any, statuses: Mapping[Outcome, int]
+) -> IdempotencyClaim:
     """The claim for ``key`` of caller ``scope`` on this request (body as parsed JSON)."""
     key_hash = hashlib.sha256(key.encode()).hexdigest()[:40]
     fingerprint = orjson.dumps([method, path, body], option=orjson.OPT_SORT_KEYS)
     return IdempotencyClaim(
-        streams.idempotency(scope, key_hash), hashlib.sha256(fingerprint).hexdigest()
+        streams.idempotency(scope, key_hash), hashlib.sha256(fingerprint).hexdigest(), statuses
     )
 
 
 async def replay(store: EventStore, claim: IdempotencyClaim | None) -> Written | None:
     """The first response given to this key, ``None`` if the key is new.
 
-    Raises ``409 IDEMPOTENCY_KEY_REUSED`` when the key was used for a different request.
+    Raises ``IdempotencyKeyReused`` when the key was used for a different request.
     """
     if claim is None:
         return None
@@ -61,17 +89,22 @@ async def replay(store: EventStore, claim: IdempotencyClaim | None) -> Written |
         return None
     recorded = events[0]
     if recorded.data["request_hash"] != claim.request_hash:
-        raise Problem(
-            409, "IDEMPOTENCY_KEY_REUSED", "This Idempotency-Key was used for another request."
-        )
-    return Written(
-        int(recorded.data["status"]), {**recorded.data["body"], "position": recorded.position}
-    )
+        raise IdempotencyKeyReused("This Idempotency-Key was used for another request.")
+    body = {**recorded.data["body"], "position": recorded.position}
+    return Written(_outcome(claim, int(recorded.data["status"])), body, replayed=True)
 
 
-def record(claim: IdempotencyClaim, status: int, body: dict[str, Any]) -> StreamAppend:
+def record(claim: IdempotencyClaim, outcome: Outcome, body: dict[str, Any]) -> StreamAppend:
     """The append that records ``body`` (without its position) as the key's response."""
-    data = {"request_hash": claim.request_hash, "status": status, "body": body}
+    response = IdempotentResponseRecorded(claim.request_hash, claim.statuses[outcome], body)
     return StreamAppend(
-        claim.stream_id, [NewEvent(streams.IDEMPOTENT_RESPONSE_RECORDED, data)], NO_STREAM
+        claim.stream_id, [NewEvent(response.event_type, response.to_dict())], NO_STREAM
     )
+
+
+def _outcome(claim: IdempotencyClaim, status: int) -> Outcome:
+    """The outcome the edge answered with ``status`` (its statuses tell outcomes apart)."""
+    for outcome, given in claim.statuses.items():
+        if given == status:
+            return outcome
+    raise LookupError(f"no outcome is answered with status {status} (recorded in {claim})")

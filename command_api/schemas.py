@@ -11,11 +11,12 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
+from domain.values import MAX_DECIMAL_LENGTH
+
 Username = Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9_.-]{3,64}$")]
 Symbol = Annotated[StrictStr, Field(min_length=1, max_length=16, examples=["ACME"])]
-MAX_DECIMAL_LENGTH = 24
-"""Longer decimal strings overflow the 28-digit decimal context of the domain's parsers."""
 Decimal = Annotated[StrictStr, Field(max_length=MAX_DECIMAL_LENGTH, examples=["101.25"])]
+"""A decimal string (the domain's parsers refuse longer ones: ``domain.values``)."""
 Shares = Annotated[StrictInt, Field(ge=-(2**62), le=2**62, examples=[10])]
 ClientOrderId = Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
 Side = Literal["buy", "sell"]

@@ -36,6 +36,7 @@ class ErrorCode(StrEnum):
     BATCH_NOT_FILLABLE = "BATCH_NOT_FILLABLE"
     BATCH_REJECTED = "BATCH_REJECTED"
     EMPTY_BATCH = "EMPTY_BATCH"
+    BATCH_SPANS_SHARDS = "BATCH_SPANS_SHARDS"
 
 
 class DomainError(Exception):
@@ -117,3 +118,12 @@ class OrderNotOpen(DomainError):
     """The order is unknown, not the caller's, or already filled, cancelled or expired."""
 
     code = ErrorCode.ORDER_NOT_OPEN
+
+
+class BatchSpansShards(DomainError):
+    """A batch's symbols belong to different engine shards (partitions of the orders topic).
+
+    The engine receives a batch as one command on one shard, so every leg must be on it.
+    """
+
+    code = ErrorCode.BATCH_SPANS_SHARDS

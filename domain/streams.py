@@ -24,13 +24,24 @@ from __future__ import annotations
 
 from typing import Final
 
-USER_REGISTERED: Final = "UserRegistered"
-USERNAME_CLAIMED: Final = "UsernameClaimed"
-API_KEY_ISSUED: Final = "ApiKeyIssued"
-INSTRUMENT_LISTED: Final = "InstrumentListed"
-ORDER_PLACED_IN_BATCH: Final = "OrderPlacedInBatch"
-CLIENT_ORDER_ID_CLAIMED: Final = "ClientOrderIdClaimed"
-IDEMPOTENT_RESPONSE_RECORDED: Final = "IdempotentResponseRecorded"
+from domain.registry_events import (
+    ApiKeyIssued,
+    ClientOrderIdClaimed,
+    IdempotentResponseRecorded,
+    InstrumentListed,
+    OrderPlacedInBatch,
+    UsernameClaimed,
+    UserRegistered,
+)
+
+# The stored type names of the command API's own events (``domain/registry_events.py``).
+USER_REGISTERED: Final = UserRegistered.__name__
+USERNAME_CLAIMED: Final = UsernameClaimed.__name__
+API_KEY_ISSUED: Final = ApiKeyIssued.__name__
+INSTRUMENT_LISTED: Final = InstrumentListed.__name__
+ORDER_PLACED_IN_BATCH: Final = OrderPlacedInBatch.__name__
+CLIENT_ORDER_ID_CLAIMED: Final = ClientOrderIdClaimed.__name__
+IDEMPOTENT_RESPONSE_RECORDED: Final = IdempotentResponseRecorded.__name__
 
 
 def user(user_id: int) -> str:

@@ -21,6 +21,10 @@ from domain.errors import InvalidAmount, InvalidPrice, InvalidQuantity, UnknownA
 #: Minor-unit digits of the cash currencies the exchange settles in.
 CURRENCY_DIGITS: dict[str, int] = {"USD": 2, "EUR": 2, "GBP": 2, "CHF": 2, "JPY": 0}
 
+MAX_DECIMAL_LENGTH = 24
+"""The longest decimal string a price, amount or tick size may be: longer ones overflow the
+28-digit decimal context that the parsers divide in (the wire schemas refuse them too)."""
+
 _DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 _INTEGER = re.compile(r"-?[0-9]+")
 
@@ -32,11 +36,14 @@ def _is_int(value: object) -> bool:
 def decimal_from_text(text: object, what: str) -> Decimal:
     """Parse an exact decimal string such as ``"101.25"``; ``ValueError`` for anything else.
 
-    Floats, exponents, ``NaN``, whitespace and signs other than a leading ``-`` are refused, so
-    the result is always exactly what the client typed.
+    Floats, exponents, ``NaN``, whitespace, signs other than a leading ``-`` and strings longer
+    than :data:`MAX_DECIMAL_LENGTH` are refused, so the result is always exactly what the client
+    typed.
     """
     if isinstance(text, Decimal) and text.is_finite():
         return text
+    if isinstance(text, str) and len(text) > MAX_DECIMAL_LENGTH:
+        raise ValueError(f"{what} has more than {MAX_DECIMAL_LENGTH} characters")
     if not isinstance(text, str) or _DECIMAL.fullmatch(text) is None:
         raise ValueError(f"{what} must be a decimal string like '101.25', got {text!r}")
     try:

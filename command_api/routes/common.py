@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Annotated, Any, Final
 
 import orjson
 from fastapi import Header, Request
@@ -10,7 +12,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from command_api import idempotency
-from command_api.idempotency import IdempotencyClaim, Written
+from command_api.idempotency import IdempotencyClaim, Outcome, Written
 from command_api.schemas import ProblemBody
 from command_api.services.base import Context
 
@@ -23,6 +25,12 @@ IdempotencyKey = Annotated[
         description="Resending the same key and body returns the first response.",
     ),
 ]
+
+STATUS_OF: Final[Mapping[Outcome, int]] = MappingProxyType(
+    {Outcome.CREATED: 201, Outcome.ACCEPTED: 202, Outcome.ORIGINAL: 200}
+)
+"""The HTTP status of each outcome of a write (an idempotent replay reads it back from its record,
+so these must stay distinct)."""
 
 PROBLEM = {"model": ProblemBody, "content": {"application/problem+json": {}}}
 
@@ -46,9 +54,11 @@ def claim_of(
     if key is None:
         return None
     dumped = None if body is None else body.model_dump(mode="json")
-    return idempotency.claim(scope, key, request.method, request.url.path, dumped)
+    return idempotency.claim(scope, key, request.method, request.url.path, dumped, STATUS_OF)
 
 
 def render(written: Written) -> Response:
-    """A JSON response from a use case's result."""
-    return Response(orjson.dumps(written.body), written.status, media_type="application/json")
+    """A JSON response from a use case's result, with the status of its outcome."""
+    return Response(
+        orjson.dumps(written.body), STATUS_OF[written.outcome], media_type="application/json"
+    )

@@ -5,13 +5,12 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from command_api.idempotency import IdempotencyClaim, Written
-from command_api.schemas import MAX_DECIMAL_LENGTH
+from command_api.idempotency import IdempotencyClaim, Outcome, Written
 from command_api.services.base import Context, Decision, commit, event, run
-from common.problems import Problem
+from command_api.services.errors import DuplicateSymbol, UsernameTaken
 from domain import streams
-from domain.errors import InvalidInstrument
 from domain.instrument import Instrument, SelfTradeMode
+from domain.registry_events import ApiKeyIssued, InstrumentListed, UsernameClaimed, UserRegistered
 from event_store.errors import WrongExpectedVersion
 from event_store.model import NO_STREAM, StreamAppend
 
@@ -24,10 +23,10 @@ def hash_key(api_key: str) -> str:
 
 
 async def register_user(ctx: Context, username: str, claim: IdempotencyClaim | None) -> Written:
-    """Create a user and its API key; ``409 USERNAME_TAKEN`` when the name is in use.
+    """Create a user and its API key; ``UsernameTaken`` when the name is in use.
 
-    The key is in the response only: the store keeps its hash, and an idempotent replay
-    answers with ``api_key: null``.
+    The key is in the result only: the store keeps its hash, and an idempotent replay gives
+    ``api_key: None``.
     """
     name_stream = streams.username(username)
 
@@ -35,33 +34,26 @@ async def register_user(ctx: Context, username: str, claim: IdempotencyClaim | N
         user_id = ctx.new_id()
         api_key = API_KEY_PREFIX + secrets.token_urlsafe(32)
         key_hash = hash_key(api_key)
-        at = ctx.clock()
-        registered = {"user_id": user_id, "username": username, "key_hash": key_hash, "at": at}
+        registered = (user_id, username, key_hash, ctx.clock())
+        streams_and_events = (
+            (name_stream, UsernameClaimed(*registered)),
+            (streams.user(user_id), UserRegistered(*registered)),
+            (streams.api_key(key_hash), ApiKeyIssued(*registered)),
+        )
         decision = Decision(
-            201,
+            Outcome.CREATED,
             {"user_id": user_id, "username": username, "api_key": None},
             [
-                StreamAppend(
-                    name_stream, [event(streams.USERNAME_CLAIMED, registered, "admin")], NO_STREAM
-                ),
-                StreamAppend(
-                    streams.user(user_id),
-                    [event(streams.USER_REGISTERED, registered, "admin")],
-                    NO_STREAM,
-                ),
-                StreamAppend(
-                    streams.api_key(key_hash),
-                    [event(streams.API_KEY_ISSUED, registered, "admin")],
-                    NO_STREAM,
-                ),
+                StreamAppend(stream_id, [event(e.event_type, e.to_dict(), "admin")], NO_STREAM)
+                for stream_id, e in streams_and_events
             ],
         )
         written = await commit(ctx, decision, claim)
-        return Written(written.status, {**written.body, "api_key": api_key})
+        return Written(written.outcome, {**written.body, "api_key": api_key})
 
     async def on_conflict(exc: WrongExpectedVersion) -> Written | None:
         if exc.stream_id == name_stream:
-            raise Problem(409, "USERNAME_TAKEN", f"The username {username!r} is taken.")
+            raise UsernameTaken(f"The username {username!r} is taken.")
         return None
 
     return await run(ctx, claim, attempt, on_conflict)
@@ -77,20 +69,22 @@ async def list_instrument(
     currency: str,
     claim: IdempotencyClaim | None,
 ) -> Written:
-    """List a new instrument; ``409 DUPLICATE_SYMBOL`` when the symbol is listed already."""
-    if len(tick_size) > MAX_DECIMAL_LENGTH:
-        raise InvalidInstrument(f"tick_size has more than {MAX_DECIMAL_LENGTH} characters")
+    """List a new instrument; ``DuplicateSymbol`` when the symbol is listed already."""
     instrument = Instrument.create(
         symbol, tick_size, lot_size, self_trade, fees_bps[0], fees_bps[1], currency
     )
     stream_id = streams.instrument(instrument.symbol)
 
     async def attempt() -> Written:
-        data = {**instrument.to_dict(), "at": ctx.clock()}
+        listed = InstrumentListed.of(instrument, ctx.clock())
         decision = Decision(
-            201,
+            Outcome.CREATED,
             instrument.to_dict(),
-            [StreamAppend(stream_id, [event(streams.INSTRUMENT_LISTED, data, "admin")], NO_STREAM)],
+            [
+                StreamAppend(
+                    stream_id, [event(listed.event_type, listed.to_dict(), "admin")], NO_STREAM
+                )
+            ],
         )
         written = await commit(ctx, decision, claim)
         ctx.repo.remember_instrument(instrument)
@@ -98,7 +92,7 @@ async def list_instrument(
 
     async def on_conflict(exc: WrongExpectedVersion) -> Written | None:
         if exc.stream_id == stream_id:
-            raise Problem(409, "DUPLICATE_SYMBOL", f"{instrument.symbol} is listed already.")
+            raise DuplicateSymbol(f"{instrument.symbol} is listed already.")
         return None
 
     return await run(ctx, claim, attempt, on_conflict)

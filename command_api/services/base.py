@@ -1,8 +1,9 @@
 """What every use case shares: its context, the retry loop and the atomic commit.
 
-A use case *decides* on loaded state and returns a :class:`Decision`: the appends, and the
-response it will give. Account decisions are the domain's (``domain.account.Account``): they
-apply their events to the cached account as they decide. :func:`commit_with_account` serialises
+A use case *decides* on loaded state and returns a :class:`Decision`: the appends, what the
+write does (its :class:`~command_api.idempotency.Outcome`) and the result it gives. Account
+decisions are the domain's (``domain.account.Account``): they apply their events to the cached
+account as they decide. :func:`commit_with_account` serialises
 decisions per account inside this process and queues the append right after the decision, so
 the next order of the same account can be decided (and queued into the same group commit) before
 the first is durable. If a decision raises or an append fails, the entry is dropped and
@@ -18,10 +19,10 @@ from typing import Any
 
 from command_api import idempotency
 from command_api.clock import Clock
-from command_api.idempotency import IdempotencyClaim, Written
+from command_api.idempotency import IdempotencyClaim, Outcome, Written
 from command_api.repository import AccountEntry, Repository
+from command_api.services.errors import ConflictRetryExhausted
 from common.logging import correlation_id
-from common.problems import Problem
 from domain import streams
 from domain.account import Account
 from domain.errors import DomainError
@@ -45,6 +46,8 @@ class Context:
     session_close_ns: int = 21 * 3600 * 10**9
     """Time of day (UTC, ns after midnight) at which DAY orders expire."""
     max_attempts: int = 8
+    orders_partitions: int = 4
+    """Partitions of the orders topic: the engine's shards (a batch must stay on one)."""
 
     def next_session_close(self, at: int) -> int:
         """The first session close strictly after ``at``."""
@@ -54,9 +57,10 @@ class Context:
 
 @dataclass(slots=True)
 class Decision:
-    """What a use case decided: events to append and the response to give once they are."""
+    """What a use case decided: events to append, and what the write does and gives once they
+    are appended (``body``, to which the append's ``position`` is added)."""
 
-    status: int
+    outcome: Outcome
     body: dict[str, Any]
     appends: list[StreamAppend] = field(default_factory=list)
     account_events: list[NewEvent] = field(default_factory=list)
@@ -105,7 +109,8 @@ async def run(
     attempt: Attempt,
     on_conflict: ConflictHandler | None = None,
 ) -> Written:
-    """Run ``attempt`` until it commits, retrying version conflicts a bounded number of times.
+    """Run ``attempt`` until it commits, retrying version conflicts up to ``ctx.max_attempts``
+    times (then ``ConflictRetryExhausted``).
 
     The idempotency key is checked before every attempt, so a concurrent request with the same
     key (which makes this one's append conflict) is answered with that request's response.
@@ -122,23 +127,18 @@ async def run(
                 answer = await on_conflict(exc)
                 if answer is not None:
                     return answer
-    raise Problem(
-        503,
-        "CONFLICT_RETRY_EXHAUSTED",
-        "Too many concurrent changes to the same records; retry shortly.",
-        headers={"Retry-After": "1"},
-    )
+    raise ConflictRetryExhausted("Too many concurrent changes to the same records; retry shortly.")
 
 
 def _appends(decision: Decision, claim: IdempotencyClaim | None) -> list[StreamAppend]:
     appends = list(decision.appends)
     if claim is not None:
-        appends.append(idempotency.record(claim, decision.status, decision.body))
+        appends.append(idempotency.record(claim, decision.outcome, decision.body))
     return appends
 
 
 def _written(decision: Decision, result: AppendResult) -> Written:
-    return Written(decision.status, {**decision.body, "position": result.last_position})
+    return Written(decision.outcome, {**decision.body, "position": result.last_position})
 
 
 async def commit(ctx: Context, decision: Decision, claim: IdempotencyClaim | None) -> Written:

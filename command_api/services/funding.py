@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from command_api.idempotency import IdempotencyClaim, Written
-from command_api.schemas import MAX_DECIMAL_LENGTH
+from command_api.idempotency import IdempotencyClaim, Outcome, Written
 from command_api.services.base import Context, Decision, account_events, commit_with_account, run
 from domain.account import Account
 from domain.errors import InvalidAmount, UnknownAsset
-from domain.values import CURRENCY_DIGITS, Money, Quantity
+from domain.values import CURRENCY_DIGITS, MAX_DECIMAL_LENGTH, Money, Quantity
 
 
 async def parse_asset_amount(ctx: Context, asset: str, amount: str | int) -> tuple[int, str | int]:
@@ -32,7 +31,9 @@ async def deposit(
     def decide(account: Account) -> Decision:
         events = account.deposit(asset, units, ctx.clock())
         return Decision(
-            201, {"asset": asset, "amount": wire}, account_events=account_events(events, user_id)
+            Outcome.CREATED,
+            {"asset": asset, "amount": wire},
+            account_events=account_events(events, user_id),
         )
 
     return await run(ctx, claim, lambda: commit_with_account(ctx, user_id, decide, claim))
@@ -47,7 +48,9 @@ async def withdraw(
     def decide(account: Account) -> Decision:
         events = account.withdraw(asset, units, ctx.clock())
         return Decision(
-            201, {"asset": asset, "amount": wire}, account_events=account_events(events, user_id)
+            Outcome.CREATED,
+            {"asset": asset, "amount": wire},
+            account_events=account_events(events, user_id),
         )
 
     return await run(ctx, claim, lambda: commit_with_account(ctx, user_id, decide, claim))

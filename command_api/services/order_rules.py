@@ -1,14 +1,13 @@
 """The checks the command API makes on an order at once, on top of the domain's value objects.
 
 Nothing here does I/O: it turns a request into the domain's ``OrderPlaced`` and the hold it
-reserves, or raises the ``DomainError`` whose code the client gets (``422``).
+reserves, or raises the ``DomainError`` whose code the client gets.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from command_api.schemas import MAX_DECIMAL_LENGTH
 from domain.account import Account
 from domain.commands import FOK, GTC, IOC, OrderType, Side, TimeInForce
 from domain.errors import (
@@ -61,8 +60,6 @@ def price_ticks(instrument: Instrument, terms: OrderTerms, tif: TimeInForce) -> 
         raise InvalidPrice("a limit order needs a price")
     if terms.post_only and tif in (IOC, FOK):
         raise InvalidOrder("a post-only order must be able to rest (GTC or DAY)")
-    if len(terms.price) > MAX_DECIMAL_LENGTH:
-        raise InvalidPrice(f"price has more than {MAX_DECIMAL_LENGTH} characters")
     ticks = _ticks(instrument, terms.price)
     if ticks > MAX_PRICE_TICKS:
         raise InvalidPrice(f"price {terms.price} is above the maximum")
@@ -75,7 +72,8 @@ one (``Decimal``) costs more than the rest of the leg's checks."""
 
 
 def _ticks(instrument: Instrument, text: str) -> int:
-    """``instrument.parse_price(text).ticks``, remembered (only successes are)."""
+    """``instrument.parse_price(text).ticks``, remembered (only successes are; the parser
+    refuses strings longer than ``domain.values.MAX_DECIMAL_LENGTH``)."""
     key = (text, instrument.tick_size)
     ticks = _TICKS.get(key)
     if ticks is None:

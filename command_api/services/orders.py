@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from command_api.idempotency import IdempotencyClaim, Written
+from command_api.idempotency import IdempotencyClaim, Outcome, Written
 from command_api.services.base import (
     Context,
     Decision,
@@ -15,22 +15,31 @@ from command_api.services.base import (
     metadata,
     run,
 )
+from command_api.services.errors import DuplicateClientOrderId
 from command_api.services.order_rules import OrderTerms, order_placed, reserve
-from common.problems import Problem
 from domain import streams
 from domain.account import Account
-from domain.errors import DomainError, ErrorCode, OppositeSideOrderOpen, UnknownSymbol
+from domain.errors import (
+    BatchSpansShards,
+    DomainError,
+    ErrorCode,
+    OppositeSideOrderOpen,
+    UnknownSymbol,
+)
 from domain.events import Event
 from domain.instrument import Instrument
 from domain.order_requests import BatchPlaced, OrderPlaced
+from domain.registry_events import ClientOrderIdClaimed, OrderPlacedInBatch
 from event_store.errors import WrongExpectedVersion
 from event_store.model import NO_STREAM, NewEvent, StreamAppend
+from event_store.outbox import partition_of
 
 
 async def place_order(
     ctx: Context, user_id: int, terms: OrderTerms, claim: IdempotencyClaim | None
 ) -> Written:
-    """Accept an order (``201``), or return the original one for a known ``client_order_id``."""
+    """Accept an order, or give the original one (``Outcome.ORIGINAL``) for a ``client_order_id``
+    the user has sent before."""
     instrument = await _instrument(ctx, terms.symbol)
     cid_stream = _cid_stream(user_id, terms)
     if cid_stream is not None:
@@ -74,9 +83,10 @@ async def place_batch(
     all_or_nothing: bool,
     claim: IdempotencyClaim | None,
 ) -> Written:
-    """Accept a batch (``201``): every leg is checked and reserved, or none is appended.
+    """Accept a batch: every leg is checked and reserved, or none is appended.
 
-    A leg's ``client_order_id`` that is already in use is ``409 DUPLICATE_CLIENT_ORDER_ID``.
+    A leg's ``client_order_id`` that is already in use is ``DuplicateClientOrderId``; legs on
+    more than one engine shard are ``BatchSpansShards`` (the engine gets a batch on one shard).
     """
     if not legs:
         raise DomainError("a batch needs at least one order", ErrorCode.EMPTY_BATCH)
@@ -85,6 +95,8 @@ async def place_batch(
         if leg.symbol not in instruments:  # (one lookup per symbol, not per leg)
             with _leg(index):
                 instruments[leg.symbol] = await _instrument(ctx, leg.symbol)
+    if len(instruments) > 1:
+        _check_one_shard(legs, ctx.orders_partitions)
     await _check_batch_client_ids(ctx, user_id, legs)
 
     async def attempt() -> Written:
@@ -107,10 +119,9 @@ async def place_batch(
         def decide(account: Account) -> Decision:
             placed, reserved = _batch_holds(instruments, orders, account)
             legs = [o.to_dict() for o in placed]  # once: the order streams and the batch share them
+            # (``BatchPlaced.to_dict()`` without building it: its legs are these dicts)
             batch: dict[str, object] = {"batch_id": batch_id, "user_id": user_id}
-            batch.update(
-                all_or_nothing=all_or_nothing, orders=legs, at=at
-            )  # == BatchPlaced.to_dict
+            batch.update(all_or_nothing=all_or_nothing, orders=legs, at=at)
             body = {
                 "batch_id": batch_id,
                 "orders": [
@@ -181,25 +192,21 @@ def _decision(
     for index, order in enumerate(placed):
         if batch is None:
             placed_event = event(order.event_type, order.to_dict(), user_id, order.symbol)
-        else:
+        else:  # == OrderPlacedInBatch.of(order, batch_id).to_dict(), from the leg's dict
             data = batch[1][index].copy()
             data["batch_id"] = batch[0]
-            placed_event = NewEvent(streams.ORDER_PLACED_IN_BATCH, data, shared)
+            placed_event = NewEvent(OrderPlacedInBatch.__name__, data, shared)
         appends.append(StreamAppend(streams.order(order.order_id), [placed_event], NO_STREAM))
         if order.client_order_id is not None:
-            claimed = {
-                "order_id": order.order_id,
-                "user_id": user_id,
-                "client_order_id": order.client_order_id,
-            }
+            claimed = ClientOrderIdClaimed(order.order_id, user_id, order.client_order_id)
             appends.append(
                 StreamAppend(
                     streams.client_order(user_id, order.client_order_id),
-                    [NewEvent(streams.CLIENT_ORDER_ID_CLAIMED, claimed, shared)],
+                    [NewEvent(claimed.event_type, claimed.to_dict(), shared)],
                     NO_STREAM,
                 )
             )
-    return Decision(201, body, appends, account_events(reserved, user_id))
+    return Decision(Outcome.CREATED, body, appends, account_events(reserved, user_id))
 
 
 async def _instrument(ctx: Context, symbol: str) -> Instrument:
@@ -216,7 +223,7 @@ def _cid_stream(user_id: int, terms: OrderTerms) -> str | None:
 
 
 async def _original_order(ctx: Context, cid_stream: str) -> Written | None:
-    """``200`` with the order first placed under this ``client_order_id``, if any.
+    """The order first placed under this ``client_order_id`` (``Outcome.ORIGINAL``), if any.
 
     Its ``position`` is the claim's, which is the last event of the original single-order
     append, so the resend answers exactly what the first request got.
@@ -230,7 +237,7 @@ async def _original_order(ctx: Context, cid_stream: str) -> Written | None:
         "status": "accepted",
         "position": claimed.position,
     }
-    return Written(200, body)
+    return Written(Outcome.ORIGINAL, body)
 
 
 async def _check_batch_client_ids(ctx: Context, user_id: int, legs: Sequence[OrderTerms]) -> None:
@@ -250,12 +257,29 @@ async def _check_batch_client_ids(ctx: Context, user_id: int, legs: Sequence[Ord
             raise _duplicate_cid(stream_id)
 
 
-def _duplicate_cid(stream_id: str) -> Problem:
-    return Problem(
-        409,
-        "DUPLICATE_CLIENT_ORDER_ID",
-        f"A batch leg reuses a client_order_id ({stream_id.split('-', 3)[-1]}).",
+def _duplicate_cid(stream_id: str) -> DuplicateClientOrderId:
+    return DuplicateClientOrderId(
+        f"A batch leg reuses a client_order_id ({stream_id.split('-', 3)[-1]})."
     )
+
+
+def _check_one_shard(legs: Sequence[OrderTerms], partitions: int) -> None:
+    """Refuse a batch whose symbols fall on different partitions of the orders topic.
+
+    ``BatchPlaced`` reaches the engine shard of its first leg's symbol (the relay keys it by that
+    symbol), which must therefore own every leg's book.
+    """
+    first = legs[0].symbol
+    shards = {first: partition_of(first.encode(), partitions)}
+    for index, leg in enumerate(legs):
+        shard = shards.get(leg.symbol)
+        if shard is None:
+            shard = shards[leg.symbol] = partition_of(leg.symbol.encode(), partitions)
+        if shard != shards[first]:
+            raise BatchSpansShards(
+                f"orders[{index}]: {leg.symbol} is on another engine shard than {first}"
+                " (orders[0]); a batch's symbols must share one"
+            )
 
 
 class _leg:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from command_api.idempotency import Outcome
 from command_api.services import order_changes, orders
 from command_api.services.base import Context
-from common.problems import Problem
+from command_api.services.errors import NotFound
 from domain import streams
 from domain.errors import DomainError, ErrorCode
 from event_store.memory import InMemoryEventStore
@@ -30,7 +31,7 @@ async def test_a_cancel_request_is_appended_to_the_order_stream(
     again = await order_changes.cancel_order(ctx, user_id, order_id, None)
 
     events = await store.read_stream(streams.order(order_id))
-    assert written.status == 202 and written.body["status"] == "cancel_requested"
+    assert written.outcome == Outcome.ACCEPTED and written.body["status"] == "cancel_requested"
     assert [e.type for e in events] == ["OrderPlaced", "CancelRequested"]
     assert again == written
 
@@ -39,10 +40,10 @@ async def test_another_users_order_is_not_found(ctx: Context) -> None:
     _, order_id = await _placed(ctx)
     mallory = await new_user(ctx, "mallory")
 
-    with pytest.raises(Problem) as raised:
+    with pytest.raises(NotFound) as raised:
         await order_changes.cancel_order(ctx, mallory, order_id, None)
 
-    assert (raised.value.status, raised.value.code) == (404, "NOT_FOUND")
+    assert raised.value.code == "NOT_FOUND"
 
 
 async def test_a_closed_order_cannot_be_cancelled(ctx: Context, store: InMemoryEventStore) -> None:
@@ -65,7 +66,7 @@ async def test_raising_a_buy_price_reserves_the_difference(
     written = await order_changes.amend_order(ctx, user_id, order_id, None, "12.00", None)
 
     (_, amend) = await store.read_stream(streams.order(order_id))
-    assert written.status == 202 and amend.type == "AmendRequested"
+    assert written.outcome == Outcome.ACCEPTED and amend.type == "AmendRequested"
     assert amend.data["price"] == 1200 and amend.data["quantity"] is None
     assert ctx.repo.account_entry(user_id).account.reserved_for(order_id) == 6000
 

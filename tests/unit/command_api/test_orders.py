@@ -7,9 +7,11 @@ import asyncio
 import pytest
 
 from command_api import idempotency
+from command_api.idempotency import Outcome
+from command_api.routes.common import STATUS_OF
 from command_api.services import funding, orders
 from command_api.services.base import Context
-from common.problems import Problem
+from command_api.services.errors import IdempotencyKeyReused
 from domain import streams
 from domain.errors import DomainError, ErrorCode
 from domain.events import event_from_dict
@@ -28,7 +30,7 @@ async def test_a_limit_buy_reserves_its_cash_and_appends_order_and_hold_together
     order_id = written.body["order_id"]
     (placed,) = await store.read_stream(streams.order(order_id))
     reserved = (await store.read_stream(streams.account(user_id)))[-1]
-    assert written.status == 201
+    assert written.outcome == Outcome.CREATED
     assert placed.type == "OrderPlaced"
     assert placed.data["symbol"] == "ACME" and placed.data["price"] == 1000
     assert placed.data["at"] == NOW
@@ -52,7 +54,7 @@ async def test_the_same_client_order_id_returns_the_original_order(ctx: Context)
 
     again = await orders.place_order(ctx, user_id, buy(quantity=7, client_order_id="c-1"), None)
 
-    assert again.status == 200
+    assert again.outcome == Outcome.ORIGINAL
     assert again.body == first.body
     assert ctx.repo.account_entry(user_id).account.balance("USD").held == 5000
 
@@ -218,15 +220,15 @@ async def test_an_idempotency_key_returns_the_first_response_and_refuses_another
 ) -> None:
     await list_acme(ctx)
     user_id = await new_user(ctx)
-    claim = idempotency.claim(str(user_id), "k", "POST", "/v1/orders", {"q": 5})
-    other = idempotency.claim(str(user_id), "k", "POST", "/v1/orders", {"q": 6})
+    claim = idempotency.claim(str(user_id), "k", "POST", "/v1/orders", {"q": 5}, STATUS_OF)
+    other = idempotency.claim(str(user_id), "k", "POST", "/v1/orders", {"q": 6}, STATUS_OF)
     first = await orders.place_order(ctx, user_id, buy(), claim)
 
     again = await orders.place_order(ctx, user_id, buy(), claim)
-    with pytest.raises(Problem) as raised:
+    with pytest.raises(IdempotencyKeyReused) as raised:
         await orders.place_order(ctx, user_id, buy(), other)
 
-    assert again == first
+    assert (again.outcome, again.body, again.replayed) == (first.outcome, first.body, True)
     assert raised.value.code == "IDEMPOTENCY_KEY_REUSED"
     assert ctx.repo.account_entry(user_id).account.balance("USD").held == 5000
 

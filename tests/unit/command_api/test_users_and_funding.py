@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from command_api.idempotency import Outcome
 from command_api.services import admin, funding
 from command_api.services.base import Context
-from common.problems import Problem
+from command_api.services.errors import DuplicateSymbol, UsernameTaken
 from domain.errors import DomainError, ErrorCode
 from event_store.memory import InMemoryEventStore
 from tests.unit.command_api.conftest import list_acme, new_user
@@ -28,16 +29,16 @@ async def test_registering_a_user_stores_only_the_hash_of_its_key(
 async def test_a_taken_username_is_a_conflict_whatever_its_case(ctx: Context) -> None:
     await admin.register_user(ctx, "alice", None)
 
-    with pytest.raises(Problem) as raised:
+    with pytest.raises(UsernameTaken) as raised:
         await admin.register_user(ctx, "ALICE", None)
 
-    assert (raised.value.status, raised.value.code) == (409, "USERNAME_TAKEN")
+    assert raised.value.code == "USERNAME_TAKEN"
 
 
 async def test_listing_a_symbol_twice_is_a_duplicate(ctx: Context) -> None:
     await list_acme(ctx)
 
-    with pytest.raises(Problem) as raised:
+    with pytest.raises(DuplicateSymbol) as raised:
         await list_acme(ctx)
 
     assert raised.value.code == "DUPLICATE_SYMBOL"
@@ -106,5 +107,5 @@ async def test_a_stale_cache_does_not_refuse_a_withdrawal_another_process_funded
 
     written = await funding.withdraw(ctx, user_id, "USD", "50.00", None)
 
-    assert written.status == 201
+    assert written.outcome == Outcome.CREATED
     assert ctx.repo.account_entry(user_id).account.available("USD") == 5100
