@@ -22,7 +22,13 @@ from domain.account_events import (
     TradeSettled,
 )
 from domain.events import Event, event_from_dict
-from domain.order_events import OrderAmended, OrderCancelled, OrderExpired, OrderFilled
+from domain.order_events import (
+    OrderAmended,
+    OrderCancelled,
+    OrderExpired,
+    OrderFilled,
+    OrderReduced,
+)
 from domain.order_requests import CancelRequested, OrderPlaced
 from domain.rejections import OrderRejected
 
@@ -67,6 +73,13 @@ ORDER_PLACED_EVENT_TYPES: Final = frozenset({OrderPlaced.__name__, streams.ORDER
 _FILLED: Final = OrderFilled.__name__
 _AMENDED: Final = OrderAmended.__name__
 _CANCEL_REQUESTED: Final = CancelRequested.__name__
+_REDUCED: Final = OrderReduced.__name__
+_CLOSED_STATUS: Final = {
+    OrderCancelled.__name__: "cancelled",
+    OrderExpired.__name__: "expired",
+    OrderRejected.__name__: "rejected",
+}
+_FINAL: Final = frozenset(_CLOSED_STATUS.values())
 
 
 def account_event(event: StoredEvent) -> Event | None:
@@ -104,6 +117,15 @@ class OrderView:
     filled: int = 0
     closed: bool = False
     cancel_position: int | None = None
+    status: str = "accepted"
+    """``accepted``, ``partially_filled``, ``filled``, ``cancelled``, ``expired``, ``rejected``."""
+    remaining: int = -1
+    """What is open (``quantity`` until the engine says otherwise)."""
+    reason: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.remaining < 0:
+            self.remaining = self.quantity
 
 
 def fold_order(events: Sequence[StoredEvent]) -> OrderView | None:
@@ -131,12 +153,22 @@ def apply_order_event(view: OrderView, event: StoredEvent) -> None:
     """Evolve an order's view by one stored event of its stream."""
     view.version = event.stream_version
     data = event.data
-    if event.type in ORDER_CLOSING_EVENT_TYPES:
+    kind = event.type
+    if kind in ORDER_CLOSING_EVENT_TYPES:
         view.closed = True
-    elif event.type == _FILLED:
+        view.remaining = 0
+        view.status = _CLOSED_STATUS[kind]
+        view.reason = data.get("reason")
+    elif kind == _FILLED:
         view.filled += int(data["quantity"])
-        view.closed = view.closed or int(data["remaining"]) == 0
-    elif event.type == _AMENDED:
+        view.remaining = int(data["remaining"])
+        view.closed = view.closed or view.remaining == 0
+        if not view.closed or view.status not in _FINAL:
+            view.status = "partially_filled" if view.remaining else "filled"
+    elif kind == _AMENDED:
         view.price, view.quantity = data["price"], int(data["quantity"])
+        view.remaining = int(data["remaining"])
+    elif kind == _REDUCED:
+        view.remaining = int(data["remaining"])
     elif event.type == _CANCEL_REQUESTED and view.cancel_position is None:
         view.cancel_position = event.position

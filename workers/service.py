@@ -13,6 +13,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -33,6 +34,8 @@ class Operations:
 
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     probes: dict[str, Probe] = field(default_factory=dict)
+    state: Callable[[], dict[str, Any]] | None = None
+    """What ``GET /state`` shows (the matching worker: each shard's position and hash)."""
 
 
 def store_probe(store: EventStore) -> Probe:
@@ -50,6 +53,11 @@ def operations_app(service: str, ops: Operations, timeout_s: float) -> FastAPI:
     app.state.metrics = ops
     app.state.readiness = Readiness(ops.probes, timeout_s)
     app.include_router(operations_router(service))
+
+    @app.get("/state", summary="The worker's in-memory state, for operators and verifiers")
+    async def state() -> dict[str, Any]:
+        return ops.state() if ops.state is not None else {}
+
     return app
 
 

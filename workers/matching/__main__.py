@@ -32,6 +32,7 @@ async def _main() -> None:
             snapshot_every_inputs=settings.snapshot_every_inputs,
             snapshot_every_s=settings.snapshot_every_s,
         )
+        ops.state = worker.state
         metrics = consumer.ConsumerMetrics(ops.registry, worker.group)
         try:
             await consumer.run(worker, settings, stop, metrics, max_records=settings.batch_max)
@@ -43,12 +44,12 @@ async def _main() -> None:
 
 def main() -> None:
     """Pick the engine build, then run the worker until SIGTERM."""
-    try:
-        from workers.compiled import use_compiled_engine
-    except ImportError:  # the build step has not landed in this tree yet
-        log.warning("no compiled engine loader; using the pure-Python engine")
-    else:
-        use_compiled_engine(log)
+    from common.logging import configure_logging
+    from common.settings import WorkerSettings
+    from workers.compiled import use_compiled_engine
+
+    configure_logging("matching", WorkerSettings().log_level)
+    use_compiled_engine(log)
     uvloop.run(_main())
 
 

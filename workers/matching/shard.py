@@ -40,6 +40,8 @@ class Shard:
     """The last input position applied."""
     kafka_offset: int | None = None
     inputs_since_snapshot: int = 0
+    from_snapshot: int | None = None
+    """The snapshot version the engine was restored from (``None``: replayed from 0)."""
 
     @property
     def stream_id(self) -> str:
@@ -99,21 +101,37 @@ async def inputs_between(
 
 
 async def load_shard(
-    store: EventStore, instruments: Instruments, partition: int, partitions: int
+    store: EventStore,
+    instruments: Instruments,
+    partition: int,
+    partitions: int,
+    *,
+    up_to: int | None = None,
+    use_snapshot: bool = True,
 ) -> Shard:
-    """The shard as the store holds it: newest snapshot + the inputs consumed after it."""
+    """The shard as the store holds it: newest snapshot + the inputs consumed after it.
+
+    ``up_to`` stops at that input position instead of the last consumed one (``replay
+    verify``); ``use_snapshot=False`` replays every input from position 0.
+    """
     stream_id = streams.matching(partition)
     version = await store.stream_version(stream_id)
     shard = Shard(partition, MatchingEngine())
     if not version:
         return shard
     last = (await store.read_stream(stream_id, version, limit=1))[0].data
-    snapshot = await store.load_snapshot(stream_id)
-    if snapshot is not None and snapshot.type == SNAPSHOT_TYPE and snapshot.version <= version:
-        state = snapshot.state
-        shard.engine = MatchingEngine.restore(json.dumps(state["engine"]).encode())
-        shard.position = int(state["position"])
-    await replay(shard, store, instruments, partitions, int(last["last_position"]))
+    target = int(last["last_position"]) if up_to is None else up_to
+    snapshot = await store.load_snapshot(stream_id) if use_snapshot else None
+    if (
+        snapshot is not None
+        and snapshot.type == SNAPSHOT_TYPE
+        and snapshot.version <= version
+        and int(snapshot.state["position"]) <= target
+    ):
+        shard.engine = MatchingEngine.restore(json.dumps(snapshot.state["engine"]).encode())
+        shard.position = int(snapshot.state["position"])
+        shard.from_snapshot = snapshot.version
+    await replay(shard, store, instruments, partitions, target)
     shard.version, shard.kafka_offset = version, last.get("kafka_offset")
     return shard
 

@@ -59,6 +59,7 @@ class MatchingWorker:
         self._snapshot_every_inputs = snapshot_every_inputs
         self._snapshot_every_s = snapshot_every_s
         self._snapshot_at: dict[int, float] = {}
+        self._applying: set[int] = set()
 
     async def assign(self, partition: int) -> Resume:
         """Load the partition's engine: newest snapshot + the stored inputs after it."""
@@ -79,12 +80,34 @@ class MatchingWorker:
         )
         return Resume(shard.position, shard.kafka_offset)
 
+    def state(self) -> dict[str, Any]:
+        """Each owned shard's input position and engine hash, read at one instant."""
+        return {
+            "shards": {
+                str(p): {
+                    "position": shard.position,
+                    "version": shard.version,
+                    "state_hash": shard.engine.state_hash(),
+                }
+                for p, shard in sorted(self.shards.items())
+                if p not in self._applying
+            },
+            "busy": sorted(self._applying),
+        }
+
     async def revoke(self, partition: int) -> None:
         """Drop the partition's engine (another worker owns it now)."""
         self.shards.pop(partition, None)
 
     async def apply(self, partition: int, events: list[RecordedEvent], next_offset: int) -> None:
         """Run the inputs through the engine; append outputs and the position atomically."""
+        self._applying.add(partition)
+        try:
+            await self._apply(partition, events, next_offset)
+        finally:
+            self._applying.discard(partition)
+
+    async def _apply(self, partition: int, events: list[RecordedEvent], next_offset: int) -> None:
         shard = self.shards[partition]
         by_stream: dict[str, list[NewEvent]] = {}
         inputs = 0
