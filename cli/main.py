@@ -11,11 +11,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli import check, stack
+from cli import audit, check, stack
 from cli.profiles import PROFILES, ROOT, Profile
 from cli.supervisor import Supervisor
 
 app = typer.Typer(help="Run, test and operate the exchange.", no_args_is_help=True)
+app.add_typer(audit.app, name="audit")
 app.add_typer(check.check_app, name="check")
 app.add_typer(check.replay_app, name="replay")
 console = Console()

@@ -10,7 +10,7 @@ A *lifecycle* is the set of events an auditor asks about:
   every order the account reserved funds for (every placement reserves, in the same append);
 * a **symbol**: ``instrument-<S>``, ``session-<S>`` and every event whose data names the symbol
   (``symbol`` or, for share movements, ``asset``) or that is routed to its engine shard
-  (metadata ``order_symbol``).
+  (metadata ``order_symbol``), from its listing on (nothing of a symbol precedes its listing).
 
 Order and user lifecycles are read by stream id (indexed); a symbol's needs ``JSON_VALUE`` on
 every event, so it is scanned in position ranges with a progress callback. Events come back as
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Final
 from uuid import UUID
@@ -263,8 +263,11 @@ async def symbol_lifecycle(
     progress: Progress | None = None,
 ) -> AsyncIterator[RecordedEvent]:
     """The symbol's lifecycle (see the module docstring); ``UnknownLifecycle`` if not listed."""
-    if await reader.first_event(f"instrument-{symbol}") is None:
+    listed = await reader.first_event(f"instrument-{symbol}")
+    if listed is None:
         raise UnknownLifecycle(f"no instrument {symbol!r} in the store")
+    if window.from_position is None or window.from_position < listed.position:
+        window = replace(window, from_position=listed.position)  # nothing of it comes before
     condition = (
         "stream_id IN (%s, %s) OR JSON_VALUE(data, '$.symbol') = %s"
         " OR JSON_VALUE(data, '$.asset') = %s OR JSON_VALUE(metadata, '$.order_symbol') = %s"
@@ -278,16 +281,17 @@ def engine_inputs(
     reader: AuditReader,
     symbol: str,
     up_to_position: int,
+    from_position: int = 1,
     progress: Progress | None = None,
 ) -> AsyncIterator[RecordedEvent]:
-    """The matching engine's inputs for ``symbol`` up to ``up_to_position``, in order."""
+    """The matching engine's inputs for ``symbol`` in ``from_position..up_to_position``, in
+    order (start at the symbol's listing: no input of it comes before)."""
     condition = (
         f"type IN ({_marks(len(ENGINE_INPUT_TYPES))})"
         " AND JSON_VALUE(metadata, '$.order_symbol') = %s"
     )
-    return reader.scan(
-        condition, (*ENGINE_INPUT_TYPES, symbol), Window(to_position=up_to_position), progress
-    )
+    window = Window(from_position, up_to_position)
+    return reader.scan(condition, (*ENGINE_INPUT_TYPES, symbol), window, progress)
 
 
 def _marks(count: int) -> str:
