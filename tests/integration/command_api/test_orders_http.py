@@ -5,6 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from common.settings import CommandApiSettings
+from event_store.outbox import partition_of
 from tests.integration.command_api.conftest import (
     ADMIN,
     assert_problem,
@@ -122,6 +124,29 @@ async def test_a_batch_is_accepted_whole_or_not_at_all(api: httpx.AsyncClient) -
     assert len(accepted.json()["orders"]) == 3 and isinstance(accepted.json()["batch_id"], int)
     assert_problem(refused, 422, "INSUFFICIENT_FUNDS")
     assert_problem(empty, 422, "EMPTY_BATCH")
+
+
+async def test_a_batch_across_engine_shards_is_refused_and_appends_nothing(
+    api: httpx.AsyncClient,
+) -> None:
+    partitions = CommandApiSettings().orders_partitions  # (the test stack's, from its env)
+    first = await new_symbol(api)
+    other = await new_symbol(api)
+    while _shard(other, partitions) == _shard(first, partitions):
+        other = await new_symbol(api)
+    trader = await new_trader(api, usd="30.00")
+    legs = [limit(first, price="1.00", quantity=1), limit(other, price="1.00", quantity=1)]
+
+    refused = await api.post("/v1/orders/batch", json={"orders": legs}, headers=trader.headers)
+    everything = await api.post("/v1/withdrawals", json={"asset": "USD", "amount": "30.00"},
+                                headers=trader.headers)  # fmt: skip
+
+    assert_problem(refused, 422, "BATCH_SPANS_SHARDS")
+    assert everything.status_code == 201, everything.text  # nothing was held
+
+
+def _shard(symbol: str, partitions: int) -> int:
+    return partition_of(symbol.encode(), partitions)
 
 
 async def test_the_owner_cancels_an_open_order_once(api: httpx.AsyncClient) -> None:

@@ -15,6 +15,7 @@ from command_api.services.errors import IdempotencyKeyReused
 from domain import streams
 from domain.errors import DomainError, ErrorCode
 from domain.events import event_from_dict
+from domain.values import MAX_DECIMAL_LENGTH
 from event_store.memory import InMemoryEventStore
 from tests.unit.command_api.conftest import NOW, buy, list_acme, new_user
 
@@ -90,6 +91,7 @@ async def test_an_open_buy_blocks_a_sell_of_the_same_symbol(ctx: Context) -> Non
     [
         (buy(price="10.001"), ErrorCode.INVALID_PRICE),
         (buy(price="0"), ErrorCode.INVALID_PRICE),
+        (buy(price="1" * (MAX_DECIMAL_LENGTH + 1)), ErrorCode.INVALID_PRICE),
         (buy(price=None), ErrorCode.INVALID_PRICE),
         (buy(quantity=0), ErrorCode.INVALID_QUANTITY),
         (buy(quantity=-5), ErrorCode.INVALID_QUANTITY),

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import BaseModel, ValidationError
 
 from command_api.idempotency import Outcome
+from command_api.schemas import AmendRequest, Funding, NewInstrument, NewOrderRequest
 from command_api.services import admin, funding
 from command_api.services.base import Context
 from command_api.services.errors import DuplicateSymbol, UsernameTaken
 from domain.errors import DomainError, ErrorCode
+from domain.values import MAX_DECIMAL_LENGTH
 from event_store.memory import InMemoryEventStore
 from tests.unit.command_api.conftest import list_acme, new_user
 
@@ -49,6 +52,39 @@ async def test_an_invalid_tick_size_is_an_invalid_instrument(ctx: Context) -> No
         await admin.list_instrument(ctx, "ACME", "0.001", 1, "reject_opposite", (0, 0), "USD", None)
 
     assert raised.value.code == ErrorCode.INVALID_INSTRUMENT
+
+
+async def test_a_tick_size_longer_than_the_domain_parses_is_an_invalid_instrument(
+    ctx: Context,
+) -> None:
+    tick_size = "0." + "0" * (MAX_DECIMAL_LENGTH - 2) + "1"
+
+    with pytest.raises(DomainError) as raised:
+        await admin.list_instrument(
+            ctx, "ACME", tick_size, 1, "reject_opposite", (0, 0), "USD", None
+        )
+
+    assert raised.value.code == ErrorCode.INVALID_INSTRUMENT
+    assert raised.value.message == f"tick_size has more than {MAX_DECIMAL_LENGTH} characters"
+
+
+@pytest.mark.parametrize(
+    ("model", "body", "field"),
+    [
+        (NewInstrument, {"symbol": "ACME"}, "tick_size"),
+        (NewOrderRequest, {"symbol": "ACME", "side": "buy", "quantity": 1}, "price"),
+        (AmendRequest, {}, "price"),
+        (Funding, {"asset": "USD"}, "amount"),
+    ],
+)
+def test_the_wire_schemas_refuse_the_decimals_the_domain_refuses(
+    model: type[BaseModel], body: dict[str, object], field: str
+) -> None:
+    longest = "1" * MAX_DECIMAL_LENGTH
+
+    model.model_validate({**body, field: longest})
+    with pytest.raises(ValidationError):
+        model.model_validate({**body, field: longest + "1"})
 
 
 async def test_a_withdrawal_above_the_balance_appends_nothing(
