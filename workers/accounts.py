@@ -8,7 +8,7 @@ the accounts it touched (:meth:`Accounts.forget`) and decides again on fresh sta
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -22,6 +22,7 @@ SNAPSHOT_TYPE: Final = "domain.Account"
 """The command API's account snapshots (``Account.snapshot()``), shared with it."""
 SNAPSHOT_EVERY: Final = 500
 MAX_CACHED: Final = 200_000
+_PREFIX: Final = streams.account(0).removesuffix("0")
 
 
 @dataclass(slots=True)
@@ -59,6 +60,14 @@ class Accounts:
                     stream_id, cached.version, cached.account.snapshot(), SNAPSHOT_TYPE
                 )
                 await self._store.save_snapshot(snapshot)
+
+    def appended(self, stream_versions: Mapping[str, int]) -> None:
+        """Our own append went in: the cached accounts (which applied it) are at these versions."""
+        for stream_id, version in stream_versions.items():
+            if stream_id.startswith(_PREFIX):
+                cached = self._cached.get(int(stream_id.removeprefix(_PREFIX)))
+                if cached is not None:
+                    cached.version = version
 
     def forget(self, user_ids: Iterable[int]) -> None:
         """Drop accounts whose cached state went ahead of the store (a failed append)."""

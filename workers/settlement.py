@@ -100,7 +100,7 @@ class SettlementWorker:
                 )
             )
             try:
-                await self._store.append(*appends)
+                result = await self._store.append(*appends)
             except WrongExpectedVersion as exc:
                 self._accounts.forget(users)
                 if exc.stream_id == streams.settlement(partition):
@@ -111,6 +111,7 @@ class SettlementWorker:
                 self._accounts.forget(users)
                 raise
             self._versions[partition] += 1
+            self._accounts.appended(result.stream_versions)
             return
         raise Busy(f"accounts kept changing during {MAX_ATTEMPTS} attempts")
 
