@@ -1,0 +1,145 @@
+"""Orders per user (current state, indexed by status and symbol) and each order's lifecycle.
+
+Fed by ``order-<id>`` streams, which sit whole in one events partition: the projector owning
+that partition is the only writer of the order's document, so the state is computed here
+(absolute values), and the lifecycle list gets each event once (the checkpoint dedupes).
+
+The document ``o:<order_id>`` keeps integers (price in ticks, ``notional`` = sum of price x quantity
+of the fills, in ticks x shares, ``at`` in ns); the read helpers render them for the wire.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final
+
+import orjson
+
+from domain import streams
+from projections.base import Cache, StoredEvent
+from projections.changes import Changes
+from projections.keys import ANY, ORDERS, Space
+
+PLACED: Final = frozenset({"OrderPlaced", streams.ORDER_PLACED_IN_BATCH})
+CLOSED_STATUSES: Final = frozenset({"filled", "cancelled", "expired", "rejected"})
+STATUSES: Final = ("accepted", "partially_filled", "filled", "cancelled", "expired", "rejected")
+_CLOSING: Final = {"OrderCancelled": "cancelled", "OrderExpired": "expired"}
+
+
+class OrdersFold:
+    """Order documents, per-user indexes and lifecycles."""
+
+    name = ORDERS
+
+    def wanted(self, events: Sequence[StoredEvent], space: Space, cache: Cache) -> list[str]:
+        """Documents of orders the batch changes but did not place and are not cached."""
+        wanted: list[str] = []
+        placed: set[str] = set()
+        for event in events:
+            stream = event.stream_id
+            if not stream.startswith("order-"):
+                continue
+            if event.type in PLACED:
+                placed.add(stream)
+                continue
+            key = space.order(int(stream[6:]))
+            if stream not in placed and key not in cache:
+                wanted.append(key)
+        return wanted
+
+    def fold(self, events: Sequence[StoredEvent], space: Space, cache: Cache, out: Changes) -> None:
+        """Order states, index moves and lifecycle entries of the batch."""
+        before: dict[str, str | None] = {}
+        for event in events:
+            stream = event.stream_id
+            if not stream.startswith("order-"):
+                continue
+            order_id = int(stream[6:])
+            key = space.order(order_id)
+            if event.type in PLACED:
+                before.setdefault(key, None)
+                cache[key] = _placed(event)
+            state = cache.get(key)
+            if state is None:
+                continue  # a stream without its placement: nothing to show
+            before.setdefault(key, state["status"])
+            _evolve(state, event)
+            entry = {"position": event.position, "type": event.type, "data": event.data}
+            out.rpush(space.order_events(order_id), orjson.dumps(entry))
+        for key, status in before.items():
+            state = cache[key]
+            out.set_doc(key, orjson.dumps(state))
+            _index(state, status, space, out)
+            if state["status"] in CLOSED_STATUSES:
+                out.evict.append(key)
+
+
+def _placed(event: StoredEvent) -> dict[str, Any]:
+    data = event.data
+    return {
+        "order_id": data["order_id"],
+        "user_id": data["user_id"],
+        "client_order_id": data["client_order_id"],
+        "symbol": data["symbol"],
+        "side": data["side"],
+        "type": data["order_type"],
+        "time_in_force": data["time_in_force"],
+        "post_only": data["post_only"],
+        "price": data["price"],
+        "quantity": data["quantity"],
+        "filled": 0,
+        "remaining": data["quantity"],
+        "notional": 0,
+        "status": "accepted",
+        "reason": None,
+        "created_at": data["at"],
+        "updated_at": data["at"],
+        "position": event.position,
+        "batch_id": data.get("batch_id"),
+    }
+
+
+def _evolve(state: dict[str, Any], event: StoredEvent) -> None:
+    """One event's effect on an order's state."""
+    data = event.data
+    kind = event.type
+    state["position"] = event.position
+    if kind == "OrderFilled":
+        state["filled"] += data["quantity"]
+        state["notional"] += data["price"] * data["quantity"]
+        state["remaining"] = data["remaining"]
+        state["status"] = "filled" if data["remaining"] == 0 else "partially_filled"
+    elif kind in _CLOSING:
+        state["status"] = _CLOSING[kind]
+        state["reason"] = data["reason"]
+        state["remaining"] = 0
+    elif kind == "OrderRejected":
+        state["status"] = "rejected"
+        state["reason"] = data["reason"]
+        state["remaining"] = 0
+    elif kind == "OrderReduced":
+        state["remaining"] = data["remaining"]
+    elif kind == "OrderAmended":
+        state["price"] = data["price"]
+        state["quantity"] = data["quantity"]
+        state["remaining"] = data["remaining"]
+    elif kind not in ("OrderAccepted", *PLACED):
+        return  # requests and their rejections: lifecycle only
+    state["updated_at"] = data["at"]
+
+
+def _index(state: dict[str, Any], before: str | None, space: Space, out: Changes) -> None:
+    """Keep the user's order indexes in step with the order's status."""
+    status = state["status"]
+    if before == status:
+        return
+    user_id, symbol, score = state["user_id"], state["symbol"], state["order_id"]
+    member = str(score)
+    if before is None:
+        out.zadd(space.user_orders(user_id), member, score)
+        out.zadd(space.user_orders(user_id, ANY, symbol), member, score)
+    else:
+        out.zrem(space.user_orders(user_id, before), member)
+        out.zrem(space.user_orders(user_id, before, symbol), member)
+    out.zadd(space.user_orders(user_id, status), member, score)
+    out.zadd(space.user_orders(user_id, status, symbol), member, score)

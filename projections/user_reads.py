@@ -1,0 +1,152 @@
+"""A user's reads: orders (state, filters, lifecycle), account balances and ledger.
+
+Every helper takes the caller's ``user_id`` and answers only with that user's data: an order
+of someone else reads as absent (the API answers ``404``, as for an unknown id).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from domain.instrument import Instrument
+from projections import render
+from projections.keys import ACCOUNTS, ANY, ORDERS
+from projections.reads import ReadModels
+
+
+async def order_state(models: ReadModels, user_id: int, order_id: int) -> dict[str, Any] | None:
+    """The stored state of one of the user's orders (integers), or ``None``."""
+    space = await models.space(ORDERS)
+    raw = await models.redis.get(space.order(order_id))
+    if raw is None:
+        return None
+    state: dict[str, Any] = orjson.loads(raw)
+    return state if state["user_id"] == user_id else None
+
+
+async def order(models: ReadModels, user_id: int, order_id: int) -> dict[str, Any] | None:
+    """One of the user's orders as API.md shows it, or ``None``."""
+    state = await order_state(models, user_id, order_id)
+    if state is None:
+        return None
+    return await _order_view(models, state)
+
+
+async def _order_view(models: ReadModels, state: dict[str, Any]) -> dict[str, Any]:
+    instrument = await models.instrument(state["symbol"])
+    assert instrument is not None, f"order of an unlisted symbol {state['symbol']}"
+    return order_view(instrument, state)
+
+
+def order_view(instrument: Instrument, state: dict[str, Any]) -> dict[str, Any]:
+    """An order's stored state rendered for the wire."""
+    return {
+        "order_id": state["order_id"],
+        "client_order_id": state["client_order_id"],
+        "symbol": state["symbol"],
+        "side": state["side"],
+        "type": state["type"],
+        "time_in_force": state["time_in_force"],
+        "price": render.price(instrument, state["price"]),
+        "quantity": state["quantity"],
+        "filled_quantity": state["filled"],
+        "remaining_quantity": state["remaining"],
+        "avg_fill_price": render.average_price(instrument, state["notional"], state["filled"]),
+        "status": state["status"],
+        "reason": state["reason"],
+        "created_at": render.iso(state["created_at"]),
+        "updated_at": render.iso(state["updated_at"]),
+        "position": state["position"],
+    }
+
+
+async def orders(
+    models: ReadModels,
+    user_id: int,
+    status: str | None,
+    symbol: str | None,
+    limit: int,
+    before: int | None,
+) -> list[dict[str, Any]]:
+    """The user's orders, newest first, optionally of one status and/or symbol.
+
+    ``before`` is an order id: the page continues below it (ids are time-ordered).
+    """
+    space = await models.space(ORDERS)
+    index = space.user_orders(user_id, status or ANY, symbol or ANY)
+    ids = await models.page(index, before, limit)
+    if not ids:
+        return []
+    docs = await models.redis.mget([space.order(int(i)) for i in ids])
+    return [await _order_view(models, orjson.loads(doc)) for doc in docs if doc is not None]
+
+
+async def order_events(
+    models: ReadModels, instrument: Instrument, order_id: int, offset: int, limit: int
+) -> list[dict[str, Any]]:
+    """The order's lifecycle, oldest first: ``[{"position","type","at","data"}]``."""
+    space = await models.space(ORDERS)
+    raw = await models.redis.lrange(space.order_events(order_id), offset, offset + limit - 1)
+    shown = []
+    for item in raw:
+        entry = orjson.loads(item)
+        data = entry["data"]
+        shown.append(
+            {
+                "position": entry["position"],
+                "type": entry["type"],
+                "at": render.iso(data.get("at")),
+                "data": render.event_data(instrument, data),
+            }
+        )
+    return shown
+
+
+async def account(models: ReadModels, user_id: int) -> dict[str, Any]:
+    """``{"user_id","balances":{asset:{"total","available","held"}},"account_position"}``."""
+    space = await models.space(ACCOUNTS)
+    raw = await models.redis.get(space.account(user_id))
+    state: dict[str, Any] = {"balances": {}, "position": 0}
+    if raw is not None:
+        state = orjson.loads(raw)
+    balances = {}
+    for asset, (total, held) in sorted(state["balances"].items()):
+        balances[asset] = {
+            "total": render.amount(asset, total),
+            "available": render.amount(asset, total - held),
+            "held": render.amount(asset, held),
+        }
+    return {"user_id": user_id, "balances": balances, "account_position": state["position"]}
+
+
+async def ledger(
+    models: ReadModels, user_id: int, limit: int, before: int | None, asset: str | None
+) -> list[dict[str, Any]]:
+    """Newest first; ``before`` = a position to page below, ``asset`` filters."""
+    space = await models.space(ACCOUNTS)
+    shown: list[dict[str, Any]] = []
+    while len(shown) < limit:
+        raw = await models.page(space.ledger(user_id), before, limit)
+        for member in raw:
+            entry = orjson.loads(member)
+            if asset is None or entry["asset"] == asset:
+                shown.append(_ledger_entry(entry))
+        if len(raw) < limit or asset is None:
+            break
+        before = orjson.loads(raw[-1])["position"]
+    return shown[:limit]
+
+
+def _ledger_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    asset = entry["asset"]
+    return {
+        "position": entry["position"],
+        "asset": asset,
+        "delta": render.amount(asset, entry["delta"]),
+        "balance_after": render.amount(asset, entry["balance_after"]),
+        "kind": entry["kind"],
+        "ref": entry["ref"],
+        "at": render.iso(entry["at"]),
+    }

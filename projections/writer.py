@@ -1,0 +1,264 @@
+"""The projector's write side: fold a batch, then apply it and its checkpoints in one script.
+
+Per events partition the writer keeps what it claimed (fencing epoch, generation and
+checkpoint of each projection) and a cache of the documents its folds need. A batch is
+deduplicated per projection by position, folded into net changes, and sent as **one**
+``EVALSHA`` of ``apply.lua``, which checks the epoch, generations and checkpoints (compare and
+set), applies every change, moves the checkpoints and publishes market data - atomically.
+Any failure drops the cache; the next attempt reloads what it needs from Redis.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any, Final
+
+import orjson
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+from projections.accounts import AccountsFold
+from projections.base import Cache, Fold, StoredEvent
+from projections.changes import Changes
+from projections.keys import MARKET, Control, Space
+from projections.market import MarketFold
+from projections.orders import OrdersFold
+from projections.refdata import RefdataFold
+
+log = logging.getLogger("projections.writer")
+
+APPLY_LUA: Final = resources.files("projections").joinpath("apply.lua").read_text()
+TRADE_CAP: Final = 1000
+"""Trades kept per symbol."""
+
+
+class Fenced(Exception):
+    """The partition's epoch, a generation or a checkpoint moved: someone else writes it."""
+
+
+def all_folds() -> list[Fold]:
+    """Every projection's fold, in the order they apply."""
+    return [RefdataFold(), MarketFold(), OrdersFold(), AccountsFold()]
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """Last position applied and the next Kafka offset (``None``: not from Kafka)."""
+
+    position: int
+    offset: int | None
+
+    def encode(self) -> str:
+        """The stored form ``"<position>:<offset or ->"``."""
+        return f"{self.position}:{'-' if self.offset is None else self.offset}"
+
+    @classmethod
+    def decode(cls, raw: bytes | str | None) -> Checkpoint:
+        """Parse the stored form (absent = nothing applied)."""
+        if raw is None:
+            return cls(0, None)
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        position, _, offset = text.partition(":")
+        return cls(int(position), None if offset in ("", "-") else int(offset))
+
+
+@dataclass(slots=True)
+class Claim:
+    """What the writer holds for one partition."""
+
+    epoch: str
+    gens: dict[str, int]
+    checkpoints: dict[str, Checkpoint]
+    stored: dict[str, str] = field(default_factory=dict)
+    """Each checkpoint as stored ("" = absent): the compare-and-set's expected value."""
+    cache: Cache = field(default_factory=dict)
+    stale: bool = False
+
+    def resume(self) -> Checkpoint:
+        """Where the partition's input resumes: the least advanced projection."""
+        least = min(self.checkpoints.values(), key=lambda c: c.position)
+        offsets = [c.offset for c in self.checkpoints.values()]
+        offset = None if None in offsets else min(o for o in offsets if o is not None)
+        return Checkpoint(least.position, offset)
+
+
+class ProjectionWriter:
+    """Applies batches of one or more partitions to Redis."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        control: Control,
+        folds: Sequence[Fold] | None = None,
+        trade_cap: int = TRADE_CAP,
+        *,
+        live: bool = True,
+    ) -> None:
+        """``live=False`` writes pinned generations for a rebuild: its own fencing epoch, no
+        generation check, no market data published, the live position left alone."""
+        self._redis = client
+        self._live = live
+        self._control = control
+        self._folds = list(folds) if folds is not None else all_folds()
+        self._trade_cap = trade_cap
+        self._script = client.register_script(APPLY_LUA)
+        self._claims: dict[int, Claim] = {}
+
+    @property
+    def folds(self) -> list[Fold]:
+        """The folds applied."""
+        return self._folds
+
+    async def claim(self, partition: int, gens: dict[str, int] | None = None) -> Checkpoint:
+        """Own ``partition`` from now on (fences its previous owner); where to resume.
+
+        ``gens`` pins generations (a rebuild writes a new one); by default the live ones.
+        """
+        epoch = str(await self._redis.incr(self._epoch_key(partition)))
+        claim = Claim(epoch, {}, {})
+        await self._load(partition, claim, gens)
+        self._claims[partition] = claim
+        return claim.resume()
+
+    def release(self, partition: int) -> None:
+        """Forget ``partition`` (revoked)."""
+        self._claims.pop(partition, None)
+
+    def checkpoint(self, partition: int) -> Checkpoint:
+        """Where a claimed partition stands."""
+        return self._claims[partition].resume()
+
+    async def _load(self, partition: int, claim: Claim, gens: dict[str, int] | None) -> None:
+        names = [fold.name for fold in self._folds]
+        if gens is None:
+            raw = await self._redis.mget([self._control.gen(n) for n in names])
+            gens = {n: int(g) if g is not None else 1 for n, g in zip(names, raw, strict=True)}
+        claim.gens = {n: gens[n] for n in names}
+        keys = [self.space(n, claim.gens[n]).checkpoint(partition) for n in names]
+        stored = await self._redis.mget(keys)
+        claim.checkpoints = {
+            n: Checkpoint.decode(raw) for n, raw in zip(names, stored, strict=True)
+        }
+        claim.stored = {n: _text(raw) for n, raw in zip(names, stored, strict=True)}
+        claim.cache.clear()
+        claim.stale = False
+
+    def space(self, projection: str, gen: int) -> Space:
+        """The keys of one generation of a projection."""
+        return Space(self._control.space(projection, gen))
+
+    async def apply(
+        self, partition: int, events: Sequence[StoredEvent], next_offset: int | None
+    ) -> int:
+        """Apply a batch and move the partition's checkpoints; the number of Redis ops sent.
+
+        Raises :class:`Fenced` when the partition is no longer this writer's. Any other error
+        leaves Redis untouched or fully applied; retrying the same batch is safe either way.
+        """
+        claim = self._claims.get(partition)
+        if claim is None:
+            raise Fenced(f"partition {partition} is not claimed")
+        if claim.stale:
+            await self._load(partition, claim, claim.gens)
+        try:
+            return await self._apply(partition, claim, events, next_offset)
+        except ResponseError as exc:
+            claim.stale = True
+            if "FENCED" in str(exc):
+                self._claims.pop(partition, None)
+                raise Fenced(f"partition {partition}: {exc}") from exc
+            raise
+        except BaseException:
+            claim.stale = True
+            raise
+
+    async def _apply(
+        self, partition: int, claim: Claim, events: Sequence[StoredEvent], next_offset: int | None
+    ) -> int:
+        last = events[-1].position if events else 0
+        plans = []
+        for fold in self._folds:
+            done = claim.checkpoints[fold.name].position
+            todo = events if not events or events[0].position > done else _after(events, done)
+            plans.append((fold, self.space(fold.name, claim.gens[fold.name]), todo))
+        await self._fetch(claim.cache, plans)
+        changes = Changes()
+        for fold, space, todo in plans:
+            if todo:
+                fold.fold(todo, space, claim.cache, changes)
+        moved = {
+            fold.name: Checkpoint(max(claim.checkpoints[fold.name].position, last), next_offset)
+            for fold, _, _ in plans
+        }
+        ops = changes.ops(self._trade_cap)
+        payload = self._payload(partition, claim, moved, ops, last)
+        await self._script(args=[payload])
+        claim.checkpoints = moved
+        claim.stored = {name: checkpoint.encode() for name, checkpoint in moved.items()}
+        for key in changes.evict:
+            claim.cache.pop(key, None)
+        return len(ops)
+
+    async def _fetch(
+        self, cache: Cache, plans: list[tuple[Fold, Space, Sequence[StoredEvent]]]
+    ) -> None:
+        wanted: list[str] = []
+        for fold, space, todo in plans:
+            if todo:
+                wanted += fold.wanted(todo, space, cache)
+        if wanted:
+            for key, raw in zip(wanted, await self._redis.mget(wanted), strict=True):
+                cache[key] = orjson.loads(raw) if raw is not None else None
+
+    def _payload(
+        self,
+        partition: int,
+        claim: Claim,
+        moved: dict[str, Checkpoint],
+        ops: list[list[str]],
+        last: int,
+    ) -> bytes:
+        control = self._control
+        live = self._live
+        market = self.space(MARKET, claim.gens.get(MARKET, 1))
+        body: dict[str, Any] = {
+            "epoch_key": self._epoch_key(partition),
+            "epoch": claim.epoch,
+            "gens": [[control.gen(n), str(g)] for n, g in claim.gens.items()] if live else [],
+            "cks": [
+                [
+                    self.space(n, claim.gens[n]).checkpoint(partition),
+                    claim.stored[n],
+                    moved[n].encode(),
+                ]
+                for n in claim.gens
+            ],
+            "pos_key": control.pos(partition) if live else f"{control.prefix}:rebuild:pos",
+            "pos": str(last),
+            "seq_prefix": market.market_seq(""),
+            "chan_prefix": control.channel("") if live else "",
+            "ops": ops,
+        }
+        return orjson.dumps(body)
+
+    def _epoch_key(self, partition: int) -> str:
+        if self._live:
+            return self._control.epoch(partition)
+        return f"{self._control.prefix}:rebuild:epoch:{partition}"
+
+
+def _text(raw: bytes | str | None) -> str:
+    if raw is None:
+        return ""
+    return raw.decode() if isinstance(raw, bytes) else raw
+
+
+def _after(events: Sequence[StoredEvent], position: int) -> Sequence[StoredEvent]:
+    """The events after ``position`` (events come in position order)."""
+    for index, event in enumerate(events):
+        if event.position > position:
+            return events[index:]
+    return []

@@ -1,0 +1,140 @@
+"""The pure folds: stored events in, net Redis changes out (no Redis involved)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from domain.instrument import Instrument
+from projections.accounts import AccountsFold
+from projections.base import Cache
+from projections.changes import Changes
+from projections.keys import Space
+from projections.market import MarketFold
+from projections.orders import OrdersFold
+from projections.simulation import Exchange, SimEvent
+
+SPACE = Space("t:p1")
+
+
+def _fold(fold: Any, events: list[SimEvent], cache: Cache | None = None) -> Changes:
+    out = Changes()
+    fold.fold(events, SPACE, cache if cache is not None else {}, out)
+    return out
+
+
+def _exchange() -> Exchange:
+    ex = Exchange()
+    ex.list_instrument(Instrument.create("ACME", "0.01", 1, "cancel_newest", 0, 0))
+    for user in (1, 2):
+        ex.deposit(user, "USD", 1_000_000)
+        ex.deposit(user, "ACME", 1_000)
+    return ex
+
+
+def test_a_resting_limit_order_adds_its_quantity_at_its_level_and_in_time_priority() -> None:
+    ex = _exchange()
+    order_id = ex.place(1, "ACME", "buy", 30, 10125)
+    accepted = [e for e in ex.events if e.type == "OrderAccepted"]
+
+    out = _fold(MarketFold(), accepted)
+
+    bids = (SPACE.levels("ACME", "b"), SPACE.level_qty("ACME", "b"), "ACME", "b")
+    assert out.levels == {(*bids, 10125): 30}
+    level = SPACE.level_orders("ACME", "b", 10125)
+    assert out.zsets[level] == {str(order_id): accepted[0].position}
+
+
+def test_a_taker_fill_takes_quantity_off_its_own_limit_level_not_the_fill_price() -> None:
+    ex = _exchange()
+    ex.place(2, "ACME", "sell", 10, 10000)
+    buyer = ex.place(1, "ACME", "buy", 30, 10125)
+    events = [e for e in ex.events if e.stream_id.startswith("order-")]
+
+    out = _fold(MarketFold(), events)
+
+    bids = (SPACE.levels("ACME", "b"), SPACE.level_qty("ACME", "b"), "ACME", "b")
+    asks = (SPACE.levels("ACME", "a"), SPACE.level_qty("ACME", "a"), "ACME", "a")
+    assert out.levels[(*bids, 10125)] == 20  # 30 accepted, 10 filled as taker
+    assert out.levels[(*asks, 10000)] == 0  # the maker is gone
+    assert buyer is not None
+    assert [t[2] for t in out.trades] == [1]
+
+
+def test_ioc_and_market_orders_never_show_in_the_book() -> None:
+    ex = _exchange()
+    ex.place(1, "ACME", "buy", 5, 10000, "IOC")
+    ex.place(1, "ACME", "buy", 5, None)
+
+    out = _fold(MarketFold(), [e for e in ex.events if e.stream_id.startswith("order-")])
+
+    assert not any(out.levels.values())
+    assert not out.docs or all(v is None for v in out.docs.values())
+
+
+def test_candle_open_and_close_follow_trade_ids_whatever_the_arrival_order() -> None:
+    first, second = Changes(), Changes()
+    slot = ("idx", "pre:", 60)
+    for trade_id, price in ((3, 101), (1, 99), (2, 105)):
+        first.candle(slot, trade_id, price, 1)
+    for trade_id, price in ((2, 105), (3, 101), (1, 99)):
+        second.candle(slot, trade_id, price, 1)
+
+    assert first.candles == second.candles
+    candle = first.candles[slot]
+    shown = (candle.open, candle.close, candle.high, candle.low, candle.volume)
+    assert shown == (99, 101, 105, 99, 3)
+
+
+def test_an_order_moves_between_status_indexes_once_per_batch() -> None:
+    ex = _exchange()
+    ex.place(2, "ACME", "sell", 10, 10000)
+    buyer = ex.place(1, "ACME", "buy", 30, 10125)
+    assert buyer is not None
+    events = [e for e in ex.events if e.stream_id == f"order-{buyer}"]
+
+    cache: Cache = {}
+    out = _fold(OrdersFold(), events, cache)
+
+    state = orjson.loads(out.docs[SPACE.order(buyer)] or b"")
+    assert (state["status"], state["filled"], state["remaining"]) == ("partially_filled", 10, 20)
+    assert out.zsets[SPACE.user_orders(1, "partially_filled")] == {str(buyer): buyer}
+    assert SPACE.user_orders(1, "accepted") not in out.zsets  # never written: net change
+    assert len(out.lists[SPACE.order_events(buyer)]) == len(events)
+
+
+def test_a_cancelled_order_closes_with_its_reason_and_leaves_the_cache() -> None:
+    ex = _exchange()
+    order_id = ex.place(1, "ACME", "buy", 30, 10125)
+    assert order_id is not None
+    ex.cancel(1, "ACME", order_id)
+    events = [e for e in ex.events if e.stream_id == f"order-{order_id}"]
+
+    out = _fold(OrdersFold(), events)
+
+    state = orjson.loads(out.docs[SPACE.order(order_id)] or b"")
+    assert (state["status"], state["reason"], state["remaining"]) == ("cancelled", "USER", 0)
+    assert SPACE.order(order_id) in out.evict
+    assert out.zsets[SPACE.user_orders(1, "cancelled", "ACME")] == {str(order_id): order_id}
+    assert SPACE.user_orders(1, "accepted") not in out.zsets
+
+
+def test_account_balances_and_ledger_follow_deposits_holds_and_trades() -> None:
+    ex = _exchange()
+    ex.place(2, "ACME", "sell", 10, 10000)
+    ex.place(1, "ACME", "buy", 10, 10000)
+    events = [e for e in ex.events if e.stream_id == "account-1"]
+
+    cache: Cache = {}
+    out = _fold(AccountsFold(), events, cache)
+
+    state = orjson.loads(out.docs[SPACE.account(1)] or b"")
+    assert state["balances"] == {"USD": [1_000_000 - 100_000, 0], "ACME": [1_010, 0]}
+    entries = [orjson.loads(m) for m in out.zsets[SPACE.ledger(1)]]
+    assert [(e["kind"], e["asset"], e["delta"], e["balance_after"]) for e in entries] == [
+        ("deposit", "USD", 1_000_000, 1_000_000),
+        ("deposit", "ACME", 1_000, 1_000),
+        ("trade", "USD", -100_000, 900_000),
+        ("trade", "ACME", 10, 1_010),
+    ]
