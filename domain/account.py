@@ -242,12 +242,6 @@ class Account:
             )
         )
 
-    def release_excess(self, order_id: int, needed: int, at: int) -> list[Event]:
-        """Release what ``order_id`` holds above ``needed`` (after an amend); ``[]`` if nothing."""
-        if self.reserved_for(order_id) <= needed:
-            return []
-        return self.adjust_hold(order_id, needed, at)
-
     def _settlement(self, fill: OrderFilled, instrument: Instrument, maker: bool) -> TradeSettled:
         order_id, side = fill.order_id, fill.side
         notional = instrument.notional(fill.price, fill.quantity)

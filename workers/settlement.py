@@ -6,8 +6,12 @@ the events of ``order-*`` streams, books the owner's account with the domain's r
 * ``OrderFilled`` → ``TradeSettled`` (consumes the order's hold, moves cash and shares, charges
   the fee), and ``FundsReleased`` of the leftover when the order is filled; the fee is credited
   to the fee account (``FeesCollected`` on ``account-0``);
-* ``OrderCancelled`` / ``OrderExpired`` / ``OrderRejected`` → ``FundsReleased`` of the rest;
-* ``OrderAmended`` → ``FundsReleased`` of the hold above what the open remainder needs.
+* ``OrderCancelled`` / ``OrderExpired`` / ``OrderRejected`` → ``FundsReleased`` of the rest.
+
+An amend that lowers what an order may spend releases nothing until the order ends: the command
+API may already have reserved more for a later amend still in flight (its ``AmendRequested``
+precedes the engine's ``OrderAmended`` in the order's stream), and releasing on each
+``OrderAmended`` could take that reservation away. Holds only grow while an order is open.
 
 A batch's account events and ``SettlementInputConsumed`` on ``settlement-<p>`` (expected version:
 the fence) are one append. Account streams are appended with the versions the decisions were
@@ -28,7 +32,7 @@ from domain.account_events import FEE_ACCOUNT, RELEASED_ORDER_CLOSED, TradeSettl
 from domain.errors import DomainError
 from domain.events import Event, event_from_dict
 from domain.folds import ORDER_CLOSING_EVENT_TYPES
-from domain.order_events import OrderAmended, OrderFilled
+from domain.order_events import OrderFilled
 from event_store.errors import WrongExpectedVersion
 from event_store.model import NewEvent, RecordedEvent, StreamAppend
 from event_store.protocol import EventStore
@@ -43,8 +47,7 @@ INPUT_CONSUMED: Final = "SettlementInputConsumed"
 ANY: Final = -1
 MAX_ATTEMPTS: Final = 20
 _FILLED: Final = OrderFilled.__name__
-_AMENDED: Final = OrderAmended.__name__
-_SETTLED: Final = frozenset({_FILLED, _AMENDED, *ORDER_CLOSING_EVENT_TYPES})
+_SETTLED: Final = frozenset({_FILLED, *ORDER_CLOSING_EVENT_TYPES})
 _ORDER_PREFIX: Final = streams.order(0).removesuffix("0")
 
 
@@ -155,27 +158,11 @@ class SettlementWorker:
                     raise SettlementError(f"a fill in the unlisted {fill.symbol}")
                 return account.settle_fill(fill, instrument)
             order_id = int(data["order_id"])
-            if event.type == _AMENDED:
-                return await self._after_amend(account, data, order_id)
             return account.release_order(order_id, RELEASED_ORDER_CLOSED, int(data["at"]))
         except DomainError as exc:
             raise SettlementError(
                 f"{event.type} at position {event.position} cannot be settled: {exc}"
             ) from exc
-
-    async def _after_amend(
-        self, account: Account, data: dict[str, Any], order_id: int
-    ) -> list[Event]:
-        hold = account.holds.get(order_id)
-        instrument = await self._instruments.get(str(data["symbol"]))
-        if hold is None or instrument is None:
-            return []
-        remaining = int(data["remaining"])
-        if hold.side == "buy":
-            needed = instrument.buy_hold(int(data["price"]), remaining)
-        else:
-            needed = remaining
-        return account.release_excess(order_id, needed, int(data["at"]))
 
 
 async def _main() -> None:

@@ -177,7 +177,7 @@ async def test_reducing_quantity_keeps_priority_and_a_price_change_loses_it(
     assert (await order(store, a)).filled == 1
 
 
-async def test_an_amend_down_releases_the_hold_it_no_longer_needs(
+async def test_an_amend_down_keeps_its_hold_until_the_order_ends(
     api: httpx.AsyncClient, store: MariaDbEventStore
 ) -> None:
     symbol = await list_symbol(api)
@@ -187,7 +187,10 @@ async def test_an_amend_down_releases_the_hold_it_no_longer_needs(
     resp = await api.patch(f"/v1/orders/{buy}", json={"quantity": 2}, headers=buyer.headers)
 
     assert resp.status_code == 202
-    await balances(store, buyer.user_id, Expect("USD", 10000, 2000))
+    await eventually(lambda: order(store, buy), lambda v: v.quantity == 2)
+    await balances(store, buyer.user_id, Expect("USD", 10000, 5000))
+    await api.delete(f"/v1/orders/{buy}", headers=buyer.headers)
+    await balances(store, buyer.user_id, Expect("USD", 10000, 0))
 
 
 async def test_the_opposite_side_rule_refuses_a_second_side(
