@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import httpx
 import typer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
@@ -32,6 +33,9 @@ console = Console()
 
 ProfileOpt = Annotated[str, typer.Option("--profile", "-p", help="dev or test")]
 READ_CHUNK = 20_000
+RELAY = "relay"
+WORKER_GROUPS = ("matching", "settlement")
+"""The consumer groups whose backlog must be empty before the drained rules apply."""
 
 
 def _profile(name: str) -> Profile:
@@ -48,17 +52,45 @@ def _settings(profile: Profile) -> InfraSettings:
     )
 
 
-async def wait_until_idle(store: EventStore, quiet_s: float, timeout_s: float) -> bool:
-    """Wait until nothing was appended for ``quiet_s`` (the workers drained), or time out."""
+async def backlog(store: EventStore, settings: InfraSettings, groups: list[str]) -> int:
+    """Events not yet relayed plus messages each consumer group has not committed past."""
+    behind = await store.last_position() - await store.load_checkpoint(RELAY)
+    topics = {"matching": (settings.orders_topic, settings.orders_partitions)}
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    await consumer.start()
+    try:
+        for group in groups:
+            topic, count = topics.get(group, (settings.events_topic, settings.events_partitions))
+            parts = [TopicPartition(topic, p) for p in range(count)]
+            ends = await consumer.end_offsets(parts)
+            reader = AIOKafkaConsumer(
+                bootstrap_servers=settings.kafka_bootstrap,
+                group_id=group,
+                enable_auto_commit=False,
+            )
+            await reader.start()
+            try:
+                for tp in parts:
+                    committed = await reader.committed(tp) or 0
+                    behind += max(ends[tp] - committed, 0)
+            finally:
+                await reader.stop()
+    finally:
+        await consumer.stop()
+    return behind
+
+
+async def wait_until_drained(
+    store: EventStore, settings: InfraSettings, groups: list[str], timeout_s: float
+) -> bool:
+    """Wait until the relay and every consumer group caught up (twice in a row), or time out."""
     deadline = time.monotonic() + timeout_s
-    last, since = await store.last_position(), time.monotonic()
+    caught_up = 0
     while time.monotonic() < deadline:
-        await asyncio.sleep(0.25)
-        now = await store.last_position()
-        if now != last:
-            last, since = now, time.monotonic()
-        elif time.monotonic() - since >= quiet_s:
+        caught_up = caught_up + 1 if await backlog(store, settings, groups) == 0 else 0
+        if caught_up >= 2:
             return True
+        await asyncio.sleep(0.5)
     return False
 
 
@@ -115,7 +147,7 @@ def invariants(
 async def _check(settings: InfraSettings, wait: float) -> list[str]:
     store = MariaDbEventStore.from_url(settings.database_url)
     try:
-        drained = await wait_until_idle(store, 2.0, wait)
+        drained = await wait_until_drained(store, settings, list(WORKER_GROUPS), wait)
         if not drained:
             console.print("[yellow]![/] the store is still changing: checking without drain rules")
         fold = await fold_store(store)
@@ -142,7 +174,7 @@ def verify(
     """Rebuild every engine shard from position 0 and from its snapshot; compare with the live."""
     p = _profile(profile)
     urls = ops_url or [f"http://127.0.0.1:{p.ops_port('matching')}"]
-    found = asyncio.run(_verify(_settings(p), urls))
+    found = asyncio.run(verify_shards(_settings(p), urls))
     if found:
         for line in found:
             console.print(f"[red]✗[/] {line}")
@@ -166,7 +198,7 @@ async def live_shards(urls: list[str], attempts: int = 40) -> dict[int, dict[str
     return shards
 
 
-async def _verify(settings: InfraSettings, urls: list[str]) -> list[str]:
+async def verify_shards(settings: InfraSettings, urls: list[str]) -> list[str]:
     live = await live_shards(urls)
     store = MariaDbEventStore.from_url(settings.database_url)
     instruments = Instruments(store)

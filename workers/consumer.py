@@ -227,6 +227,8 @@ async def _consume(
                 if tp.partition not in partitions.positions:
                     continue  # revoked while the fetch was under way
                 done = await _apply(partitions, tp.partition, records, stop, metrics)
+                if done is None:
+                    continue  # interrupted: the batch comes again (from the worker's offset)
                 progress.add(done)
                 high = consumer.highwater(tp)
                 if high is not None:
@@ -245,8 +247,11 @@ async def _apply(
     records: list[Any],
     stop: asyncio.Event,
     metrics: ConsumerMetrics,
-) -> int:
-    """Apply what is new in ``records``; after a failure, reload the partition and try again."""
+) -> int | None:
+    """Apply what is new in ``records``; after a failure, reload the partition and try again.
+
+    The number of events applied, or ``None`` when stopped before the batch was applied.
+    """
     events = [event_from_message(record.value) for record in records]
     next_offset = records[-1].offset + 1
     worker = partitions.worker
@@ -267,13 +272,13 @@ async def _apply(
                 await _sleep(stop, 0.5)
             resume = await _with_backoff(partial(worker.assign, partition), stop)
             if resume is None:
-                return 0
+                return None
             partitions.positions[partition] = resume.position
             continue
         partitions.positions[partition] = fresh[-1].position
         metrics.applied.inc(len(fresh))
         return len(fresh)
-    return 0
+    return None
 
 
 def _new_events(events: list[RecordedEvent], applied: int) -> list[RecordedEvent]:
