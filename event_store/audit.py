@@ -262,7 +262,8 @@ async def symbol_lifecycle(
     window: Window = Window(),
     progress: Progress | None = None,
 ) -> AsyncIterator[RecordedEvent]:
-    """The symbol's lifecycle (see the module docstring); ``UnknownLifecycle`` if not listed."""
+    """The symbol's lifecycle (see the module docstring), streamed: ``async for e in await
+    symbol_lifecycle(...)``. ``UnknownLifecycle`` (at once) if the symbol was never listed."""
     listed = await reader.first_event(f"instrument-{symbol}")
     if listed is None:
         raise UnknownLifecycle(f"no instrument {symbol!r} in the store")
@@ -273,8 +274,7 @@ async def symbol_lifecycle(
         " OR JSON_VALUE(data, '$.asset') = %s OR JSON_VALUE(metadata, '$.order_symbol') = %s"
     )
     params = (f"instrument-{symbol}", f"session-{symbol}", symbol, symbol, symbol)
-    async for event in reader.scan(condition, params, window, progress):
-        yield event
+    return reader.scan(condition, params, window, progress)
 
 
 def engine_inputs(

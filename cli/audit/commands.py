@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Coroutine
-from contextlib import nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -68,10 +67,17 @@ def export(url: str, scope: dict[str, Any], window: Window, fmt: str, output: Pa
         finally:
             await reader.close()
 
-    target = nullcontext(sys.stdout) if output is None else output.open("w", newline="")
-    with target as out:
-        writer = _run(run(out))
-    err.print(f"[green]{writer.lines} lines[/], head [bold]{writer.head}[/]")
+    if output is None:
+        writer = _run(run(sys.stdout))
+    else:  # written aside and renamed: a failed export leaves no file behind
+        partial = output.with_name(output.name + ".partial")
+        try:
+            with partial.open("w", newline="", encoding="utf-8") as out:
+                writer = _run(run(out))
+            partial.replace(output)
+        finally:
+            partial.unlink(missing_ok=True)
+    err.print(f"[green]{writer.lines} lines[/], head [bold]{writer.head}[/]", soft_wrap=True)
 
 
 def verify(file: Path, fmt: str | None, expect_head: str | None) -> None:
@@ -79,9 +85,10 @@ def verify(file: Path, fmt: str | None, expect_head: str | None) -> None:
     chosen: Format | None = None if fmt is None else ("csv" if fmt == "csv" else "jsonl")
     verdict = verify_file(file, chosen, expect_head)
     if not verdict.ok:
-        err.print(f"[red]✗ {file}: line {verdict.line}: {verdict.reason}[/]")
+        err.print(f"[red]✗ {file}: line {verdict.line}: {verdict.reason}[/]", soft_wrap=True)
         raise typer.Exit(1)
-    err.print(f"[green]✓ {file}: {verdict.records} events, chain intact[/], head {verdict.head}")
+    summary = f"{verdict.records} events, chain intact[/], head {verdict.head}"
+    err.print(f"[green]✓ {file}: {summary}", soft_wrap=True)
 
 
 def state(url: str, scope: dict[str, Any], position: int, as_json: bool) -> None:
@@ -110,10 +117,10 @@ def _run[T](coroutine: Coroutine[Any, Any, T]) -> T:
     try:
         return asyncio.run(coroutine)
     except UnknownLifecycle as exc:
-        err.print(f"[red]✗ {exc}[/]")
+        err.print(f"[red]✗ {exc}[/]", soft_wrap=True)
         raise typer.Exit(2) from exc
     except EventStoreUnavailable as exc:
-        err.print(f"[red]✗ the store is unavailable: {exc}[/]")
+        err.print(f"[red]✗ the store is unavailable: {exc}[/]", soft_wrap=True)
         raise typer.Exit(3) from exc
 
 

@@ -24,15 +24,23 @@ async def lifecycle_events(
     window: Window,
     progress: Callable[[int, int], None] | None = None,
 ) -> AsyncIterator[RecordedEvent]:
-    """The events of the lifecycle ``scope`` names, in position order."""
+    """The events of the lifecycle ``scope`` names, in position order.
+
+    ``UnknownLifecycle`` is raised here, before any event is read, for a lifecycle the store
+    does not know.
+    """
     if "symbol" in scope:
-        async for event in symbol_lifecycle(reader, str(scope["symbol"]), window, progress):
-            yield event
-        return
+        return await symbol_lifecycle(reader, str(scope["symbol"]), window, progress)
     if "order" in scope:
         events = await order_lifecycle(reader, int(scope["order"]), window)
     else:
         events = await user_lifecycle(reader, int(scope["user"]), window)
+    return _listed(events, progress)
+
+
+async def _listed(
+    events: list[RecordedEvent], progress: Callable[[int, int], None] | None
+) -> AsyncIterator[RecordedEvent]:
     for event in events:
         yield event
     if progress is not None:
@@ -57,13 +65,14 @@ async def export_lifecycle(
         "from": iso(window.from_time) if window.from_position is None else window.from_position,
         "to": iso(window.to_time) if window.to_position is None else window.to_position,
     }
-    exported_at = iso(datetime.now(UTC))
-    writer = ChainWriter(out, fmt)
-    writer.write(header_record(scope, bounds, exported_at or "", store_position))
     if window.to_position is None or window.to_position > store_position:
         window = replace(window, to_position=store_position)
+    events = await lifecycle_events(reader, scope, window, progress)
+    writer = ChainWriter(out, fmt)
+    exported_at = iso(datetime.now(UTC)) or ""
+    writer.write(header_record(scope, bounds, exported_at, store_position))
     count, last = 0, None
-    async for event in lifecycle_events(reader, scope, window, progress):
+    async for event in events:
         writer.write(event_record(event))
         count, last = count + 1, event.position
     writer.write(trailer_record(count, last))

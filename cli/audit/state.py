@@ -1,9 +1,9 @@
 """Time travel for auditors: an order, an account or a book as it stood at a store position.
 
 Everything is rebuilt from the store (never from Redis): an order by folding its stream
-(:func:`domain.folds.fold_order` plus the engine's events), an account by folding its stream
-(:func:`domain.folds.fold_account`), a book by replaying the symbol's engine inputs into a fresh
-engine (:func:`workers.replay.replay_symbol`). Each view's ``to_dict()`` is what
+(:func:`domain.folds.fold_order`, which follows the engine's events), an account by folding
+its stream (:func:`domain.folds.fold_account`), a book by replaying the symbol's engine inputs
+into a fresh engine (:func:`workers.replay.replay_symbol`). Each view's ``to_dict()`` is what
 ``exchange audit state --json`` prints; amounts are decimal strings, never floats.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Final
+from typing import Any
 
 from domain import streams
 from domain.account import Account
@@ -20,13 +20,6 @@ from domain.instrument import Instrument
 from domain.values import CURRENCY_DIGITS, format_units, minor_unit
 from event_store.audit import AuditReader, UnknownLifecycle, Window
 from workers.replay import instrument_of, replay_symbol
-
-_CLOSED_STATUS: Final = {
-    "OrderCancelled": "cancelled",
-    "OrderExpired": "expired",
-    "OrderRejected": "rejected",
-}
-_REMAINING_CHANGES: Final = frozenset({"OrderReduced", "OrderAmended"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,18 +102,7 @@ def order_state(
     view = fold_order(events)
     if view is None:
         return None
-    status, reason, remaining = "accepted", None, view.quantity
-    for event in events:
-        data = event.data
-        if event.type == "OrderFilled":
-            remaining = int(data["remaining"])
-            status = "partially_filled" if remaining else "filled"
-        elif event.type in _REMAINING_CHANGES:
-            remaining = int(data["remaining"])
-        elif event.type in _CLOSED_STATUS:
-            status, reason, remaining = _CLOSED_STATUS[event.type], data.get("reason"), 0
-    price = view.price
-    shown = None if price is None else _price(instrument, int(price))
+    price = None if view.price is None else _price(instrument, int(view.price))
     return OrderState(
         view.order_id,
         view.user_id,
@@ -128,12 +110,12 @@ def order_state(
         view.symbol,
         view.side,
         view.order_type,
-        shown,
+        price,
         view.quantity,
         view.filled,
-        remaining,
-        status,
-        reason,
+        view.remaining,
+        view.status,
+        view.reason,
         view.cancel_position is not None,
         events[-1].type,
         events[-1].position,
