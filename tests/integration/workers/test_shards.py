@@ -1,0 +1,148 @@
+"""Engine shards on a private database: snapshots, replay, and the fence against zombies.
+
+These drive :class:`MatchingWorker` directly (no Kafka) on a fresh database of their own, so a
+second worker on the same partition can be arranged deterministically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from itertools import count
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from domain import streams
+from domain.instrument import Instrument
+from domain.order_requests import CancelRequested, OrderPlaced
+from event_store.mariadb import MariaDbEventStore
+from event_store.model import NO_STREAM, NewEvent, RecordedEvent, StreamAppend
+from event_store.outbox import order_route, partition_of
+from tests.integration.event_store.conftest import _fresh_database, _run_sql
+from workers.consumer import Fenced
+from workers.instruments import Instruments
+from workers.matching.shard import load_shard
+from workers.matching.worker import MatchingWorker
+
+pytestmark = pytest.mark.integration
+
+PARTITIONS = 4
+SYMBOL = "ZOMB"
+PARTITION = partition_of(SYMBOL.encode(), PARTITIONS)
+_ids = count(1)
+
+
+@pytest.fixture(scope="module")
+def shard_db_url() -> Iterator[str]:
+    """A migrated, empty database for this module."""
+    base = make_url(os.environ["EXCHANGE_DATABASE_URL"])
+    name = f"{base.database}_shards_{os.getpid()}"
+    url = base.set(database=name).render_as_string(hide_password=False)
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(_fresh_database, url).result()
+    yield url
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(_run_sql, url, f"DROP DATABASE IF EXISTS `{name}`").result()
+
+
+@pytest.fixture
+async def store(shard_db_url: str) -> AsyncIterator[MariaDbEventStore]:
+    """The private store."""
+    opened = MariaDbEventStore.from_url(shard_db_url)
+    yield opened
+    await opened.close()
+
+
+def worker(store: MariaDbEventStore) -> MatchingWorker:
+    """A matching worker on the private store (snapshots only when asked)."""
+    return MatchingWorker(
+        store, group="matching", topic="orders", partitions=PARTITIONS,
+        snapshot_every_inputs=10**9, snapshot_every_s=10**9,
+    )  # fmt: skip
+
+
+async def list_instrument(store: MariaDbEventStore) -> None:
+    """List the test symbol once, as the command API would."""
+    if await store.stream_version(streams.instrument(SYMBOL)):
+        return
+    data = {**Instrument.create(SYMBOL).to_dict(), "at": 1}
+    await store.append(
+        StreamAppend(streams.instrument(SYMBOL), [NewEvent("InstrumentListed", data)], NO_STREAM)
+    )
+
+
+async def orders(store: MariaDbEventStore, n: int, price: int = 1000) -> list[RecordedEvent]:
+    """``n`` crossing limit orders placed (without holds: the engine does not look at them)."""
+    placed = []
+    for i in range(n):
+        order_id, side = next(_ids), ("buy", "sell")[i % 2]
+        request = OrderPlaced(SYMBOL, order_id, 100 + i % 3, side, "limit", price + i % 2, 2,
+                              "GTC", False, None, None, None, 10 + order_id)  # fmt: skip
+        event = NewEvent(request.event_type, request.to_dict(), order_route(SYMBOL))
+        result = await store.append(StreamAppend(streams.order(order_id), [event], NO_STREAM))
+        placed += await store.read_all(result.first_position - 1, 1)
+    return placed
+
+
+async def cancels(store: MariaDbEventStore, placed: list[RecordedEvent]) -> list[RecordedEvent]:
+    """A cancel request for each placed order."""
+    requested = []
+    for event in placed:
+        data = event.data
+        cancel = CancelRequested(SYMBOL, data["order_id"], data["user_id"], data["at"] + 1)
+        result = await store.append(
+            StreamAppend(
+                event.stream_id,
+                [NewEvent(cancel.event_type, cancel.to_dict(), order_route(SYMBOL))],
+            )
+        )
+        requested += await store.read_all(result.first_position - 1, 1)
+    return requested
+
+
+async def test_a_shard_restored_from_its_snapshot_hashes_equal_to_a_full_replay(
+    store: MariaDbEventStore,
+) -> None:
+    await list_instrument(store)
+    live = worker(store)
+    await live.assign(PARTITION)
+    await live.apply(PARTITION, await orders(store, 20), 1)
+    await store.save_snapshot(live.shards[PARTITION].snapshot())
+    await live.apply(PARTITION, await orders(store, 15, price=1003), 2)
+    batch = await orders(store, 6, price=1001)
+    await live.apply(PARTITION, batch + await cancels(store, batch[:3]), 3)
+
+    instruments = Instruments(store)
+    fast = await load_shard(store, instruments, PARTITION, PARTITIONS)
+    full = await load_shard(store, instruments, PARTITION, PARTITIONS, use_snapshot=False)
+
+    assert fast.from_snapshot is not None and full.from_snapshot is None
+    expected = live.shards[PARTITION].engine.state_hash()
+    assert fast.engine.state_hash() == full.engine.state_hash() == expected
+    assert fast.position == full.position == live.shards[PARTITION].position
+
+
+async def test_a_zombie_that_lost_its_partition_cannot_append_for_it(
+    store: MariaDbEventStore,
+) -> None:
+    await list_instrument(store)
+    zombie, successor = worker(store), worker(store)
+    await zombie.assign(PARTITION)
+    await successor.assign(PARTITION)  # the partition moved while the zombie was paused
+    taken = await orders(store, 4)
+    await successor.apply(PARTITION, taken, 10)
+    before = await store.last_position()
+
+    with pytest.raises(Fenced):
+        await zombie.apply(PARTITION, taken, 10)
+
+    assert await store.last_position() == before
+    assert PARTITION not in zombie.shards  # its engine ran ahead of the store: dropped
+    resumed = await zombie.assign(PARTITION)
+    assert resumed.position == taken[-1].position  # reloaded: it would skip what was applied
+    decided = await asyncio.gather(*(store.read_stream(e.stream_id) for e in taken))
+    decisions = [sum(e.type in ("OrderAccepted", "OrderRejected") for e in s) for s in decided]
+    assert decisions == [1] * len(taken)
