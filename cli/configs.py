@@ -11,7 +11,16 @@ from cli.profiles import KAFKA_LIBS, ROOT, Profile
 KAFKA_HEAP = "1g"  # 1 GiB of a 24 GiB, 2-core machine: ample for a single broker at our rates.
 
 INFRA = ("mariadb", "redis", "kafka")
-APPS = ("command_api", "query_api", "relay", "matching", "settlement", "scheduler", "nginx")
+APPS = (
+    "command_api",
+    "query_api",
+    "relay",
+    "matching",
+    "settlement",
+    "scheduler",
+    "projector",
+    "nginx",
+)
 
 
 def _which(name: str, *fallbacks: str) -> str:
@@ -219,7 +228,7 @@ def supervisord_conf(p: Profile) -> str:
                 priority=40,
                 env={**base_env, "EXCHANGE_OPS_PORT": str(p.ops_port(worker))},
             )
-            for worker in ("matching", "settlement", "scheduler")
+            for worker in ("matching", "settlement", "scheduler", "projector")
         ),
         _program(
             "nginx",

@@ -47,6 +47,12 @@ class QueryApiSettings(ApiSettings):
 
     port: int = 8002
     min_position_wait_s: float = 3.0
+    """How long ``min_position`` waits before ``503`` + ``Retry-After``."""
+    admin_key: str = "dev-admin-key"
+    projection_prefix: str = "x"
+    """Prefix of every read-model key in Redis (shared with the projector)."""
+    ws_queue_max: int = 256
+    """Market-data messages buffered per WebSocket client before it is dropped as too slow."""
 
 
 class RelaySettings(InfraSettings):
@@ -86,3 +92,14 @@ class SchedulerSettings(WorkerSettings):
 
     session_close_utc: str = "21:00"
     scheduler_poll_s: float = 1.0
+
+
+class ProjectorSettings(WorkerSettings):
+    """The projector: events topic → Redis read models."""
+
+    projector_group: str = "projector"
+    projection_prefix: str = "x"
+    """Prefix of every read-model key in Redis (shared with the query API)."""
+    relay_name: str = "relay"
+    """The relay's checkpoint: a caught-up partition reflects everything relayed."""
+    watermark_interval_s: float = 0.1

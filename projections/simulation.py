@@ -20,7 +20,7 @@ from domain.errors import DomainError
 from domain.events import Event
 from domain.instrument import Instrument
 from domain.matching.engine import MatchingEngine
-from domain.order_events import OrderAmended, OrderFilled, TradeExecuted
+from domain.order_events import OrderFilled, TradeExecuted
 from domain.order_requests import AmendRequested, CancelRequested, OrderPlaced
 
 _CLOSES = frozenset({"OrderCancelled", "OrderExpired", "OrderRejected"})
@@ -149,8 +149,6 @@ class Exchange:
                     int(str(data["order_id"])), "ORDER_CLOSED", self.clock
                 )
                 self._account_events(user, released)
-            elif isinstance(event, OrderAmended):
-                self._amended(event)
 
     def _settle(self, fill: OrderFilled) -> None:
         instrument = self.instruments[fill.symbol]
@@ -160,18 +158,6 @@ class Exchange:
             if event.event_type == "TradeSettled":
                 fees = self.account(FEE_ACCOUNT).collect_fee(event)  # type: ignore[arg-type]
                 self._account_events(FEE_ACCOUNT, fees)
-
-    def _amended(self, event: OrderAmended) -> None:
-        account = self.account(event.user_id)
-        instrument = self.instruments[event.symbol]
-        hold = account.holds.get(event.order_id)
-        if hold is None or hold.side != "buy":
-            needed = event.remaining
-        else:
-            needed = instrument.buy_hold(event.price, event.remaining)
-        self._account_events(
-            event.user_id, account.release_excess(event.order_id, needed, event.at)
-        )
 
 
 def random_flow(seed: int, orders: int, symbols: tuple[str, ...] = ("SIMA", "SIMB")) -> Exchange:

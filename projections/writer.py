@@ -31,6 +31,14 @@ from projections.refdata import RefdataFold
 log = logging.getLogger("projections.writer")
 
 APPLY_LUA: Final = resources.files("projections").joinpath("apply.lua").read_text()
+RAISE_LUA: Final = """
+if tonumber(ARGV[1]) > tonumber(redis.call('GET', KEYS[1]) or '0') then
+  redis.call('SET', KEYS[1], ARGV[1])
+  return 1
+end
+return 0
+"""
+"""Move a position key forward only."""
 TRADE_CAP: Final = 1000
 """Trades kept per symbol."""
 
@@ -105,6 +113,7 @@ class ProjectionWriter:
         self._folds = list(folds) if folds is not None else all_folds()
         self._trade_cap = trade_cap
         self._script = client.register_script(APPLY_LUA)
+        self._raise = client.register_script(RAISE_LUA)
         self._claims: dict[int, Claim] = {}
 
     @property
@@ -127,9 +136,23 @@ class ProjectionWriter:
         """Forget ``partition`` (revoked)."""
         self._claims.pop(partition, None)
 
-    def checkpoint(self, partition: int) -> Checkpoint:
-        """Where a claimed partition stands."""
-        return self._claims[partition].resume()
+    def checkpoint(self, partition: int) -> Checkpoint | None:
+        """Where a claimed partition stands (``None``: not claimed)."""
+        claim = self._claims.get(partition)
+        return claim.resume() if claim is not None else None
+
+    def claimed(self) -> list[int]:
+        """The partitions this writer holds."""
+        return sorted(self._claims)
+
+    async def raise_position(self, partition: int, position: int) -> bool:
+        """Say the partition reflects ``position`` (never moves it back); whether it moved.
+
+        True of a partition whose input is consumed up to a Kafka end offset read *after* the
+        relay's checkpoint reached ``position``: every event up to it is applied.
+        """
+        moved = await self._raise(keys=[self._control.pos(partition)], args=[position])
+        return bool(moved)
 
     async def _load(self, partition: int, claim: Claim, gens: dict[str, int] | None) -> None:
         names = [fold.name for fold in self._folds]
