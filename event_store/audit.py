@@ -8,6 +8,7 @@ A *lifecycle* is the set of events an auditor asks about:
   ``TradeSettled``);
 * a **user**: ``user-<id>``, ``account-<id>`` and the ``order-*`` (and ``batch-*``) streams of
   every order the account reserved funds for (every placement reserves, in the same append);
+  the fee account (user 0) has an account and no user stream;
 * a **symbol**: ``instrument-<S>``, ``session-<S>`` and every event whose data names the symbol
   (``symbol`` or, for share movements, ``asset``) or that is routed to its engine shard
   (metadata ``order_symbol``), from its listing on (nothing of a symbol precedes its listing).
@@ -233,9 +234,10 @@ async def user_lifecycle(
     reader: AuditReader, user_id: int, window: Window = Window()
 ) -> list[RecordedEvent]:
     """The user's lifecycle (see the module docstring); ``UnknownLifecycle`` if no such user."""
-    if await reader.first_event(f"user-{user_id}") is None:
-        raise UnknownLifecycle(f"no user {user_id} in the store")
     account = f"account-{user_id}"
+    unknown = await reader.first_event(f"user-{user_id}") is None  # (the fee account has no user)
+    if unknown and await reader.first_event(account) is None:
+        raise UnknownLifecycle(f"no user {user_id} in the store")
     order_ids = await reader.column(
         "SELECT DISTINCT JSON_VALUE(data, '$.order_id') FROM events"
         " WHERE stream_id = %s AND type = 'FundsReserved'",

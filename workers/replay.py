@@ -27,7 +27,13 @@ from domain.order_requests import (
     OrderPlaced,
     SessionClosed,
 )
-from event_store.audit import ENGINE_INPUT_TYPES, AuditReader, UnknownLifecycle, engine_inputs
+from event_store.audit import (
+    ENGINE_INPUT_TYPES,
+    AuditReader,
+    Progress,
+    UnknownLifecycle,
+    engine_inputs,
+)
 from event_store.model import RecordedEvent
 from event_store.outbox import ORDER_SYMBOL
 from event_store.protocol import EventStore
@@ -37,20 +43,24 @@ _INPUTS: Final = frozenset(ENGINE_INPUT_TYPES)
 
 
 async def replay_symbol(
-    store: AuditReader | EventStore, symbol: str, up_to_position: int
+    store: AuditReader | EventStore,
+    symbol: str,
+    up_to_position: int,
+    *,
+    progress: Progress | None = None,
 ) -> MatchingEngine:
     """A fresh engine holding ``symbol``'s book as it stood at ``up_to_position``.
 
-    ``store`` is an :class:`AuditReader` (one SQL scan of the engine inputs) or any
-    :class:`EventStore` (its log is read in pages and filtered here). Raises
-    ``UnknownLifecycle`` when the symbol was never listed.
+    ``store`` is an :class:`AuditReader` (one SQL scan of the engine inputs, reported to
+    ``progress``) or any :class:`EventStore` (its log is read in pages and filtered here).
+    Raises ``UnknownLifecycle`` when the symbol was never listed.
     """
     listed = await _first_event(store, streams.instrument(symbol))
     if listed is None:
         raise UnknownLifecycle(f"no instrument {symbol!r} in the store")
     engine = MatchingEngine([instrument_of(listed.data)])
     batch: list[Command] = []
-    async for event in _inputs(store, symbol, listed.position, up_to_position):
+    async for event in _inputs(store, symbol, listed.position, up_to_position, progress):
         batch.append(engine_command(event))
         if len(batch) >= _PAGE:
             engine.process_many(batch)
@@ -82,10 +92,14 @@ async def _first_event(store: AuditReader | EventStore, stream_id: str) -> Recor
 
 
 async def _inputs(
-    store: AuditReader | EventStore, symbol: str, listed_at: int, up_to_position: int
+    store: AuditReader | EventStore,
+    symbol: str,
+    listed_at: int,
+    up_to_position: int,
+    progress: Progress | None,
 ) -> AsyncIterator[RecordedEvent]:
     if isinstance(store, AuditReader):
-        async for event in engine_inputs(store, symbol, up_to_position, listed_at):
+        async for event in engine_inputs(store, symbol, up_to_position, listed_at, progress):
             yield event
         return
     after = listed_at

@@ -101,7 +101,12 @@ def state(url: str, scope: dict[str, Any], position: int, as_json: bool) -> None
                 return await order_as_of(reader, int(scope["order"]), position)
             if "user" in scope:
                 return await account_as_of(reader, int(scope["user"]), position)
-            return await book_as_of(reader, str(scope["symbol"]), position)
+            with Progress(console=err, transient=True) as bar:
+                task = bar.add_task("replaying", total=None)
+                return await book_as_of(
+                    reader, str(scope["symbol"]), position,
+                    lambda done, total: bar.update(task, completed=done, total=total),
+                )  # fmt: skip
         finally:
             await reader.close()
 

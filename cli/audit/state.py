@@ -18,7 +18,7 @@ from domain.account import Account
 from domain.folds import StoredEvent, fold_account, fold_order
 from domain.instrument import Instrument
 from domain.values import CURRENCY_DIGITS, format_units, minor_unit
-from event_store.audit import AuditReader, UnknownLifecycle, Window
+from event_store.audit import AuditReader, Progress, UnknownLifecycle, Window
 from workers.replay import instrument_of, replay_symbol
 
 
@@ -153,15 +153,20 @@ async def order_as_of(reader: AuditReader, order_id: int, position: int) -> Orde
 
 async def account_as_of(reader: AuditReader, user_id: int, position: int) -> AccountState:
     """The user's account as it stood at ``position``; ``UnknownLifecycle`` for no such user."""
-    if await reader.first_event(streams.user(user_id)) is None:
+    account = streams.account(user_id)
+    # (the fee account, user 0, has an account and no user stream)
+    unknown = await reader.first_event(streams.user(user_id)) is None
+    if unknown and await reader.first_event(account) is None:
         raise UnknownLifecycle(f"no user {user_id} in the store")
-    events = await reader.read_streams([streams.account(user_id)], Window(to_position=position))
+    events = await reader.read_streams([account], Window(to_position=position))
     return account_state(user_id, events, position)
 
 
-async def book_as_of(reader: AuditReader, symbol: str, position: int) -> BookState:
+async def book_as_of(
+    reader: AuditReader, symbol: str, position: int, progress: Progress | None = None
+) -> BookState:
     """The symbol's book as it stood at ``position`` (its engine inputs replayed)."""
-    engine = await replay_symbol(reader, symbol, position)
+    engine = await replay_symbol(reader, symbol, position, progress=progress)
     book = engine.book(symbol)
     instrument = book.instrument
     return BookState(

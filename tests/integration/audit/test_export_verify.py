@@ -14,6 +14,9 @@ import pytest
 from cli.audit.chain import Format
 from cli.audit.export import export_lifecycle
 from cli.audit.verify import verify_lines
+from domain import streams
+from domain.account_events import FEE_ACCOUNT, FeesCollected
+from event_store import MariaDbEventStore, NewEvent, StreamAppend
 from event_store.audit import UnknownLifecycle, Window
 from tests.integration.audit.scenario import Scenario
 from tests.unit.audit import mutations
@@ -170,3 +173,23 @@ async def test_an_unknown_lifecycle_is_an_error(scenario: Scenario, scope: str) 
 
 def _time(text: str) -> datetime:
     return datetime.fromisoformat(text)
+
+
+async def test_the_fee_account_has_a_lifecycle_without_a_user_stream(scenario: Scenario) -> None:
+    if scenario.telling != "store":
+        pytest.skip("only the private database is known to hold no other fee events")
+    fee = FeesCollected(FEE_ACCOUNT, "USD", 15, "ELSEWHERE", 1, 5, 1)
+    store = MariaDbEventStore.from_url(scenario.database_url)
+    try:
+        await store.append(
+            StreamAppend(
+                streams.account(FEE_ACCOUNT),
+                [NewEvent(fee.event_type, fee.to_dict(), {"actor": "settlement"})],
+            )
+        )
+    finally:
+        await store.close()
+
+    lines = await export(scenario, {"user": FEE_ACCOUNT})
+
+    assert verify_lines(lines, "jsonl").ok and types(lines) == Counter(["FeesCollected"])
