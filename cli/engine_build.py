@@ -38,6 +38,7 @@ COMPILED_MODULES = [
     "domain/rejections.py",
     "domain/order_requests.py",
     "domain/account_events.py",
+    "domain/registry_events.py",
     "domain/matching/book.py",
     "domain/matching/matcher.py",
     "domain/matching/rules.py",
