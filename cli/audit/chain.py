@@ -131,7 +131,7 @@ def header_record(
             "exported_at": exported_at,
             "store_position": store_position,
             "genesis": GENESIS,
-            "hash": "sha256 of canonical JSON (sorted keys, no spaces, UTF-8) without 'hash'",
+            "hash_rule": "sha256 of canonical JSON (sorted keys, no spaces, UTF-8) without 'hash'",
         },
     }
 
