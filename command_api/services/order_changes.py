@@ -10,6 +10,7 @@ from domain import streams
 from domain.account import Account
 from domain.errors import InvalidOrder, InvalidQuantity, OrderNotOpen
 from domain.folds import OrderView
+from domain.instrument import Instrument
 from domain.order_requests import AmendRequested, CancelRequested
 from event_store.model import StreamAppend
 
@@ -56,9 +57,12 @@ async def amend_order(
 ) -> Written:
     """Ask the engine to change an open limit order's total quantity and/or price.
 
-    The new total must stay above what has filled. If the change needs a larger hold (a higher
-    buy price, a larger quantity), the difference is reserved now, in the same append; a
-    smaller hold is released by settlement once the engine confirms the amend.
+    The new total must stay above what has filled. If the change may spend more than the
+    order's confirmed terms (a higher buy price, a larger quantity), the difference is reserved
+    now, in the same append. It is computed from the order's stream, not from the account's
+    hold: the cached hold may not yet show settled fills, and settlement keeps every hold at or
+    above what its order's confirmed terms need, so holds only grow while an order is open
+    (what an amend no longer needs is released when the order ends).
     """
     if quantity is None and price is None:
         raise InvalidOrder("an amend changes the quantity, the price, or both")
@@ -84,8 +88,9 @@ async def amend_order(
             None if price is None else new_price,
             at,
         )
-        remaining = new_quantity - view.filled
-        needed = instrument.buy_hold(new_price, remaining) if view.side == "buy" else remaining
+        extra = _need(instrument, view.side, new_price, new_quantity - view.filled) - _need(
+            instrument, view.side, view.price, view.remaining
+        )
 
         def decide(account: Account) -> Decision:
             request = StreamAppend(
@@ -95,11 +100,16 @@ async def amend_order(
             )
             body = {"order_id": order_id, "status": "amend_requested"}
             decision = Decision(Outcome.ACCEPTED, body, [request])
-            if needed > account.reserved_for(order_id):
-                events = account.adjust_hold(order_id, needed, at)
+            if extra > 0:
+                events = account.adjust_hold(order_id, account.reserved_for(order_id) + extra, at)
                 decision.account_events += base.account_events(events, user_id)
             return decision
 
         return await commit_with_account(ctx, user_id, decide, claim)
 
     return await run(ctx, claim, attempt)
+
+
+def _need(instrument: Instrument, side: str, price: int, remaining: int) -> int:
+    """What an open order of these terms may still spend (cash for a buy, shares for a sell)."""
+    return instrument.buy_hold(price, remaining) if side == "buy" else remaining

@@ -175,6 +175,8 @@ async def test_reducing_quantity_keeps_priority_and_a_price_change_loses_it(
     await place(api, seller, symbol, "sell", 1, "10.00")
     assert (await order_status(store, b, "partially_filled")).filled == 1
     assert (await order(store, a)).filled == 1
+    # a's hold: 5,000 - 1,000 spent + 2,000 more for 5 open instead of 3 (never below 5,000)
+    await balances(store, first.user_id, Expect("USD", 9000, 6000), Expect(symbol, 1, 0))
 
 
 async def test_an_amend_down_keeps_its_hold_until_the_order_ends(
