@@ -283,3 +283,25 @@ async def test_an_all_or_nothing_batch_trades_whole_or_changes_nothing(
         assert (await order_status(store, leg["order_id"], "filled")).remaining == 0
     await balances(store, buyer.user_id, Expect("USD", 7000, 0), Expect(symbol, 3, 0))
     assert (await account(store, seller.user_id)).balance("USD").total == 3000
+
+
+async def test_fees_are_charged_to_both_sides_and_collected_in_the_fee_account(
+    api: httpx.AsyncClient, store: MariaDbEventStore
+) -> None:
+    symbol = await list_symbol(api, maker_fee_bps=10, taker_fee_bps=20)
+    seller = await funded(api, "0.00", {symbol: 10})
+    buyer = await funded(api, "200.00")
+    await place(api, seller, symbol, "sell", 10, "10.00")
+
+    buy = await place(api, buyer, symbol, "buy", 10, "10.00")
+
+    await order_status(store, buy, "filled")
+    await balances(store, buyer.user_id, Expect("USD", 20000 - 10000 - 20, 0))
+    await balances(store, seller.user_id, Expect("USD", 10000 - 10, 0), Expect(symbol, 0, 0))
+    collected = await eventually(
+        lambda: store.read_streams({streams.account(0): 1}),
+        lambda found: sum(e.data["symbol"] == symbol for e in found[streams.account(0)]) == 2,
+    )
+    fees = [e.data for e in collected[streams.account(0)] if e.data["symbol"] == symbol]
+    assert sorted(f["amount"] for f in fees) == [10, 20]
+    assert {f["asset"] for f in fees} == {"USD"}
