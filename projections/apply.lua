@@ -40,16 +40,21 @@ local function level(op) -- L2 levels_key qty_key symbol side price delta
   levels[#levels + 1] = string.format('["%s",%s,%d]', op[5], op[6], q)
 end
 
-local function trade(op) -- TRADE key symbol trade_id record cap
-  redis.call('ZADD', op[2], op[4], op[5])
-  local cap = tonumber(op[6])
+local function trades_of(op) -- TRADES key symbol cap id1 record1 id2 record2 ...
+  local scored, list = {}, nil
+  touch(op[3])
+  list = trades[op[3]]
+  for i = 5, #op, 2 do
+    scored[#scored + 1] = op[i]
+    scored[#scored + 1] = op[i + 1]
+    list[#list + 1] = op[i + 1]
+  end
+  redis.call('ZADD', op[2], unpack(scored))
+  local cap = tonumber(op[4])
   local n = redis.call('ZCARD', op[2])
   if n > cap then
     redis.call('ZREMRANGEBYRANK', op[2], 0, n - cap - 1)
   end
-  touch(op[3])
-  local list = trades[op[3]]
-  list[#list + 1] = op[5]
 end
 
 local function candle(op) -- CANDLE index prefix bucket open_id open close_id close high low volume n
@@ -73,8 +78,8 @@ for _, op in ipairs(p.ops) do
   local name = op[1]
   if name == 'L2' then
     level(op)
-  elseif name == 'TRADE' then
-    trade(op)
+  elseif name == 'TRADES' then
+    trades_of(op)
   elseif name == 'CANDLE' then
     candle(op)
   else

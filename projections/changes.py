@@ -4,7 +4,7 @@ A fold records *net* effects: the last value of each JSON document, the final sc
 removal) of each zset member, the summed quantity change of each book level, one merged
 candle per bucket. ``ops()`` turns them into a flat list of commands for the apply script
 (``projections/apply.lua``): plain Redis commands plus three of its own (``L2``, ``CANDLE``,
-``TRADE``) that need a read-compare-write on the server, because other partitions change
+``TRADES``) that need a read-compare-write on the server, because other partitions change
 the same keys concurrently.
 """
 
@@ -68,11 +68,23 @@ class Changes:
     """(candle index key, candle prefix, bucket) → merged candle."""
     trades: list[tuple[str, str, int, bytes]] = field(default_factory=list)
     """(trades key, symbol, trade id, trade JSON)."""
+    born: set[str] = field(default_factory=set)
+    """Documents and zset members created by this batch (removing them sends nothing)."""
     evict: list[str] = field(default_factory=list)
     """Cache keys to forget once the batch is committed (closed orders, ...)."""
 
-    def set_doc(self, key: str, value: bytes | None) -> None:
-        """Set (or with ``None`` delete) a JSON document."""
+    def set_doc(self, key: str, value: bytes | None, born: bool = False) -> None:
+        """Set (or with ``None`` delete) a JSON document.
+
+        ``born``: the document did not exist before this batch, so deleting it later in the
+        batch leaves nothing to send.
+        """
+        if value is None and key in self.born:
+            self.born.discard(key)
+            self.docs.pop(key, None)
+            return
+        if born:
+            self.born.add(key)
         self.docs[key] = value
 
     def hset(self, key: str, name: str, value: str) -> None:
@@ -82,8 +94,10 @@ class Changes:
             fields = self.hashes[key] = {}
         fields[name] = value
 
-    def zadd(self, key: str, member: str, score: int) -> None:
-        """Add (or move) a zset member."""
+    def zadd(self, key: str, member: str, score: int, born: bool = False) -> None:
+        """Add (or move) a zset member (``born``: it was in no zset before this batch)."""
+        if born:
+            self.born.add(f"{key}\0{member}")
         members = self.zsets.get(key)
         if members is None:
             members = self.zsets[key] = {}
@@ -91,6 +105,11 @@ class Changes:
 
     def zrem(self, key: str, member: str) -> None:
         """Remove a zset member (a no-op on the server if absent)."""
+        tag = f"{key}\0{member}"
+        if tag in self.born:
+            self.born.discard(tag)
+            del self.zsets[key][member]
+            return
         members = self.zsets.get(key)
         if members is None:
             members = self.zsets[key] = {}
@@ -145,8 +164,11 @@ class Changes:
         for (levels_key, qty_key, symbol, side, price), delta in self.levels.items():
             if delta:
                 ops.append(["L2", levels_key, qty_key, symbol, side, str(price), str(delta)])
+        by_key: dict[tuple[str, str], list[str]] = {}
         for key, symbol, trade_id, record in self.trades:
-            ops.append(["TRADE", key, symbol, str(trade_id), record.decode(), str(trade_cap)])
+            by_key.setdefault((key, symbol), []).extend((str(trade_id), record.decode()))
+        for (key, symbol), pairs in by_key.items():
+            _chunked(ops, ["TRADES", key, symbol, str(trade_cap)], pairs, 2)
         for (index, prefix, bucket), c in self.candles.items():
             merged = (c.open_id, c.open, c.close_id, c.close, c.high, c.low, c.volume, c.trades)
             ops.append(["CANDLE", index, prefix, str(bucket), *map(str, merged)])

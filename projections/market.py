@@ -90,17 +90,25 @@ def _accepted(event: StoredEvent, space: Space, cache: Cache, out: Changes) -> N
         "q": data["quantity"],
         "t": event.position,
     }
-    _put(entry, data["order_id"], space, cache, out)
+    _put(entry, data["order_id"], space, cache, out, born=True)
 
 
-def _put(entry: dict[str, Any], order_id: int, space: Space, cache: Cache, out: Changes) -> None:
-    """Add ``entry``'s quantity at its level (L2 and L3) and remember it."""
+def _put(
+    entry: dict[str, Any],
+    order_id: int,
+    space: Space,
+    cache: Cache,
+    out: Changes,
+    born: bool = False,
+) -> None:
+    """Add ``entry``'s quantity at its level (L2 and L3) and remember it (``born``: a new
+    order, in no level and without a document before this batch)."""
     symbol, side, price = entry["s"], entry["d"], entry["p"]
     out.level(_level_keys(space, symbol, side), price, entry["q"])
-    out.zadd(space.level_orders(symbol, side, price), str(order_id), entry["t"])
+    out.zadd(space.level_orders(symbol, side, price), str(order_id), entry["t"], born)
     key = space.book_order(order_id)
     cache[key] = entry
-    out.set_doc(key, orjson.dumps(entry))
+    out.set_doc(key, orjson.dumps(entry), born)
 
 
 def _take(

@@ -10,6 +10,8 @@ Any failure drops the cache; the next attempt reloads what it needs from Redis.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -39,6 +41,9 @@ end
 return 0
 """
 """Move a position key forward only."""
+CHUNK: Final = 1000
+"""Events per script call: a batch is folded and sent in chunks, the next folding while the
+previous one runs in Redis."""
 TRADE_CAP: Final = 1000
 """Trades kept per symbol."""
 
@@ -201,6 +206,42 @@ class ProjectionWriter:
     async def _apply(
         self, partition: int, claim: Claim, events: Sequence[StoredEvent], next_offset: int | None
     ) -> int:
+        """Fold and send the batch in chunks: chunk k+1 folds while chunk k runs in Redis.
+
+        A chunk's checkpoint keeps the offset the batch started from (a crash after it
+        re-reads the batch and skips what the chunk applied); the last chunk's has
+        ``next_offset``.
+        """
+        started = dict(claim.checkpoints)
+        ops = 0
+        pending: tuple[asyncio.Future[Any], Prepared] | None = None
+        try:
+            for start in range(0, max(len(events), 1), CHUNK):
+                chunk = events[start : start + CHUNK]
+                final = start + CHUNK >= len(events)
+                prepared = await self._prepare(partition, claim, chunk, started, next_offset, final)
+                claim.checkpoints = prepared.moved  # (the next chunk's compare-and-set expects it)
+                claim.stored = {name: ck.encode() for name, ck in prepared.moved.items()}
+                if pending is not None:
+                    ops += await _finish(claim, *pending)
+                pending = (asyncio.ensure_future(self._send(prepared.body)), prepared)
+            assert pending is not None
+            ops += await _finish(claim, *pending)
+        finally:
+            if pending is not None and not pending[0].done():
+                with contextlib.suppress(BaseException):
+                    await pending[0]
+        return ops
+
+    async def _prepare(
+        self,
+        partition: int,
+        claim: Claim,
+        events: Sequence[StoredEvent],
+        started: dict[str, Checkpoint],
+        next_offset: int | None,
+        final: bool,
+    ) -> Prepared:
         last = events[-1].position if events else 0
         plans = []
         for fold in self._folds:
@@ -213,17 +254,19 @@ class ProjectionWriter:
             if todo:
                 fold.fold(todo, space, claim.cache, changes)
         moved = {
-            fold.name: Checkpoint(max(claim.checkpoints[fold.name].position, last), next_offset)
-            for fold, _, _ in plans
+            name: Checkpoint(
+                max(claim.checkpoints[name].position, last),
+                next_offset if final else started[name].offset,
+            )
+            for name in claim.checkpoints
         }
         ops = changes.ops(self._trade_cap)
-        payload = self._payload(partition, claim, moved, ops, last)
-        await self._script(args=[payload])
-        claim.checkpoints = moved
-        claim.stored = {name: checkpoint.encode() for name, checkpoint in moved.items()}
-        for key in changes.evict:
-            claim.cache.pop(key, None)
-        return len(ops)
+        body = self._payload(partition, claim, moved, ops, last)
+        return Prepared(body, moved, changes.evict, len(ops))
+
+    async def _send(self, body: dict[str, Any]) -> None:
+        """Run the apply script on one batch's body (a subclass may send it otherwise)."""
+        await self._script(args=[orjson.dumps(body)])
 
     async def _fetch(
         self, cache: Cache, plans: list[tuple[Fold, Space, Sequence[StoredEvent]]]
@@ -243,7 +286,7 @@ class ProjectionWriter:
         moved: dict[str, Checkpoint],
         ops: list[list[str]],
         last: int,
-    ) -> bytes:
+    ) -> dict[str, Any]:
         control = self._control
         live = self._live
         market = self.space(MARKET, claim.gens.get(MARKET, 1))
@@ -265,12 +308,30 @@ class ProjectionWriter:
             "chan_prefix": control.channel("") if live else "",
             "ops": ops,
         }
-        return orjson.dumps(body)
+        return body
 
     def _epoch_key(self, partition: int) -> str:
         if self._live:
             return self._control.epoch(partition)
         return f"{self._control.prefix}:rebuild:epoch:{partition}"
+
+
+@dataclass(slots=True)
+class Prepared:
+    """One chunk ready to send: the script's body and what to record once it ran."""
+
+    body: dict[str, Any]
+    moved: dict[str, Checkpoint]
+    evict: list[str]
+    ops: int
+
+
+async def _finish(claim: Claim, sent: asyncio.Future[Any], prepared: Prepared) -> int:
+    """Wait for a chunk's script; then forget what it closed. Its number of ops."""
+    await sent
+    for key in prepared.evict:
+        claim.cache.pop(key, None)
+    return prepared.ops
 
 
 def _text(raw: bytes | str | None) -> str:
