@@ -66,11 +66,13 @@ def _mypy_version() -> str:
 
 
 def source_digest(root: Path = REPO) -> str:
-    """Hash of ``root/domain``'s sources and of the mypy release, so a stale build is never used.
+    """Hash of ``root/domain``'s sources, the compiled module list and the mypy release, so a
+    stale build is never used.
 
     Cheap (a few milliseconds): ``exchange up`` and every worker start compute it.
     """
     digest = hashlib.sha256(_mypy_version().encode())
+    digest.update("\n".join(COMPILED_MODULES).encode())
     for path in sorted((root / "domain").rglob("*.py")):
         digest.update(path.relative_to(root).as_posix().encode())
         digest.update(path.read_bytes())
