@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli import audit, check, stack
+from cli import audit, check, rebuild, stack
 from cli.profiles import PROFILES, ROOT, Profile
 from cli.supervisor import Supervisor
 
@@ -19,6 +19,7 @@ app = typer.Typer(help="Run, test and operate the exchange.", no_args_is_help=Tr
 app.add_typer(audit.app, name="audit")
 app.add_typer(check.check_app, name="check")
 app.add_typer(check.replay_app, name="replay")
+app.add_typer(rebuild.app, name="rebuild")
 console = Console()
 
 ProfileOpt = Annotated[str, typer.Option("--profile", "-p", help="dev or test")]

@@ -12,6 +12,7 @@ Control keys, outside any generation:
 * ``x:pos:<partition>`` - position the projection reflects for that partition (checkpoint, or
   the relay's position once the partition is caught up)
 * ``x:md:<SYMBOL>`` - pub/sub channel of the symbol's market data (book and trade deltas)
+* ``x:mdseq:<SYMBOL>`` - sequence of those messages (gap-free, kept across a swap)
 
 Per projection and generation (``<P>`` = ``x:<projection><gen>``):
 
@@ -20,7 +21,7 @@ Per projection and generation (``<P>`` = ``x:<projection><gen>``):
   hash price → total quantity (L2), ``l3:<SYM>:<b|a>:<price>`` zset order id → time priority,
   ``bo:<order_id>`` JSON of an order resting in the book, ``tr:<SYM>`` zset trade JSON by trade
   id (capped), ``cd:<SYM>:<interval>`` zset of candle buckets, ``cv:<SYM>:<interval>:<bucket>``
-  hash of one candle, ``seq:<SYM>`` market-data sequence
+  hash of one candle
 * orders: ``o:<order_id>`` JSON of the order's state, ``oe:<order_id>`` list of its lifecycle
   entries, ``uo:<user_id>:<status|*>:<SYM|*>`` zsets of order ids (score = order id)
 * accounts: ``ac:<user_id>`` JSON of balances, ``lg:<user_id>`` zset of ledger entries by
@@ -73,6 +74,10 @@ class Control:
         """Pub/sub channel of a symbol's market data."""
         return f"{self.prefix}:md:{symbol}"
 
+    def market_seq(self, symbol: str) -> str:
+        """Sequence of a symbol's market-data messages (across generations: a swap keeps it)."""
+        return f"{self.prefix}:mdseq:{symbol}"
+
     def space(self, projection: str, gen: int) -> str:
         """The key prefix of one generation of a projection."""
         return f"{self.prefix}:{projection}{gen}"
@@ -120,10 +125,6 @@ class Space:
     def candle_prefix(self, symbol: str, interval: str) -> str:
         """Prefix of a symbol's candle hashes of one interval (the bucket follows)."""
         return f"{self.base}:cv:{symbol}:{interval}:"
-
-    def market_seq(self, symbol: str) -> str:
-        """Sequence of a symbol's market-data messages."""
-        return f"{self.base}:seq:{symbol}"
 
     # orders
     def order(self, order_id: int) -> str:

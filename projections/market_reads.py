@@ -38,7 +38,7 @@ async def book_levels(
         space.level_qty(symbol, BIDS),
         space.levels(symbol, ASKS),
         space.level_qty(symbol, ASKS),
-        space.market_seq(symbol),
+        models.control.market_seq(symbol),
     ]
     bp, bq, ap, aq, seq = await script(keys=keys, args=[min(depth, MAX_DEPTH)])
     bids = [(int(p), int(q)) for p, q in zip(bp, bq, strict=True)]

@@ -25,7 +25,7 @@ from redis.exceptions import ResponseError
 from projections.accounts import AccountsFold
 from projections.base import Cache, Fold, StoredEvent
 from projections.changes import Changes
-from projections.keys import MARKET, Control, Space
+from projections.keys import Control, Space
 from projections.market import MarketFold
 from projections.orders import OrdersFold
 from projections.refdata import RefdataFold
@@ -289,7 +289,6 @@ class ProjectionWriter:
     ) -> dict[str, Any]:
         control = self._control
         live = self._live
-        market = self.space(MARKET, claim.gens.get(MARKET, 1))
         body: dict[str, Any] = {
             "epoch_key": self._epoch_key(partition),
             "epoch": claim.epoch,
@@ -304,7 +303,7 @@ class ProjectionWriter:
             ],
             "pos_key": control.pos(partition) if live else f"{control.prefix}:rebuild:pos",
             "pos": str(last),
-            "seq_prefix": market.market_seq(""),
+            "seq_prefix": control.market_seq(""),
             "chan_prefix": control.channel("") if live else "",
             "ops": ops,
         }

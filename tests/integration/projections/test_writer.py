@@ -19,7 +19,7 @@ from tests.integration.projections.conftest import delete_prefix, dump
 pytestmark = pytest.mark.integration
 
 PARTITIONS = 4
-UNORDERED = (":ck:", ":seq:")  # checkpoints and market-data sequences depend on batching
+UNORDERED = (":ck:", ":mdseq:")  # checkpoints and market-data sequences depend on batching
 
 
 def _by_partition(events: list[SimEvent]) -> dict[int, list[SimEvent]]:
