@@ -9,8 +9,11 @@ seeded mix of deposits, limit and market orders, cancels and amends.
 from __future__ import annotations
 
 import random
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from domain import streams
 from domain.account import Account
@@ -158,6 +161,23 @@ class Exchange:
             if event.event_type == "TradeSettled":
                 fees = self.account(FEE_ACCOUNT).collect_fee(event)  # type: ignore[arg-type]
                 self._account_events(FEE_ACCOUNT, fees)
+
+
+def message_of(event: SimEvent) -> bytes:
+    """The relay's Kafka message value for ``event`` (``event_store.outbox`` format)."""
+    return orjson.dumps(
+        {
+            "position": event.position,
+            "stream_id": event.stream_id,
+            "stream_version": event.stream_version,
+            "event_id": str(uuid.UUID(int=event.position)),
+            "type": event.type,
+            "schema_version": 1,
+            "recorded_at": "2025-01-01T00:00:00.000000Z",
+            "data": event.data,
+            "metadata": {"correlation_id": "sim", "actor": "sim"},
+        }
+    )
 
 
 def random_flow(seed: int, orders: int, symbols: tuple[str, ...] = ("SIMA", "SIMB")) -> Exchange:
