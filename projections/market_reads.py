@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any, Final
 
 import orjson
@@ -16,21 +17,42 @@ MAX_DEPTH: Final = 1000
 
 BOOK_LUA: Final = """
 local n = tonumber(ARGV[1]) - 1
-local bp = redis.call('ZREVRANGE', KEYS[1], 0, n)
-local bq = {}
-if #bp > 0 then bq = redis.call('HMGET', KEYS[2], unpack(bp)) end
-local ap = redis.call('ZRANGE', KEYS[3], 0, n)
-local aq = {}
-if #ap > 0 then aq = redis.call('HMGET', KEYS[4], unpack(ap)) end
-return {bp, bq, ap, aq, redis.call('GET', KEYS[5]) or '0'}
+local function side(levels, quantities, descending)
+  local prices
+  if descending then
+    prices = redis.call('ZREVRANGE', levels, 0, n)
+  else
+    prices = redis.call('ZRANGE', levels, 0, n)
+  end
+  if #prices == 0 then return '' end
+  local qs = redis.call('HMGET', quantities, unpack(prices))
+  local out = {}
+  for i = 1, #prices do out[i] = prices[i] .. ' ' .. (qs[i] or '0') end
+  return table.concat(out, ' ')
+end
+local position = -1
+for i = 6, #KEYS do
+  local reached = tonumber(redis.call('GET', KEYS[i]) or '0')
+  if position < 0 or reached < position then position = reached end
+end
+return {side(KEYS[1], KEYS[2], true), side(KEYS[3], KEYS[4], false),
+  redis.call('GET', KEYS[5]) or '0', string.format('%d', math.max(position, 0))}
 """
-"""Both sides best first and the market-data sequence, read at one instant."""
+"""Both sides best first (``"price qty price qty …"``), the market-data sequence and the
+projection's position, read at one instant (one round trip, one flat reply to parse)."""
+
+Levels = list[tuple[int, int]]
+
+
+def _levels(flat: bytes) -> Levels:
+    numbers = flat.split()
+    return [(int(numbers[i]), int(numbers[i + 1])) for i in range(0, len(numbers), 2)]
 
 
 async def book_levels(
     models: ReadModels, symbol: str, depth: int
-) -> tuple[list[tuple[int, int]], list[tuple[int, int]], int]:
-    """(bids, asks, seq): up to ``depth`` levels per side as (price ticks, quantity)."""
+) -> tuple[Levels, Levels, int, int]:
+    """(bids, asks, seq, position): up to ``depth`` levels per side as (price ticks, quantity)."""
     space = await models.space(MARKET)
     script = models.script(BOOK_LUA)
     keys = [
@@ -39,29 +61,53 @@ async def book_levels(
         space.levels(symbol, ASKS),
         space.level_qty(symbol, ASKS),
         models.control.market_seq(symbol),
+        *models.position_keys,
     ]
-    bp, bq, ap, aq, seq = await script(keys=keys, args=[min(depth, MAX_DEPTH)])
-    bids = [(int(p), int(q)) for p, q in zip(bp, bq, strict=True)]
-    asks = [(int(p), int(q)) for p, q in zip(ap, aq, strict=True)]
-    return bids, asks, int(seq)
+    bids, asks, seq, position = await script(keys=keys, args=[min(depth, MAX_DEPTH)])
+    return _levels(bids), _levels(asks), int(seq), int(position)
 
 
-async def book(models: ReadModels, instrument: Instrument, depth: int) -> dict[str, Any]:
-    """``{"symbol","bids":[["101.25",30],…],"asks":[…],"seq"}``, best first."""
-    bids, asks, seq = await book_levels(models, instrument.symbol, depth)
-    fmt = instrument.format_price
+_PRICES: dict[tuple[Decimal, int], str] = {}
+"""Rendered prices by (tick size, ticks): a book shows the same few prices again and again."""
+
+
+def price_text(instrument: Instrument, ticks: int) -> str:
+    """``instrument.format_price(ticks)``, memoised."""
+    key = (instrument.tick_size, ticks)
+    found = _PRICES.get(key)
+    if found is None:
+        if len(_PRICES) >= 200_000:
+            _PRICES.clear()
+        found = _PRICES[key] = instrument.format_price(ticks)
+    return found
+
+
+def book_view(
+    instrument: Instrument, bids: Levels, asks: Levels, seq: int, position: int
+) -> dict[str, Any]:
+    """``{"symbol","bids":[["101.25",30],…],"asks":[…],"seq","position"}``, best first."""
+
+    def fmt(ticks: int) -> str:
+        return price_text(instrument, ticks)
+
     return {
         "symbol": instrument.symbol,
         "bids": [[fmt(p), q] for p, q in bids],
         "asks": [[fmt(p), q] for p, q in asks],
         "seq": seq,
+        "position": position,
     }
+
+
+async def book(models: ReadModels, instrument: Instrument, depth: int) -> dict[str, Any]:
+    """The book as :func:`book_view` shows it."""
+    return book_view(instrument, *await book_levels(models, instrument.symbol, depth))
 
 
 async def book_orders(models: ReadModels, instrument: Instrument, depth: int) -> dict[str, Any]:
     """L3: per level (best first), its orders in time priority as ``[order_id, quantity]``."""
     symbol = instrument.symbol
-    bids, asks, seq = await book_levels(models, symbol, depth)
+    bids, asks, seq, position = await book_levels(models, symbol, depth)
     space = await models.space(MARKET)
     pipe = models.redis.pipeline(transaction=False)
     for side, levels in ((BIDS, bids), (ASKS, asks)):
@@ -73,7 +119,7 @@ async def book_orders(models: ReadModels, instrument: Instrument, depth: int) ->
     remaining = {
         i: orjson.loads(doc)["q"] for i, doc in zip(ids, docs, strict=True) if doc is not None
     }
-    shown: dict[str, Any] = {"symbol": symbol, "seq": seq}
+    shown: dict[str, Any] = {"symbol": symbol, "seq": seq, "position": position}
     cursor = 0
     for name, levels in (("bids", bids), ("asks", asks)):
         rows = []

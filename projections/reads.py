@@ -32,6 +32,8 @@ class ReadModels:
         self._gens: tuple[float, dict[str, int]] | None = None
         self._instruments: dict[str, Instrument] = {}
         self._pos_keys = [control.pos(p) for p in range(partitions)]
+        self.position_keys: tuple[str, ...] = tuple(self._pos_keys)
+        """The per-partition position keys (a script reads the minimum with its data)."""
         self._scripts: dict[str, AsyncScript] = {}
 
     def script(self, source: str) -> AsyncScript:
@@ -73,6 +75,10 @@ class ReadModels:
                 return None
             await asyncio.sleep(min(poll_s, max(0.0, deadline - time.monotonic())))
             poll_s = min(poll_s * 1.5, 0.1)
+
+    def known_instrument(self, symbol: str) -> Instrument | None:
+        """An instrument this process has already read (no I/O), or ``None``."""
+        return self._instruments.get(symbol)
 
     async def instrument(self, symbol: str) -> Instrument | None:
         """A listed instrument, or ``None``."""

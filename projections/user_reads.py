@@ -6,7 +6,7 @@ of someone else reads as absent (the API answers ``404``, as for an unknown id).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -104,13 +104,31 @@ async def order_events(
     return shown
 
 
+ACCOUNT_LUA: Final = """
+local position = -1
+for i = 2, #KEYS do
+  local reached = tonumber(redis.call('GET', KEYS[i]) or '0')
+  if position < 0 or reached < position then position = reached end
+end
+return {redis.call('GET', KEYS[1]) or '', string.format('%d', math.max(position, 0))}
+"""
+"""An account document and the projection's position, read at one instant."""
+
+
 async def account(models: ReadModels, user_id: int) -> dict[str, Any]:
-    """``{"user_id","balances":{asset:{"total","available","held"}},"account_position"}``."""
+    """The user's balances as :func:`account_view` shows them."""
     space = await models.space(ACCOUNTS)
-    raw = await models.redis.get(space.account(user_id))
+    keys = [space.account(user_id), *models.position_keys]
+    doc, position = await models.script(ACCOUNT_LUA)(keys=keys)
+    return account_view(user_id, doc, int(position))
+
+
+def account_view(user_id: int, doc: bytes, position: int) -> dict[str, Any]:
+    """``{"user_id","balances":{asset:{"total","available","held"}},"position",
+    "account_position"}`` from the stored document (``b""``: no account yet)."""
     state: dict[str, Any] = {"balances": {}, "position": 0}
-    if raw is not None:
-        state = orjson.loads(raw)
+    if doc:
+        state = orjson.loads(doc)
     balances = {}
     for asset, (total, held) in sorted(state["balances"].items()):
         balances[asset] = {
@@ -118,7 +136,12 @@ async def account(models: ReadModels, user_id: int) -> dict[str, Any]:
             "available": render.amount(asset, total - held),
             "held": render.amount(asset, held),
         }
-    return {"user_id": user_id, "balances": balances, "account_position": state["position"]}
+    return {
+        "user_id": user_id,
+        "balances": balances,
+        "position": position,
+        "account_position": state["position"],
+    }
 
 
 async def ledger(

@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import Response
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from common.health import Readiness, redis_probe
@@ -27,6 +28,7 @@ from projections.keys import Control
 from projections.reads import ReadModels
 from query_api import feed, market, user
 from query_api.deps import listed
+from query_api.fastpath import ReadFastPath
 
 POSITION_HEADER: Final = b"x-projection-position"
 
@@ -101,6 +103,8 @@ def create_app(settings: QueryApiSettings | None = None) -> FastAPI:
     app.include_router(market.router)
     app.include_router(user.router)
     app.add_middleware(PositionHeader)
+    # Innermost of the user middleware: inside the edge (metrics, shedding, correlation id).
+    app.user_middleware.append(Middleware(ReadFastPath, api=app))
 
     @app.exception_handler(RedisConnectionError)
     @app.exception_handler(RedisTimeoutError)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Final, Literal
 
 import orjson
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from projections import market_reads
@@ -34,6 +34,7 @@ async def instruments(position: Reflected, found: Models) -> Response:
 
 @router.get("/books/{symbol}", summary="The order book (L2), best first", responses=PROBLEMS)
 async def book(
+    request: Request,
     position: Reflected,
     instrument: Listed,
     found: Models,
@@ -42,7 +43,7 @@ async def book(
     """``{"symbol","bids":[["101.25",30],…],"asks":[…],"seq","position"}``; bids descending,
     asks ascending; ``seq`` is the market-data sequence the book reflects (see the WebSocket)."""
     shown = await market_reads.book(found, instrument, depth)
-    shown["position"] = position
+    request.state.projection_position = shown["position"]  # (read with the levels: >= position)
     return json_response(shown)
 
 
@@ -58,7 +59,6 @@ async def book_orders(
     """Per level, best first: ``{"price","quantity","orders":[[order_id, quantity],…]}`` with the
     orders in time priority (oldest first)."""
     shown = await market_reads.book_orders(found, instrument, depth)
-    shown["position"] = position
     return json_response(shown)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Final, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
 from common.problems import Problem
@@ -72,11 +72,13 @@ async def order_events(
 
 
 @router.get("/account", summary="Your balances", responses=PROBLEMS)
-async def account(position: Reflected, user_id: CurrentUser, found: Models) -> Response:
+async def account(
+    request: Request, position: Reflected, user_id: CurrentUser, found: Models
+) -> Response:
     """``{"user_id","balances":{"USD":{"total","available","held"},"ACME":{…}},"position",
     "account_position"}``: cash as decimal strings, shares as integers."""
     shown = await user_reads.account(found, user_id)
-    shown["position"] = position
+    request.state.projection_position = shown["position"]  # (read with the balances)
     return json_response(shown)
 
 

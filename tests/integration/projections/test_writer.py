@@ -72,7 +72,7 @@ async def test_books_and_accounts_equal_the_engine_and_the_domain_accounts(
     models = ReadModels(redis_client, control, PARTITIONS)
 
     for symbol, instrument in flow.instruments.items():
-        bids, asks, _ = await market_reads.book_levels(models, symbol, 1000)
+        bids, asks, _, _ = await market_reads.book_levels(models, symbol, 1000)
         book = flow.engine.book(symbol)
         assert bids == book.side_of("buy").depth()
         assert asks == book.side_of("sell").depth()

@@ -11,7 +11,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from tests.integration.command_api.conftest import new_symbol, new_trader
+from tests.integration.query_api.helpers import listed_symbol, ready_trader
 
 pytestmark = pytest.mark.integration
 
@@ -22,11 +22,17 @@ async def command(command_api_url: str) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+@pytest.fixture
+async def query(query_api_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=query_api_url, timeout=15) as client:
+        yield client
+
+
 async def test_a_burst_of_orders_arrives_as_deltas_with_gap_free_seq(
-    command: httpx.AsyncClient, query_api_url: str
+    command: httpx.AsyncClient, query: httpx.AsyncClient, query_api_url: str
 ) -> None:
-    symbol = await new_symbol(command)
-    trader = await new_trader(command, usd="100000.00")
+    symbol = await listed_symbol(command, query)
+    trader = await ready_trader(command, query, usd="100000.00")
     url = query_api_url.replace("http://", "ws://") + f"/v1/ws/market/{symbol}"
     async with connect(url) as socket:
         snapshot = orjson.loads(await socket.recv())

@@ -14,13 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.command_api.conftest import (
-    ADMIN,
-    Trader,
-    assert_problem,
-    new_symbol,
-    new_trader,
-)
+from tests.integration.command_api.conftest import ADMIN, Trader, assert_problem
+from tests.integration.query_api.helpers import listed_symbol, ready_trader
 
 pytestmark = pytest.mark.integration
 
@@ -65,9 +60,9 @@ async def _settled(query: httpx.AsyncClient, path: str, trader: Trader, check: A
 async def test_a_trade_shows_in_book_trades_candles_orders_and_accounts(
     command: httpx.AsyncClient, query: httpx.AsyncClient
 ) -> None:
-    symbol = await new_symbol(command)
-    seller = await new_trader(command, usd=None)
-    buyer = await new_trader(command, usd="1000.00")
+    symbol = await listed_symbol(command, query)
+    seller = await ready_trader(command, query, usd=None)
+    buyer = await ready_trader(command, query, usd="1000.00")
     resp = await command.post(
         "/v1/deposits", json={"asset": symbol, "amount": 50}, headers=seller.headers
     )
@@ -113,8 +108,8 @@ async def test_a_trade_shows_in_book_trades_candles_orders_and_accounts(
 async def test_users_see_only_their_own_orders(
     command: httpx.AsyncClient, query: httpx.AsyncClient
 ) -> None:
-    symbol = await new_symbol(command)
-    alice, bob = await new_trader(command), await new_trader(command)
+    symbol = await listed_symbol(command, query)
+    alice, bob = await ready_trader(command, query), await ready_trader(command, query)
     placed = await _order(command, alice, symbol, "buy", "1.00", 5)
 
     mine = await query.get(
@@ -135,7 +130,7 @@ async def test_users_see_only_their_own_orders(
 async def test_errors_are_problem_json_with_a_projection_position(
     query: httpx.AsyncClient, command: httpx.AsyncClient
 ) -> None:
-    trader = await new_trader(command, usd=None)
+    trader = await ready_trader(command, query, usd=None)
 
     assert_problem(await query.get("/v1/books/NOPE_NOT_LISTED"), 404, "UNKNOWN_SYMBOL")
     assert_problem(await query.get("/v1/account"), 401, "UNAUTHORIZED")
@@ -171,3 +166,28 @@ async def test_readiness_depends_on_redis_alone(query: httpx.AsyncClient) -> Non
 
     assert resp.status_code == 200
     assert set(resp.json()["dependencies"]) == {"redis"}
+
+
+async def test_the_fast_path_and_fastapi_answer_the_same_book_and_account(
+    command: httpx.AsyncClient, query: httpx.AsyncClient
+) -> None:
+    symbol = await listed_symbol(command, query)
+    trader = await ready_trader(command, query, usd="500.00")
+    placed = await _order(command, trader, symbol, "buy", "2.50", 4)
+    await query.get(f"/v1/orders/{placed['order_id']}?min_position={placed['position']}")
+    await _settled(query, f"/v1/books/{symbol}", trader, lambda b: b["bids"] == [["2.50", 4]])
+
+    fast = (await query.get(f"/v1/books/{symbol}?depth=3")).json()
+    slow = (await query.get(f"/v1/books/{symbol}?depth=3&min_position=1")).json()
+    fast_account = (await query.get("/v1/account", headers=trader.headers)).json()
+    slow_account = (await query.get("/v1/account?min_position=1", headers=trader.headers)).json()
+
+    for body in (fast, slow, fast_account, slow_account):
+        body.pop("position")
+    assert fast == slow
+    assert fast_account == slow_account
+    assert fast_account["balances"]["USD"] == {
+        "total": "500.00",
+        "available": "490.00",
+        "held": "10.00",
+    }

@@ -1,0 +1,106 @@
+"""The two hottest reads beside FastAPI: ``GET /v1/books/{symbol}`` and ``GET /v1/account``.
+
+FastAPI's routing, dependencies and validation cost more per request than the read itself
+(one Lua call that returns the data and the projection's position together). This pure-ASGI
+layer sits inside the edge middleware (correlation id, shedding and metrics still apply) and
+answers only the common, well-formed case: a symbol whose instrument this process already
+knows, at most a valid ``depth`` as query string, and for the account a key this process
+already resolved. Anything else - ``min_position``, an unknown symbol or key, a bad
+parameter - goes to FastAPI unchanged, so both paths give the same bytes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import orjson
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from projections import market_reads, user_reads
+from projections.reads import ReadModels
+
+BOOKS: Final = "/v1/books/"
+ACCOUNT: Final = "/v1/account"
+DEFAULT_DEPTH: Final = 10
+_HEADERS: Final = [(b"content-type", b"application/json")]
+
+
+class _Route:
+    """What the edge's metrics read of a route (``scope["route"].path``)."""
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+
+_BOOK_ROUTE: Final = _Route("/v1/books/{symbol}")
+_ACCOUNT_ROUTE: Final = _Route("/v1/account")
+
+
+class ReadFastPath:
+    """Serves the common book and account reads; passes everything else on."""
+
+    def __init__(self, app: ASGIApp, api: FastAPI) -> None:
+        self.app = app
+        self.api = api
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET":
+            path: str = scope["path"]
+            body: dict[str, Any] | None = None
+            if path.startswith(BOOKS):
+                body = await self._book(path[len(BOOKS) :], scope["query_string"])
+                route = _BOOK_ROUTE
+            elif path == ACCOUNT and not scope["query_string"]:
+                body = await self._account(scope["headers"])
+                route = _ACCOUNT_ROUTE
+            if body is not None:
+                scope.setdefault("state", {})["projection_position"] = body["position"]
+                scope["route"] = route
+                encoded = orjson.dumps(body)
+                headers = [*_HEADERS, (b"content-length", str(len(encoded)).encode())]
+                await send({"type": "http.response.start", "status": 200, "headers": headers})
+                await send({"type": "http.response.body", "body": encoded})
+                return
+        await self.app(scope, receive, send)
+
+    def _models(self) -> ReadModels | None:
+        return getattr(self.api.state, "models", None)
+
+    async def _book(self, symbol: str, query: bytes) -> dict[str, Any] | None:
+        models = self._models()
+        depth = _depth(query)
+        if models is None or depth is None or "/" in symbol:
+            return None
+        instrument = models.known_instrument(symbol)
+        if instrument is None:
+            return None
+        levels = await market_reads.book_levels(models, symbol, depth)
+        return market_reads.book_view(instrument, *levels)
+
+    async def _account(self, headers: list[tuple[bytes, bytes]]) -> dict[str, Any] | None:
+        models = self._models()
+        if models is None:
+            return None
+        for name, value in headers:
+            if name == b"authorization":
+                scheme, _, key = value.decode("latin-1").partition(" ")
+                if scheme.lower() != "bearer":
+                    return None
+                cache: dict[str, int] = self.api.state.key_cache
+                user_id = cache.get(key)
+                return None if user_id is None else await user_reads.account(models, user_id)
+        return None
+
+
+def _depth(query: bytes) -> int | None:
+    """The ``depth`` of a query string that holds nothing else (``None``: let FastAPI judge)."""
+    if not query:
+        return DEFAULT_DEPTH
+    name, _, value = query.partition(b"=")
+    if name != b"depth" or not value.isdigit() or len(value) > 4:
+        return None
+    depth = int(value)
+    return depth if 1 <= depth <= market_reads.MAX_DEPTH else None
