@@ -8,59 +8,26 @@ matching and settlement workers answer (stand-ins take their place where they ar
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 
+from cli.databases import private_database
 from cli.profiles import PROFILES
-from cli.stack import migrate
 from cli.supervisor import Supervisor
 from event_store import MariaDbEventStore
 from event_store.audit import AuditReader
-from event_store.connection import connect_raw
 from tests.integration.audit.scenario import HttpDriver, Pacer, Scenario, StoreDriver, tell
 from tests.integration.audit.stand_in import StandInWorkers
-
-
-def _run_sql(url: str, *statements: str) -> None:
-    async def run() -> None:
-        conn = await connect_raw(make_url(url).set(database=""), autocommit=True)
-        try:
-            async with conn.cursor() as cur:
-                for statement in statements:
-                    await cur.execute(statement)
-        finally:
-            conn.close()
-
-    asyncio.run(run())
-
-
-def _fresh_database(url: str) -> None:
-    name = make_url(url).database
-    _run_sql(
-        url,
-        f"DROP DATABASE IF EXISTS `{name}`",
-        f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
-    )
-    migrate(url)
 
 
 @pytest.fixture(scope="session")
 def audit_database_url() -> Iterator[str]:
     """A migrated, empty database of this session for the directly told story."""
-    base = make_url(os.environ["EXCHANGE_DATABASE_URL"])
-    name = f"{base.database}_audit_{os.getpid()}"
-    url = base.set(database=name).render_as_string(hide_password=False)
-    with ThreadPoolExecutor(1) as pool:  # Alembic's env.py runs its own event loop
-        pool.submit(_fresh_database, url).result()
-    yield url
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(_run_sql, url, f"DROP DATABASE IF EXISTS `{name}`").result()
+    with private_database("audit") as url:
+        yield url
 
 
 def workers_deployed() -> bool:

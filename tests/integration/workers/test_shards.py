@@ -7,21 +7,18 @@ second worker on the same partition can be arranged deterministically.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from itertools import count
 
 import pytest
-from sqlalchemy.engine import make_url
 
+from cli.databases import private_database
 from domain import streams
 from domain.instrument import Instrument
 from domain.order_requests import CancelRequested, OrderPlaced
 from event_store.mariadb import MariaDbEventStore
 from event_store.model import NO_STREAM, NewEvent, RecordedEvent, StreamAppend
 from event_store.outbox import order_route, partition_of
-from tests.integration.event_store.conftest import _fresh_database, _run_sql
 from workers.consumer import Fenced
 from workers.instruments import Instruments
 from workers.matching.shard import load_shard
@@ -38,14 +35,8 @@ _ids = count(1)
 @pytest.fixture(scope="module")
 def shard_db_url() -> Iterator[str]:
     """A migrated, empty database for this module."""
-    base = make_url(os.environ["EXCHANGE_DATABASE_URL"])
-    name = f"{base.database}_shards_{os.getpid()}"
-    url = base.set(database=name).render_as_string(hide_password=False)
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(_fresh_database, url).result()
-    yield url
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(_run_sql, url, f"DROP DATABASE IF EXISTS `{name}`").result()
+    with private_database("shards") as url:
+        yield url
 
 
 @pytest.fixture
