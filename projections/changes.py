@@ -20,6 +20,11 @@ MAX_ARGS = 2000
 
 def _chunked(ops: list[Op], head: list[str], args: list[str], step: int = 1) -> None:
     """Append ``head + args`` as one or more commands of at most ``MAX_ARGS`` arguments."""
+    if len(args) <= MAX_ARGS:
+        if args:
+            head.extend(args)
+            ops.append(head)
+        return
     size = MAX_ARGS - MAX_ARGS % step
     for start in range(0, len(args), size):
         ops.append([*head, *args[start : start + size]])

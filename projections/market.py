@@ -153,13 +153,24 @@ def _filled(event: StoredEvent, space: Space, cache: Cache, out: Changes) -> Non
     }
     out.trade(space.trades(symbol), symbol, trade_id, orjson.dumps(record))
     seconds = data["at"] // _NS
-    for interval, length in INTERVALS.items():
-        slot = (
-            space.candle_index(symbol, interval),
-            space.candle_prefix(symbol, interval),
-            seconds - seconds % length,
-        )
-        out.candle(slot, trade_id, price, quantity)
+    for index, prefix, length in _candle_keys(space, symbol):
+        out.candle((index, prefix, seconds - seconds % length), trade_id, price, quantity)
+
+
+_CANDLE_KEYS: dict[tuple[str, str], list[tuple[str, str, int]]] = {}
+
+
+def _candle_keys(space: Space, symbol: str) -> list[tuple[str, str, int]]:
+    """(index key, candle prefix, length) of each interval of a symbol, memoised."""
+    found = _CANDLE_KEYS.get((space.base, symbol))
+    if found is None:
+        if len(_CANDLE_KEYS) > 10_000:
+            _CANDLE_KEYS.clear()
+        found = _CANDLE_KEYS[(space.base, symbol)] = [
+            (space.candle_index(symbol, name), space.candle_prefix(symbol, name), length)
+            for name, length in INTERVALS.items()
+        ]
+    return found
 
 
 def _amended(event: StoredEvent, space: Space, cache: Cache, out: Changes) -> None:

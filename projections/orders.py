@@ -35,6 +35,7 @@ class OrdersFold:
         """Documents of orders the batch changes but did not place and are not cached."""
         wanted: list[str] = []
         placed: set[str] = set()
+        prefix = space.order(0)[:-1]
         for event in events:
             stream = event.stream_id
             if not stream.startswith("order-"):
@@ -42,7 +43,7 @@ class OrdersFold:
             if event.type in PLACED:
                 placed.add(stream)
                 continue
-            key = space.order(int(stream[6:]))
+            key = prefix + stream[6:]
             if stream not in placed and key not in cache:
                 wanted.append(key)
         return wanted
@@ -50,25 +51,32 @@ class OrdersFold:
     def fold(self, events: Sequence[StoredEvent], space: Space, cache: Cache, out: Changes) -> None:
         """Order states, index moves and lifecycle entries of the batch."""
         before: dict[str, str | None] = {}
+        doc_prefix, events_prefix = space.order(0)[:-1], space.order_events(0)[:-1]
+        lifecycles = out.lists
+        dumps = orjson.dumps
         for event in events:
             stream = event.stream_id
             if not stream.startswith("order-"):
                 continue
-            order_id = int(stream[6:])
-            key = space.order(order_id)
+            key = doc_prefix + stream[6:]
             if event.type in PLACED:
                 before.setdefault(key, None)
                 cache[key] = _placed(event)
             state = cache.get(key)
             if state is None:
                 continue  # a stream without its placement: nothing to show
-            before.setdefault(key, state["status"])
+            if key not in before:
+                before[key] = state["status"]
             _evolve(state, event)
-            entry = {"position": event.position, "type": event.type, "data": event.data}
-            out.rpush(space.order_events(order_id), orjson.dumps(entry))
+            entry = dumps({"position": event.position, "type": event.type, "data": event.data})
+            lifecycle = lifecycles.get(events_prefix + stream[6:])
+            if lifecycle is None:
+                lifecycles[events_prefix + stream[6:]] = [entry]
+            else:
+                lifecycle.append(entry)
         for key, status in before.items():
             state = cache[key]
-            out.set_doc(key, orjson.dumps(state))
+            out.set_doc(key, dumps(state))
             _index(state, status, space, out)
             if state["status"] in CLOSED_STATUSES:
                 out.evict.append(key)
