@@ -54,7 +54,6 @@ async def book_levels(
 ) -> tuple[Levels, Levels, int, int]:
     """(bids, asks, seq, position): up to ``depth`` levels per side as (price ticks, quantity)."""
     space = await models.space(MARKET)
-    script = models.script(BOOK_LUA)
     keys = [
         space.levels(symbol, BIDS),
         space.level_qty(symbol, BIDS),
@@ -63,7 +62,7 @@ async def book_levels(
         models.control.market_seq(symbol),
         *models.position_keys,
     ]
-    bids, asks, seq, position = await script(keys=keys, args=[min(depth, MAX_DEPTH)])
+    bids, asks, seq, position = await models.run(BOOK_LUA, keys, [min(depth, MAX_DEPTH)])
     return _levels(bids), _levels(asks), int(seq), int(position)
 
 

@@ -9,15 +9,18 @@ instruments, forever - a listing never changes). Market and user reads live in
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from typing import Any, Final, cast
 
 import orjson
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
+from redis.exceptions import ResponseError
 
 from domain.instrument import Instrument
 from projections.keys import PROJECTIONS, REFDATA, Control, Space
+from projections.resp import RespPipe
 
 GEN_CACHE_S: Final = 0.25
 
@@ -25,8 +28,17 @@ GEN_CACHE_S: Final = 0.25
 class ReadModels:
     """Redis-backed read access to every projection."""
 
-    def __init__(self, client: aioredis.Redis, control: Control, partitions: int) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        control: Control,
+        partitions: int,
+        pipe: RespPipe | None = None,
+    ) -> None:
+        """``pipe``: a lean connection for :meth:`run` (else redis-py's client serves it)."""
         self.redis = client
+        self.pipe = pipe
+        self._shas: dict[str, str] = {}
         self.control = control
         self.partitions = partitions
         self._gens: tuple[float, dict[str, int]] | None = None
@@ -53,6 +65,21 @@ class ReadModels:
             cached = self._gens = (now, gens)
         return Space(self.control.space(projection, cached[1][projection]))
 
+    async def run(self, source: str, keys: list[str], args: list[str | int]) -> Any:
+        """Run a read script (``EVALSHA``, loaded on first use) on the lean pipe if any."""
+        if self.pipe is None:
+            return await self.script(source)(keys=keys, args=args)
+        sha = self._shas.get(source)
+        if sha is None:
+            sha = self._shas[source] = hashlib.sha1(source.encode()).hexdigest()
+        try:
+            return await self.pipe.call("EVALSHA", sha, len(keys), *keys, *args)
+        except ResponseError as exc:
+            if not str(exc).startswith("NOSCRIPT"):
+                raise
+            await self.pipe.call("SCRIPT", "LOAD", source)
+            return await self.pipe.call("EVALSHA", sha, len(keys), *keys, *args)
+
     async def page(self, key: str, before: int | None, limit: int) -> list[bytes]:
         """Up to ``limit`` zset members by score, highest first, below ``before`` if given."""
         top = f"({before}" if before is not None else "+inf"
@@ -61,7 +88,10 @@ class ReadModels:
 
     async def position(self) -> int:
         """The store position every partition of the projection has reached (0: none yet)."""
-        raw = await self.redis.mget(self._pos_keys)
+        if self.pipe is not None:
+            raw = await self.pipe.call("MGET", *self._pos_keys)
+        else:
+            raw = await self.redis.mget(self._pos_keys)
         return min(int(value) if value is not None else 0 for value in raw)
 
     async def wait_for(self, position: int, timeout_s: float, poll_s: float = 0.01) -> int | None:

@@ -119,7 +119,7 @@ async def account(models: ReadModels, user_id: int) -> dict[str, Any]:
     """The user's balances as :func:`account_view` shows them."""
     space = await models.space(ACCOUNTS)
     keys = [space.account(user_id), *models.position_keys]
-    doc, position = await models.script(ACCOUNT_LUA)(keys=keys)
+    doc, position = await models.run(ACCOUNT_LUA, keys, [])
     return account_view(user_id, doc, int(position))
 
 

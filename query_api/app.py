@@ -26,6 +26,7 @@ from common.settings import QueryApiSettings
 from common.webapp import new_api
 from projections.keys import Control
 from projections.reads import ReadModels
+from projections.resp import RespPipe
 from query_api import feed, market, user
 from query_api.deps import listed
 from query_api.fastpath import ReadFastPath
@@ -44,7 +45,8 @@ def redis_lifespan(
             settings.redis_url, socket_connect_timeout=1, socket_timeout=5, max_connections=512
         )
         control = Control(settings.projection_prefix)
-        app.state.models = ReadModels(client, control, settings.events_partitions)
+        pipe = RespPipe(settings.redis_url)
+        app.state.models = ReadModels(client, control, settings.events_partitions, pipe)
         app.state.feed = feed.MarketFeed(app.state.models, settings.ws_queue_max)
         app.state.readiness = Readiness(
             {"redis": redis_probe(client)}, settings.dependency_timeout_s
@@ -53,6 +55,7 @@ def redis_lifespan(
             yield
         finally:
             await app.state.feed.close()
+            await pipe.close()
             await client.aclose()
 
     return lifespan

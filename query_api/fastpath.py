@@ -15,8 +15,11 @@ from typing import Any, Final
 
 import orjson
 from fastapi import FastAPI
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from common.problems import problem_response
 from projections import market_reads, user_reads
 from projections.reads import ReadModels
 
@@ -24,6 +27,12 @@ BOOKS: Final = "/v1/books/"
 ACCOUNT: Final = "/v1/account"
 DEFAULT_DEPTH: Final = 10
 _HEADERS: Final = [(b"content-type", b"application/json")]
+REDIS_DOWN: Final = problem_response(
+    503,
+    "SERVICE_UNAVAILABLE",
+    "The read models (Redis) are unreachable; retry shortly.",
+    headers={"Retry-After": "2"},
+)
 
 
 class _Route:
@@ -50,12 +59,16 @@ class ReadFastPath:
         if scope["type"] == "http" and scope["method"] == "GET":
             path: str = scope["path"]
             body: dict[str, Any] | None = None
-            if path.startswith(BOOKS):
-                body = await self._book(path[len(BOOKS) :], scope["query_string"])
-                route = _BOOK_ROUTE
-            elif path == ACCOUNT and not scope["query_string"]:
-                body = await self._account(scope["headers"])
-                route = _ACCOUNT_ROUTE
+            try:
+                if path.startswith(BOOKS):
+                    body = await self._book(path[len(BOOKS) :], scope["query_string"])
+                    route = _BOOK_ROUTE
+                elif path == ACCOUNT and not scope["query_string"]:
+                    body = await self._account(scope["headers"])
+                    route = _ACCOUNT_ROUTE
+            except (RedisConnectionError, RedisTimeoutError):
+                await REDIS_DOWN(scope, receive, send)
+                return
             if body is not None:
                 scope.setdefault("state", {})["projection_position"] = body["position"]
                 scope["route"] = route
