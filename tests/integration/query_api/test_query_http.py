@@ -182,6 +182,8 @@ async def test_the_fast_path_and_fastapi_answer_the_same_book_and_account(
     fast_account = (await query.get("/v1/account", headers=trader.headers)).json()
     slow_account = (await query.get("/v1/account?min_position=1", headers=trader.headers)).json()
 
+    l3 = (await query.get(f"/v1/books/{symbol}/orders")).json()
+    assert l3["bids"] == [{"price": "2.50", "quantity": 4, "orders": [[placed["order_id"], 4]]}]
     for body in (fast, slow, fast_account, slow_account):
         body.pop("position")
     assert fast == slow
