@@ -120,8 +120,7 @@ async def _rebuild(url: str, client: aioredis.Redis, events: int) -> tuple[float
         seconds = time.perf_counter() - started
     finally:
         reader.close()
-        for name, gen in job.new_gens.items():
-            await job.drop(name, gen)
+        await _drop_prefix(client, control.prefix)
     return job.position / seconds, kept
 
 
