@@ -70,6 +70,16 @@ _set_int = uuid.UUID.__dict__["int"].__set__
 _set_safe = uuid.UUID.__dict__["is_safe"].__set__
 _set_text = EventId.__dict__["_text"].__set__
 
+
+def event_id_from_text(text: str) -> EventId:
+    """The id a stored or relayed event's text names (a ``UUID``; its text kept, not re-made)."""
+    new = _new(EventId)
+    _set_int(new, int(text.replace("-", ""), 16))
+    _set_safe(new, _SAFE)
+    _set_text(new, text)
+    return new
+
+
 new_event_id: Final = EventIds()
 """The process's id source (ids are unique across forks: the prefix is drawn after a fork)."""
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -13,7 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from common.db import make_engine
 from event_store.connection import DB_ERRORS
 from event_store.errors import EventStoreUnavailable
-from event_store.model import AppendResult, Checkpoint, RecordedEvent, Snapshot, StreamAppend
+from event_store.ids import event_id_from_text
+from event_store.model import (
+    AppendResult,
+    Checkpoint,
+    RecordedEvent,
+    Snapshot,
+    StreamAppend,
+    recorded_event,
+)
 from event_store.planning import encode_append
 from event_store.sql import EVENT_COLUMNS, INSERT_CHECKPOINTS, LAST_POSITION
 from event_store.upcasting import Upcasters
@@ -186,11 +193,11 @@ class MariaDbEventStore:
         schema_version, payload = self._upcasters.upcast(
             event_type, schema_version, orjson.loads(data)
         )
-        return RecordedEvent(
+        return recorded_event(
             int(position),
             stream_id,
             int(version),
-            UUID(str(event_id)),
+            event_id_from_text(str(event_id)),
             event_type,
             schema_version,
             payload,

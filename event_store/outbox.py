@@ -19,12 +19,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Final
-from uuid import UUID
 
 import orjson
 from aiokafka.partitioner import murmur2
 
-from event_store.model import RecordedEvent
+from event_store.ids import event_id_from_text
+from event_store.model import RecordedEvent, recorded_event
 from event_store.upcasting import Upcasters
 
 ORDER_SYMBOL: Final = "order_symbol"
@@ -68,19 +68,27 @@ async def fetch_outbox(cursor: Any, after_position: int, limit: int) -> list[Out
 
 
 def event_from_message(value: bytes, upcasters: Upcasters | None = None) -> RecordedEvent:
-    """Decode a relayed message value into a :class:`RecordedEvent`, upcast."""
+    """Decode a relayed message value into a :class:`RecordedEvent`, upcast.
+
+    Every consumer runs this once per message: no object is built that the event does not keep.
+    """
     raw = orjson.loads(value)
-    schema_version, data = (upcasters or Upcasters()).upcast(
-        raw["type"], raw["schema_version"], raw["data"]
+    event_type = raw["type"]
+    schema_version, data = (upcasters or _NO_UPCASTERS).upcast(
+        event_type, raw["schema_version"], raw["data"]
     )
-    return RecordedEvent(
+    return recorded_event(
         raw["position"],
         raw["stream_id"],
         raw["stream_version"],
-        UUID(raw["event_id"]),
-        raw["type"],
+        event_id_from_text(raw["event_id"]),
+        event_type,
         schema_version,
         data,
         raw["metadata"],
-        datetime.fromisoformat(raw["recorded_at"]),
+        _fromisoformat(raw["recorded_at"]),
     )
+
+
+_NO_UPCASTERS: Final = Upcasters()
+_fromisoformat: Final = datetime.fromisoformat
