@@ -62,6 +62,7 @@ RELOAD_ON: tuple[type[BaseException], ...] = (Fenced, Busy, *RETRYABLE)
 
 MAX_BACKOFF_S = 5.0
 PROGRESS_EVERY_S = 5.0
+COMMIT_EVERY_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +219,7 @@ async def _consume(
     consumer.subscribe([worker.topic], listener=partitions)
     await consumer.start()
     progress = _Progress(worker.group)
+    offsets = _Offsets(consumer)
     try:
         while not stop.is_set():
             fetched = await consumer.getmany(timeout_ms=200, max_records=max_records)
@@ -233,8 +235,8 @@ async def _consume(
                 high = consumer.highwater(tp)
                 if high is not None:
                     metrics.lag(tp.partition, max(high - (records[-1].offset + 1), 0))
-                with contextlib.suppress(KafkaError):
-                    await consumer.commit({tp: records[-1].offset + 1})
+                offsets.done(tp, records[-1].offset + 1)
+            await offsets.maybe_commit(idle=not fetched)
             progress.maybe_log(partitions.positions)
     finally:
         with contextlib.suppress(*RETRYABLE, TimeoutError):
@@ -308,6 +310,33 @@ async def _with_backoff[T](call: Callable[[], Awaitable[T]], stop: asyncio.Event
 async def _sleep(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
+
+
+class _Offsets:
+    """Kafka offsets of applied batches, committed about once a second and whenever idle.
+
+    They are for monitoring and drain checks only (lag per group): a worker resumes from the
+    offset it stored with its own output, so committing is never on the batch's path.
+    """
+
+    def __init__(self, consumer: AIOKafkaConsumer) -> None:
+        self._consumer = consumer
+        self._pending: dict[TopicPartition, int] = {}
+        self._since = time.monotonic()
+
+    def done(self, tp: TopicPartition, next_offset: int) -> None:
+        self._pending[tp] = next_offset
+
+    async def maybe_commit(self, idle: bool) -> None:
+        if not self._pending or not (idle or time.monotonic() - self._since >= COMMIT_EVERY_S):
+            return
+        pending, self._pending = self._pending, {}
+        self._since = time.monotonic()
+        owned = self._consumer.assignment()
+        commit = {tp: offset for tp, offset in pending.items() if tp in owned}
+        if commit:
+            with contextlib.suppress(KafkaError):
+                await self._consumer.commit(commit)
 
 
 class _Progress:
