@@ -20,18 +20,30 @@ def _ready(url: str) -> httpx.Response:
     return httpx.get(f"{url}/ready", timeout=10)
 
 
-@pytest.mark.parametrize("which", ["command_api_url", "query_api_url"])
+@pytest.mark.parametrize(
+    ("which", "dependencies"),
+    [
+        ("command_api_url", {"mariadb", "kafka", "redis"}),
+        ("query_api_url", {"redis"}),  # the query API reads Redis only
+    ],
+)
 def test_each_api_is_ready_with_every_dependency_up(
-    which: str, request: pytest.FixtureRequest
+    which: str, dependencies: set[str], request: pytest.FixtureRequest
 ) -> None:
     resp = _ready(request.getfixturevalue(which))
     assert resp.status_code == 200, resp.text
     deps = resp.json()["dependencies"]
-    assert {name: d["status"] for name, d in deps.items()} == {
-        "mariadb": "up",
-        "kafka": "up",
-        "redis": "up",
-    }
+    assert {name: d["status"] for name, d in deps.items()} == dict.fromkeys(dependencies, "up")
+
+
+@pytest.mark.parametrize("worker", ["matching", "settlement", "scheduler", "projector"])
+def test_every_worker_serves_health_readiness_and_metrics(worker: str) -> None:
+    base = f"http://127.0.0.1:{PROFILE.ops_port(worker)}"
+    assert httpx.get(f"{base}/health", timeout=10).json()["status"] == "ok"
+    ready = _wait_for(base, 200, 20)
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["dependencies"]
+    assert httpx.get(f"{base}/metrics", timeout=10).status_code == 200
 
 
 def test_nginx_routes_both_apis_and_their_docs(nginx_url: str) -> None:

@@ -12,6 +12,7 @@ from common.settings import (
     CommandApiSettings,
     InfraSettings,
     MatchingSettings,
+    ProjectorSettings,
     QueryApiSettings,
     RelaySettings,
     SchedulerSettings,
@@ -28,6 +29,7 @@ PYTHON_SERVICES = (
     "matching",
     "settlement",
     "scheduler",
+    "projector",
 )
 
 
@@ -39,6 +41,7 @@ def test_every_exchange_variable_in_compose_is_a_real_setting() -> None:
     known = _env_names(CommandApiSettings) | _env_names(QueryApiSettings)
     known |= _env_names(RelaySettings) | _env_names(MatchingSettings)
     known |= _env_names(SettlementSettings) | _env_names(SchedulerSettings)
+    known |= _env_names(ProjectorSettings)
     for name in PYTHON_SERVICES:
         env = SERVICES[name]["environment"]
         unknown = {k for k in env if k.startswith("EXCHANGE_")} - known
