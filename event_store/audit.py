@@ -25,14 +25,13 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Final
-from uuid import UUID
 
-import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.db import make_engine
 from event_store.connection import DB_ERRORS
 from event_store.errors import EventStoreError, EventStoreUnavailable
+from event_store.mariadb import event_from_row
 from event_store.model import RecordedEvent
 from event_store.sql import EVENT_COLUMNS, LAST_POSITION
 from event_store.upcasting import Upcasters
@@ -194,21 +193,7 @@ class AuditReader:
             raise EventStoreUnavailable(f"MariaDB read failed: {exc}") from exc
 
     def _recorded(self, row: Any) -> RecordedEvent:
-        position, stream_id, version, event_id, event_type, schema_version, data, meta, at = row
-        schema_version, payload = self._upcasters.upcast(
-            event_type, schema_version, orjson.loads(data)
-        )
-        return RecordedEvent(
-            int(position),
-            stream_id,
-            int(version),
-            UUID(str(event_id)),
-            event_type,
-            int(schema_version),
-            payload,
-            orjson.loads(meta),
-            at.replace(tzinfo=UTC),
-        )
+        return event_from_row(row, self._upcasters)
 
 
 async def order_lifecycle(

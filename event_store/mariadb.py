@@ -189,21 +189,24 @@ class MariaDbEventStore:
             raise EventStoreUnavailable(f"MariaDB write failed: {exc}") from exc
 
     def _recorded(self, row: Any) -> RecordedEvent:
-        position, stream_id, version, event_id, event_type, schema_version, data, meta, at = row
-        schema_version, payload = self._upcasters.upcast(
-            event_type, schema_version, orjson.loads(data)
-        )
-        return recorded_event(
-            int(position),
-            stream_id,
-            int(version),
-            event_id_from_text(str(event_id)),
-            event_type,
-            schema_version,
-            payload,
-            orjson.loads(meta),
-            _utc(at),
-        )
+        return event_from_row(row, self._upcasters)
+
+
+def event_from_row(row: Any, upcasters: Upcasters) -> RecordedEvent:
+    """A row of ``SELECT {EVENT_COLUMNS} FROM events`` as a :class:`RecordedEvent`, upcast."""
+    position, stream_id, version, event_id, event_type, schema_version, data, meta, at = row
+    schema_version, payload = upcasters.upcast(event_type, schema_version, orjson.loads(data))
+    return recorded_event(
+        int(position),
+        stream_id,
+        int(version),
+        event_id_from_text(str(event_id)),
+        event_type,
+        int(schema_version),
+        payload,
+        orjson.loads(meta),
+        _utc(at),
+    )
 
 
 def _utc(value: datetime) -> datetime:

@@ -19,11 +19,14 @@ import uvicorn
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from common.health import Probe, Readiness
+from common.health import Probe, Readiness, kafka_probe
 from common.logging import configure_logging
 from common.settings import WorkerSettings
 from common.webapp import operations_router
+from event_store.mariadb import MariaDbEventStore
 from event_store.protocol import EventStore
+from workers.consumer import ConsumerMetrics, PartitionWorker
+from workers.consumer import run as consume
 
 log = logging.getLogger("worker")
 
@@ -103,3 +106,24 @@ async def run_worker(service: str, settings: WorkerSettings, body: Body) -> None
             with contextlib.suppress(asyncio.CancelledError):
                 await served
     log.info("stopped", extra={"service": service})
+
+
+async def run_store_consumer(
+    service: str,
+    settings: WorkerSettings,
+    make_worker: Callable[[MariaDbEventStore, Operations], PartitionWorker],
+) -> None:
+    """A worker that consumes Kafka and writes the store: the store and its probes, the
+    consumer loop with its metrics, until SIGTERM/SIGINT."""
+
+    async def body(stop: asyncio.Event, ops: Operations) -> None:
+        store = MariaDbEventStore.from_url(settings.database_url)
+        ops.probes.update(mariadb=store_probe(store), kafka=kafka_probe(settings.kafka_bootstrap))
+        worker = make_worker(store, ops)
+        metrics = ConsumerMetrics(ops.registry, worker.group)
+        try:
+            await consume(worker, settings, stop, metrics, max_records=settings.batch_max)
+        finally:
+            await store.close()
+
+    await run_worker(service, settings, body)

@@ -20,7 +20,6 @@ taken on; a conflict with the command API drops those accounts and decides the b
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any, Final
 
@@ -166,27 +165,15 @@ class SettlementWorker:
 
 
 async def _main() -> None:
-    from common.health import kafka_probe
     from common.settings import SettlementSettings
-    from event_store.mariadb import MariaDbEventStore
-    from workers import consumer
-    from workers.service import Operations, run_worker, store_probe
+    from workers.service import Operations, run_store_consumer
 
     settings = SettlementSettings()
 
-    async def body(stop: asyncio.Event, ops: Operations) -> None:
-        store = MariaDbEventStore.from_url(settings.database_url)
-        ops.probes.update(mariadb=store_probe(store), kafka=kafka_probe(settings.kafka_bootstrap))
-        worker = SettlementWorker(
-            store, group=settings.settlement_group, topic=settings.events_topic
-        )
-        metrics = consumer.ConsumerMetrics(ops.registry, worker.group)
-        try:
-            await consumer.run(worker, settings, stop, metrics, max_records=settings.batch_max)
-        finally:
-            await store.close()
+    def make(store: EventStore, _ops: Operations) -> SettlementWorker:
+        return SettlementWorker(store, group=settings.settlement_group, topic=settings.events_topic)
 
-    await run_worker("settlement", settings, body)
+    await run_store_consumer("settlement", settings, make)
 
 
 if __name__ == "__main__":

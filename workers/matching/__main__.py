@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import uvloop
@@ -12,18 +11,14 @@ log = logging.getLogger("matching")
 
 async def _main() -> None:
     # Imported here, after the engine build was chosen: these modules import ``domain``.
-    from common.health import kafka_probe
     from common.settings import MatchingSettings
     from event_store.mariadb import MariaDbEventStore
-    from workers import consumer
     from workers.matching.worker import MatchingWorker
-    from workers.service import Operations, run_worker, store_probe
+    from workers.service import Operations, run_store_consumer
 
     settings = MatchingSettings()
 
-    async def body(stop: asyncio.Event, ops: Operations) -> None:
-        store = MariaDbEventStore.from_url(settings.database_url)
-        ops.probes.update(mariadb=store_probe(store), kafka=kafka_probe(settings.kafka_bootstrap))
+    def make(store: MariaDbEventStore, ops: Operations) -> MatchingWorker:
         worker = MatchingWorker(
             store,
             group=settings.matching_group,
@@ -33,13 +28,9 @@ async def _main() -> None:
             snapshot_every_s=settings.snapshot_every_s,
         )
         ops.state = worker.state
-        metrics = consumer.ConsumerMetrics(ops.registry, worker.group)
-        try:
-            await consumer.run(worker, settings, stop, metrics, max_records=settings.batch_max)
-        finally:
-            await store.close()
+        return worker
 
-    await run_worker("matching", settings, body)
+    await run_store_consumer("matching", settings, make)
 
 
 def main() -> None:
