@@ -19,6 +19,7 @@ import pytest
 from domain import streams
 from domain.account import Account, Balance
 from domain.folds import OrderView, fold_account, fold_order
+from event_store.errors import EventStoreUnavailable
 from event_store.mariadb import MariaDbEventStore
 from tests.integration.command_api.conftest import ADMIN, Trader, new_trader, unique
 
@@ -82,13 +83,21 @@ async def eventually[T](
     done: Callable[[T], bool],
     within_s: float = DRAIN_TIMEOUT_S,
 ) -> T:
-    """Poll ``read()`` until ``done`` holds for its value; the last value otherwise."""
+    """Poll ``read()`` until ``done`` holds for its value; the last value otherwise.
+
+    A store that is unavailable for a moment (a restarted MariaDB) is polled again.
+    """
     deadline = time.monotonic() + within_s
-    value = await read()
-    while not done(value) and time.monotonic() < deadline:
+    while True:
+        try:
+            value = await read()
+        except EventStoreUnavailable:
+            if time.monotonic() >= deadline:
+                raise
+        else:
+            if done(value) or time.monotonic() >= deadline:
+                return value
         await asyncio.sleep(0.1)
-        value = await read()
-    return value
 
 
 async def order(store: MariaDbEventStore, order_id: int) -> OrderView:
