@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -26,8 +26,13 @@ from event_store.sql import EVENT_COLUMNS, INSERT_CHECKPOINTS, LAST_POSITION
 from event_store.upcasting import Upcasters
 from event_store.writer import GroupCommitWriter
 
-READ_STREAMS_CHUNK = 500
-"""Streams per statement of :meth:`MariaDbEventStore.read_streams`."""
+READ_STREAMS: Final = (
+    "SELECT e.position, e.stream_id, e.stream_version, e.event_id, e.type, e.schema_version,"
+    " e.data, e.metadata, e.recorded_at FROM JSON_TABLE(%s, '$[*]' COLUMNS ("
+    " sid VARCHAR(200) PATH '$[0]', v INT PATH '$[1]')) AS w"
+    " JOIN events AS e ON e.stream_id = w.sid AND e.stream_version >= w.v ORDER BY e.position"
+)
+"""Many streams from their own versions (:meth:`MariaDbEventStore.read_streams`)."""
 
 
 class MariaDbEventStore:
@@ -82,20 +87,18 @@ class MariaDbEventStore:
     async def read_streams(
         self, from_versions: Mapping[str, int]
     ) -> dict[str, list[RecordedEvent]]:
-        """See :meth:`event_store.protocol.EventStore.read_streams`."""
+        """See :meth:`event_store.protocol.EventStore.read_streams`.
+
+        One statement: the (stream, from-version) pairs go in as a JSON table joined on the
+        ``(stream_id, stream_version)`` key (a UNION of one SELECT per stream cost ~4x more).
+        """
         found: dict[str, list[RecordedEvent]] = {stream_id: [] for stream_id in from_versions}
-        items = list(from_versions.items())
-        for start in range(0, len(items), READ_STREAMS_CHUNK):
-            chunk = items[start : start + READ_STREAMS_CHUNK]
-            sql = " UNION ALL ".join(
-                f"(SELECT {EVENT_COLUMNS} FROM events"
-                " WHERE stream_id = %s AND stream_version >= %s)"
-                for _ in chunk
-            )
-            params = tuple(value for pair in chunk for value in pair)
-            for row in await self._fetch(sql + " ORDER BY position", params):
-                event = self._recorded(row)
-                found[event.stream_id].append(event)
+        if not from_versions:
+            return found
+        pairs = orjson.dumps([[s, v] for s, v in from_versions.items()]).decode()
+        for row in await self._fetch(READ_STREAMS, (pairs,)):
+            event = self._recorded(row)
+            found[event.stream_id].append(event)
         return found
 
     async def stream_ids(self, prefix: str) -> list[str]:

@@ -45,8 +45,11 @@ class Accounts:
 
     async def refresh(self, user_ids: Iterable[int]) -> None:
         """Bring every named account up to its stream's end (new ones from their snapshot)."""
+        users = set(user_ids)
+        if len(self._cached) + len(users) > MAX_CACHED:
+            self._cached.clear()  # (never inside the loop: the batch needs all it loads)
         wanted = {}
-        for user_id in user_ids:
+        for user_id in users:
             cached = self._cached.get(user_id)
             if cached is None:
                 cached = await self._start(user_id)
@@ -75,8 +78,6 @@ class Accounts:
             self._cached.pop(user_id, None)
 
     async def _start(self, user_id: int) -> Cached:
-        if len(self._cached) >= MAX_CACHED:
-            self._cached.clear()
         snapshot = await self._store.load_snapshot(streams.account(user_id))
         if snapshot is not None and snapshot.type == SNAPSHOT_TYPE:
             cached = Cached(Account.from_snapshot(snapshot.state), snapshot.version)

@@ -254,9 +254,16 @@ async def _apply(
 
     The number of events applied, or ``None`` when stopped before the batch was applied.
     """
-    events = [event_from_message(record.value) for record in records]
-    next_offset = records[-1].offset + 1
     worker = partitions.worker
+    values = [record.value for record in records]
+    # A worker may say what its inputs look like on the wire (``input_filter``): the other
+    # messages are not decoded. The last one always is: it carries the batch's position.
+    prefilter = getattr(worker, "input_filter", None)
+    if prefilter is not None:
+        search = prefilter.search
+        values = [v for v in values[:-1] if search(v)] + values[-1:]
+    events = [event_from_message(value) for value in values]
+    next_offset = records[-1].offset + 1
     while not stop.is_set():
         fresh = _new_events(events, partitions.positions[partition])
         metrics.skipped.inc(len(events) - len(fresh))

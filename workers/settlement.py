@@ -21,6 +21,7 @@ taken on; a conflict with the command API drops those accounts and decides the b
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, Final
 
 import uvloop
@@ -56,6 +57,12 @@ class SettlementError(Exception):
 
 class SettlementWorker:
     """A :class:`~workers.consumer.PartitionWorker` of the events topic."""
+
+    input_filter: Final = re.compile(
+        rb'"type":"(?:' + b"|".join(t.encode() for t in sorted(_SETTLED)) + rb')"'
+    )
+    """Messages of other types are never inputs (the outbox writes ``"type":"<Type>"`` at the
+    top level of every message); a match is checked again after decoding."""
 
     def __init__(self, store: EventStore, *, group: str, topic: str) -> None:
         self.group = group
