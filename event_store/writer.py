@@ -155,6 +155,7 @@ class GroupCommitWriter:
 
     async def _commit(self, lane: _Lane, batch: list[_Pending]) -> None:
         appends = [a for a, _ in batch]
+        reused = lane.conn is not None
         try:
             conn = await lane.connect()
             try:
@@ -166,6 +167,23 @@ class GroupCommitWriter:
                 # A reused event id, or a stream assumed new that existed: replan from the table.
                 await conn.rollback()
                 plan = await self._careful_path(lane, conn, appends, checked=True)
+        except DB_ERRORS as exc:
+            if not reused:
+                self._forget()
+                _fail(batch, _store_error(exc, lane, len(batch)))
+                return
+            # A connection that died while idle (MariaDB restarted): once more on a new one,
+            # checking event ids, so an append that did commit is answered, never doubled.
+            self._forget()
+            lane.drop()
+            log.info("append connection lost; retrying the batch", extra={"error": repr(exc)})
+            try:
+                conn = await lane.connect()
+                plan = await self._careful_path(lane, conn, appends, checked=True)
+            except _APPEND_ERRORS as again:
+                self._forget()
+                _fail(batch, _store_error(again, lane, len(batch)))
+                return
         except _APPEND_ERRORS as exc:
             self._forget()
             _fail(batch, _store_error(exc, lane, len(batch)))

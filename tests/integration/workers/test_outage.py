@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
+import time
 
 import httpx
 import pytest
@@ -44,3 +45,16 @@ async def test_trades_in_flight_when_mariadb_stops_settle_once_it_is_back(
         await balances(store, seller.user_id, Expect("USD", 10000, 0), Expect(symbol, 10, 0))
     finally:
         await store.close()
+    assert await writes_again(api, seller.headers) == 201
+
+
+async def writes_again(api: httpx.AsyncClient, headers: dict[str, str]) -> int:
+    """The command API's answer to a deposit once it reconnected (503 until then; 30 s at most)."""
+    deadline = time.monotonic() + 30
+    while True:
+        resp = await api.post(
+            "/v1/deposits", json={"asset": "USD", "amount": "1.00"}, headers=headers
+        )
+        if resp.status_code != 503 or time.monotonic() > deadline:
+            return resp.status_code
+        await asyncio.sleep(0.2)
