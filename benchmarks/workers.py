@@ -70,8 +70,9 @@ from benchmarks import workers_setup
 from benchmarks.matching import measure
 from benchmarks.matching_runner import load
 from cli import engine_build
+from cli.check import fold_store
 from cli.databases import fresh_database, run_sql
-from cli.invariants import StoreFold, problems
+from cli.invariants import problems
 from cli.profiles import PROFILES, ROOT, Profile
 from cli.stack import ensure_topics
 from common.settings import InfraSettings, RelaySettings
@@ -86,7 +87,6 @@ console = Console(stderr=True)
 PARTITIONS: Final = 4
 POLL_S: Final = 0.02
 IN_FLIGHT_APPENDS: Final = 3
-READ_CHUNK: Final = 20_000
 CACHE: Final = ROOT / ".cache" / "bench"
 PYCACHE: Final = CACHE / "pycache"
 WARM_UP: Final = (
@@ -652,18 +652,8 @@ async def verify(bench: Bench, db: Db, progress: Progress, trades: int) -> list[
     if not bench.args.verify:
         return found
     store = MariaDbEventStore.from_url(bench.url)
-    fold = StoreFold()
     try:
-        total = await store.last_position()
-        task = progress.add_task("(verify) folding the store", total=total)
-        after = 0
-        while after < total:
-            batch = await store.read_all(after, READ_CHUNK)
-            if not batch:
-                break
-            fold.add(batch, (e.stream_id for e in batch))
-            after = batch[-1].position
-            progress.update(task, completed=after)
+        fold = await fold_store(store, progress)
     finally:
         await store.close()
     return found + problems(fold, drained=True)

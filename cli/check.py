@@ -94,22 +94,24 @@ async def wait_until_drained(
     return False
 
 
-async def fold_store(store: EventStore) -> StoreFold:
-    """Every stored event folded, with a progress bar."""
+async def fold_store(store: EventStore, progress: Progress | None = None) -> StoreFold:
+    """Every stored event folded, with a progress bar (a task on ``progress`` if given)."""
+    if progress is None:
+        with Progress(
+            TextColumn("folding the store"), BarColumn(), MofNCompleteColumn(), console=console
+        ) as own:
+            return await fold_store(store, own)
     fold = StoreFold()
     total = await store.last_position()
-    with Progress(
-        TextColumn("folding the store"), BarColumn(), MofNCompleteColumn(), console=console
-    ) as progress:
-        task = progress.add_task("fold", total=total)
-        after = 0
-        while after < total:
-            batch = await store.read_all(after, READ_CHUNK)
-            if not batch:
-                break
-            fold.add(batch, (e.stream_id for e in batch))
-            after = batch[-1].position
-            progress.update(task, completed=after)
+    task = progress.add_task("folding the store", total=total)
+    after = 0
+    while after < total:
+        batch = await store.read_all(after, READ_CHUNK)
+        if not batch:
+            break
+        fold.add(batch, (e.stream_id for e in batch))
+        after = batch[-1].position
+        progress.update(task, completed=after)
     return fold
 
 
