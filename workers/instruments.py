@@ -21,6 +21,11 @@ class Instruments:
         listed = await self._store.read_stream(streams.instrument(symbol), limit=1)
         found = None
         if listed:
-            found = Instrument.from_dict({k: v for k, v in listed[0].data.items() if k != "at"})
+            found = instrument_of(listed[0].data)
             self._known[symbol] = found
         return found
+
+
+def instrument_of(listing: dict[str, object]) -> Instrument:
+    """The instrument an ``InstrumentListed`` event's data describes."""
+    return Instrument.from_dict({k: v for k, v in listing.items() if k != "at"})

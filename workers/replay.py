@@ -17,16 +17,7 @@ from typing import Final
 
 from domain import streams
 from domain.commands import Command
-from domain.events import event_from_dict
-from domain.instrument import Instrument
 from domain.matching import MatchingEngine
-from domain.order_requests import (
-    AmendRequested,
-    BatchPlaced,
-    CancelRequested,
-    OrderPlaced,
-    SessionClosed,
-)
 from event_store.audit import (
     ENGINE_INPUT_TYPES,
     AuditReader,
@@ -37,6 +28,8 @@ from event_store.audit import (
 from event_store.model import RecordedEvent
 from event_store.outbox import ORDER_SYMBOL
 from event_store.protocol import EventStore
+from workers.instruments import instrument_of
+from workers.matching.shard import engine_command
 
 _PAGE: Final = 5000
 _INPUTS: Final = frozenset(ENGINE_INPUT_TYPES)
@@ -67,21 +60,6 @@ async def replay_symbol(
             batch.clear()
     engine.process_many(batch)
     return engine
-
-
-def instrument_of(listing: dict[str, object]) -> Instrument:
-    """The instrument an ``InstrumentListed`` event's data describes."""
-    return Instrument.from_dict({k: v for k, v in listing.items() if k != "at"})
-
-
-def engine_command(event: RecordedEvent) -> Command:
-    """The engine command a stored engine input stands for."""
-    request = event_from_dict(event.type, event.data)
-    if not isinstance(
-        request, OrderPlaced | CancelRequested | AmendRequested | BatchPlaced | SessionClosed
-    ):
-        raise TypeError(f"event {event.position} ({event.type}) is not an engine input")
-    return request.to_command()
 
 
 async def _first_event(store: AuditReader | EventStore, stream_id: str) -> RecordedEvent | None:

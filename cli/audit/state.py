@@ -19,7 +19,8 @@ from domain.folds import StoredEvent, fold_account, fold_order
 from domain.instrument import Instrument
 from domain.values import CURRENCY_DIGITS, format_units, minor_unit
 from event_store.audit import AuditReader, Progress, UnknownLifecycle, Window
-from workers.replay import instrument_of, replay_symbol
+from workers.instruments import instrument_of
+from workers.replay import replay_symbol
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,13 @@ from domain import streams
 from domain.commands import Command
 from domain.events import event_from_dict
 from domain.matching import MatchingEngine
+from domain.order_requests import (
+    AmendRequested,
+    BatchPlaced,
+    CancelRequested,
+    OrderPlaced,
+    SessionClosed,
+)
 from event_store.model import RecordedEvent, Snapshot
 from event_store.outbox import ORDER_SYMBOL, partition_of
 from event_store.protocol import EventStore
@@ -62,9 +69,17 @@ def to_command(event: RecordedEvent) -> Command | None:
     """The engine command an input event stands for (``None``: not an engine input)."""
     if ORDER_SYMBOL not in event.metadata:
         return None
-    request: Any = event_from_dict(event.type, event.data)
-    command: Command = request.to_command()
-    return command
+    return engine_command(event)
+
+
+def engine_command(event: RecordedEvent) -> Command:
+    """The engine command a stored engine input stands for."""
+    request = event_from_dict(event.type, event.data)
+    if not isinstance(
+        request, OrderPlaced | CancelRequested | AmendRequested | BatchPlaced | SessionClosed
+    ):
+        raise TypeError(f"event {event.position} ({event.type}) is not an engine input")
+    return request.to_command()
 
 
 async def admit(engine: MatchingEngine, instruments: Instruments, command: Command) -> None:

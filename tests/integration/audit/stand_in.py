@@ -25,7 +25,8 @@ from domain.rejections import OrderRejected
 from event_store import ANY, MariaDbEventStore, NewEvent, StreamAppend
 from event_store.audit import AuditReader, engine_inputs
 from event_store.model import RecordedEvent
-from workers.replay import engine_command, instrument_of
+from workers.instruments import instrument_of
+from workers.matching.shard import engine_command
 
 
 class StandInWorkers:
