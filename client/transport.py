@@ -1,0 +1,177 @@
+"""HTTP under the client: one keep-alive pool, problem+json to exceptions, retries with backoff.
+
+A command carries an ``Idempotency-Key`` (made here when the caller gives none) that stays the
+same on every retry, so a retry after a lost answer, a ``503`` or a ``429`` is harmless: the
+command API answers the first response again. Queries are reads and always safe to repeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import httpx
+import orjson
+
+from client.errors import RETRYABLE, ExchangeError, TransportFailed, error_for
+
+POSITION_HEADER: Final = "x-projection-position"
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often and how patiently to resend (``attempts`` counts the first try)."""
+
+    attempts: int = 8
+    base_s: float = 0.05
+    cap_s: float = 2.0
+    deadline_s: float = 30.0
+    retry_transport_errors: bool = True
+    """Resend when the connection failed or the answer was lost (a restarting process)."""
+
+    def delay_s(self, attempt: int, retry_after_s: float | None) -> float:
+        """The pause before try ``attempt + 1``: ``Retry-After`` when given, else exponential
+        backoff with full jitter (so many clients do not resend in step)."""
+        if retry_after_s is not None:
+            return min(retry_after_s, self.cap_s * 4)
+        return random.uniform(0, min(self.cap_s, self.base_s * 2**attempt))
+
+
+NO_RETRY: Final = RetryPolicy(attempts=1, retry_transport_errors=False)
+
+
+@dataclass(slots=True)
+class Answer:
+    """A successful response: its JSON body, status and projection position (queries)."""
+
+    body: Any
+    status: int
+    projection_position: int | None
+
+
+def retry_after_of(response: httpx.Response) -> float | None:
+    """``Retry-After`` in seconds (the delta-seconds form; an HTTP date is ignored)."""
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def _problem_of(response: httpx.Response) -> dict[str, Any] | None:
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return None  # (nginx's own 502 page, say)
+    return body if isinstance(body, dict) else None
+
+
+class Transport:
+    """Sends requests to the command and query APIs (a shared pool for every key)."""
+
+    def __init__(
+        self,
+        command_url: str,
+        query_url: str,
+        *,
+        retry: RetryPolicy | None = None,
+        timeout_s: float = 10.0,
+        max_connections: int = 100,
+        http_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.command_url = command_url.rstrip("/")
+        self.query_url = query_url.rstrip("/")
+        self.retry = retry or RetryPolicy()
+        limits = httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        )
+        self.http = httpx.AsyncClient(timeout=timeout_s, limits=limits, transport=http_transport)
+        self.retries = 0
+        """Resends so far (every cause): a figure for load generators and chaos runs."""
+
+    async def aclose(self) -> None:
+        """Close the pool."""
+        await self.http.aclose()
+
+    async def command(
+        self,
+        method: str,
+        path: str,
+        api_key: str | None,
+        body: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Answer:
+        """Send a write with its ``Idempotency-Key`` (a fresh one when ``None``)."""
+        headers = _auth(api_key)
+        headers["idempotency-key"] = idempotency_key or uuid.uuid4().hex
+        content = None
+        if body is not None:
+            content = orjson.dumps(body)
+            headers["content-type"] = "application/json"
+        return await self._send(method, self.command_url + path, headers, content, None)
+
+    async def query(
+        self, path: str, api_key: str | None, params: Mapping[str, Any] | None = None
+    ) -> Answer:
+        """Send a read (``None`` parameters are left out)."""
+        clean = {k: v for k, v in (params or {}).items() if v is not None}
+        return await self._send("GET", self.query_url + path, _auth(api_key), None, clean)
+
+    async def get(self, url: str) -> Answer:
+        """A bare GET of a full URL (``/health``, ``/ready``), without retries."""
+        response = await self.http.get(url)
+        if response.is_success:
+            return Answer(orjson.loads(response.content), response.status_code, None)
+        raise error_for(response.status_code, _problem_of(response), retry_after_of(response))
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        content: bytes | None,
+        params: dict[str, Any] | None,
+    ) -> Answer:
+        policy = self.retry
+        deadline = time.monotonic() + policy.deadline_s
+        attempt = 0
+        while True:
+            try:
+                response = await self.http.request(
+                    method, url, headers=headers, content=content, params=params
+                )
+            except httpx.TransportError as exc:
+                failure: ExchangeError = TransportFailed(0, "TRANSPORT", repr(exc))
+                if not policy.retry_transport_errors:
+                    raise failure from exc
+            else:
+                if response.is_success:
+                    return _answer(response)
+                failure = error_for(
+                    response.status_code, _problem_of(response), retry_after_of(response)
+                )
+                if response.status_code not in RETRYABLE:
+                    raise failure
+            attempt += 1
+            pause = policy.delay_s(attempt, failure.retry_after_s)
+            if attempt >= policy.attempts or time.monotonic() + pause > deadline:
+                raise failure
+            self.retries += 1
+            await asyncio.sleep(pause)
+
+
+def _auth(api_key: str | None) -> dict[str, str]:
+    return {} if api_key is None else {"authorization": f"Bearer {api_key}"}
+
+
+def _answer(response: httpx.Response) -> Answer:
+    position = response.headers.get(POSITION_HEADER)
+    body = orjson.loads(response.content) if response.content else None
+    return Answer(body, response.status_code, None if position is None else int(position))
