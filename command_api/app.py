@@ -13,7 +13,7 @@ from command_api.clock import Clock, IdGenerator, system_clock
 from command_api.errors import install_error_handlers
 from command_api.fastpath import OrderFastPath
 from command_api.repository import Repository
-from command_api.routes import admin, funding, orders
+from command_api.routes import admin, demo, funding, orders
 from command_api.services.base import Context
 from common.health import Readiness
 from common.settings import CommandApiSettings
@@ -106,6 +106,8 @@ def create_app(
     install_error_handlers(app)
     for router in (admin.router, funding.router, orders.router):
         app.include_router(router)
+    if demo.demo_enabled(settings):
+        app.include_router(demo.router)
     # Innermost of the user middleware: inside the edge (metrics, shedding, body limit).
     app.user_middleware.append(Middleware(OrderFastPath, api=app))
     return app

@@ -154,3 +154,25 @@ class ProblemBody(BaseModel):
     status: int
     detail: str
     code: str
+
+
+class NewDemoUser(Strict):
+    """``POST /v1/demo/users`` (dev and test stacks only)."""
+
+    username: Username | None = None
+
+
+class DemoOffer(BaseModel):
+    """What a demo user receives: the demo symbol and the starting deposits."""
+
+    symbol: str
+    deposits: dict[str, str | int]
+
+
+class DemoUserCreated(DemoOffer):
+    """A demo user, its API key (shown once) and the position of its last deposit."""
+
+    user_id: int
+    username: str
+    api_key: str
+    position: int
