@@ -20,6 +20,8 @@ install_debian_packages() {
   command -v mvn >/dev/null 2>&1 || missing+=(maven)
   # A C compiler for the mypyc build of the engine (benchmarks and its test).
   command -v cc >/dev/null 2>&1 || missing+=(gcc)
+  # Headless Chromium for the browser tests (Playwright drives it; it downloads no browser).
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   if [ "${#missing[@]}" -gt 0 ]; then
     say "installing Debian packages: ${missing[*]}"
     as_root apt-get update -qq
