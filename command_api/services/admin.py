@@ -56,7 +56,7 @@ async def register_user(ctx: Context, username: str, claim: IdempotencyClaim | N
             raise UsernameTaken(f"The username {username!r} is taken.")
         return None
 
-    return await run(ctx, claim, attempt, on_conflict)
+    return await run(ctx, claim, attempt, on_conflict, (name_stream,))
 
 
 async def list_instrument(
@@ -95,4 +95,4 @@ async def list_instrument(
             raise DuplicateSymbol(f"{instrument.symbol} is listed already.")
         return None
 
-    return await run(ctx, claim, attempt, on_conflict)
+    return await run(ctx, claim, attempt, on_conflict, (stream_id,))

@@ -13,7 +13,8 @@ reloaded; the expected versions make any decision taken on a stale or speculativ
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import random
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,7 @@ from command_api.clock import Clock
 from command_api.idempotency import IdempotencyClaim, Outcome, Written
 from command_api.repository import AccountEntry, Repository
 from command_api.services.errors import ConflictRetryExhausted
+from command_api.services.locks import KeyedLocks
 from common.logging import correlation_id
 from domain import streams
 from domain.account import Account
@@ -45,9 +47,14 @@ class Context:
     new_id: Callable[[], int]
     session_close_ns: int = 21 * 3600 * 10**9
     """Time of day (UTC, ns after midnight) at which DAY orders expire."""
-    max_attempts: int = 8
+    max_attempts: int = 12
+    """Attempts of a command whose appends keep conflicting (then ``ConflictRetryExhausted``)."""
     orders_partitions: int = 4
     """Partitions of the orders topic: the engine's shards (a batch must stay on one)."""
+    locks: KeyedLocks = field(default_factory=KeyedLocks)
+    """Per-stream locks: commands writing the same order, claim or key take turns."""
+    backoff_s: tuple[float, float] = (0.004, 0.25)
+    """First and largest pause before retrying a conflict (full jitter, doubling)."""
 
     def next_session_close(self, at: int) -> int:
         """The first session close strictly after ``at``."""
@@ -108,25 +115,51 @@ async def run(
     claim: IdempotencyClaim | None,
     attempt: Attempt,
     on_conflict: ConflictHandler | None = None,
+    keys: Iterable[str] = (),
 ) -> Written:
     """Run ``attempt`` until it commits, retrying version conflicts up to ``ctx.max_attempts``
     times (then ``ConflictRetryExhausted``).
 
-    The idempotency key is checked before every attempt, so a concurrent request with the same
-    key (which makes this one's append conflict) is answered with that request's response.
+    ``keys`` are the streams the command claims or changes (its order, ``client_order_id``,
+    username): with the idempotency key's stream, their locks are held throughout, so requests
+    on the same records take turns in this process instead of conflicting. A conflict left
+    (another process wrote first) is retried after a jittered pause that doubles each time.
+    The idempotency key is checked before every attempt and after every conflict, so a
+    concurrent request with the same key is answered with that request's response.
     """
-    for _ in range(ctx.max_attempts):
-        if claim is not None:  # (no coroutine at all for the common request without a key)
-            replayed = await idempotency.replay(ctx.store, claim)
-            if replayed is not None:
-                return replayed
+    held = [*keys] if claim is None else [*keys, claim.stream_id]
+    if not held:  # (the common order: no lock, no context manager)
+        return await _run(ctx, claim, attempt, on_conflict)
+    async with ctx.locks.hold(held):
+        return await _run(ctx, claim, attempt, on_conflict)
+
+
+async def _run(
+    ctx: Context,
+    claim: IdempotencyClaim | None,
+    attempt: Attempt,
+    on_conflict: ConflictHandler | None,
+) -> Written:
+    if claim is not None:  # (no coroutine at all for the common request without a key)
+        replayed = await idempotency.replay(ctx.store, claim)
+        if replayed is not None:
+            return replayed
+    for tries in range(ctx.max_attempts):
         try:
             return await attempt()
         except WrongExpectedVersion as exc:
+            if claim is not None:  # the winner may be this key's first request
+                replayed = await idempotency.replay(ctx.store, claim)
+                if replayed is not None:
+                    return replayed
             if on_conflict is not None:
                 answer = await on_conflict(exc)
                 if answer is not None:
                     return answer
+        if tries + 1 == ctx.max_attempts:
+            break
+        first, largest = ctx.backoff_s
+        await asyncio.sleep(random.uniform(0, min(largest, first * 2**tries)))
     raise ConflictRetryExhausted("Too many concurrent changes to the same records; retry shortly.")
 
 

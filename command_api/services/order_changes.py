@@ -44,7 +44,7 @@ async def cancel_order(
         )
         return await commit(ctx, Decision(Outcome.ACCEPTED, body, [stream]), claim)
 
-    return await run(ctx, claim, attempt)
+    return await run(ctx, claim, attempt, keys=(streams.order(order_id),))
 
 
 async def amend_order(
@@ -107,7 +107,7 @@ async def amend_order(
 
         return await commit_with_account(ctx, user_id, decide, claim)
 
-    return await run(ctx, claim, attempt)
+    return await run(ctx, claim, attempt, keys=(streams.order(order_id),))
 
 
 def _need(instrument: Instrument, side: str, price: int, remaining: int) -> int:

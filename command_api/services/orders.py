@@ -42,12 +42,12 @@ async def place_order(
     the user has sent before."""
     instrument = await _instrument(ctx, terms.symbol)
     cid_stream = _cid_stream(user_id, terms)
-    if cid_stream is not None:
-        original = await _original_order(ctx, cid_stream)
-        if original is not None:
-            return original
 
     async def attempt() -> Written:
+        if cid_stream is not None:  # (under the claim's lock: sees a concurrent resend's order)
+            original = await _original_order(ctx, cid_stream)
+            if original is not None:
+                return original
         at = ctx.clock()
         order = order_placed(
             instrument, terms, (ctx.new_id(), user_id), at, ctx.next_session_close(at)
@@ -73,7 +73,8 @@ async def place_order(
             return await _original_order(ctx, cid_stream)
         return None
 
-    return await run(ctx, claim, attempt, on_conflict)
+    keys = () if cid_stream is None else (cid_stream,)
+    return await run(ctx, claim, attempt, on_conflict, keys)
 
 
 async def place_batch(
@@ -97,9 +98,9 @@ async def place_batch(
                 instruments[leg.symbol] = await _instrument(ctx, leg.symbol)
     if len(instruments) > 1:
         _check_one_shard(legs, ctx.orders_partitions)
-    await _check_batch_client_ids(ctx, user_id, legs)
 
     async def attempt() -> Written:
+        await _check_batch_client_ids(ctx, user_id, legs)  # (under the claims' locks)
         at = ctx.clock()
         batch_id = ctx.new_id()
         session_close = ctx.next_session_close(at)
@@ -150,7 +151,8 @@ async def place_batch(
             raise _duplicate_cid(exc.stream_id)
         return None
 
-    return await run(ctx, claim, attempt, on_conflict)
+    cids = [streams.client_order(user_id, c) for c in {leg.client_order_id for leg in legs} if c]
+    return await run(ctx, claim, attempt, on_conflict, cids)
 
 
 def _batch_holds(
