@@ -88,9 +88,11 @@ def init() -> None:
     """Migrate the store and create the Kafka topics (compose's one-shot init step)."""
     import asyncio
 
+    from common.deployment import require_safe_secrets
     from common.settings import InfraSettings
 
     settings = InfraSettings()
+    require_safe_secrets("init", settings)
     stack.migrate(settings.database_url)
     asyncio.run(stack.ensure_topics(settings.kafka_bootstrap, settings))
     console.print("[green]store migrated, topics ready[/]")

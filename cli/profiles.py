@@ -64,6 +64,7 @@ class Profile:
     def service_env(self) -> dict[str, str]:
         """The ``EXCHANGE_*`` variables every process of this stack runs with."""
         return {
+            "EXCHANGE_ENV": self.name,  # a local stack: its well-known dev secrets are allowed
             "EXCHANGE_DATABASE_URL": self.database_url,
             "EXCHANGE_REDIS_URL": self.redis_url,
             "EXCHANGE_KAFKA_BOOTSTRAP": self.kafka_bootstrap,

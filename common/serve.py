@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import uvicorn
 
+from common.deployment import require_safe_secrets
 from common.logging import configure_logging
 from common.settings import ApiSettings
 
 
 def serve(app_path: str, service: str, settings: ApiSettings) -> None:
-    """Serve ``module:factory`` (an app factory) on the settings' host and port."""
+    """Serve ``module:factory`` (an app factory) on the settings' host and port (after
+    refusing well-known secrets outside the local stacks)."""
+    require_safe_secrets(service, settings)
     configure_logging(service, settings.log_level)
     uvicorn.run(
         app_path,

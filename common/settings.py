@@ -6,7 +6,12 @@ variable names work for the native stack, the test stack and ``compose.yaml``.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Environment = Literal["dev", "test", "production"]
+"""Where a process runs: the local dev or test stack, or a deployment (``production``)."""
 
 
 class InfraSettings(BaseSettings):
@@ -14,6 +19,9 @@ class InfraSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="EXCHANGE_", extra="ignore")
 
+    env: Environment = "dev"
+    """``EXCHANGE_ENV``: outside ``dev``/``test`` a process refuses well-known or missing secrets
+    (``common.deployment``). The container image sets ``production``."""
     database_url: str = "mysql+asyncmy://exchange:exchange@127.0.0.1:3306/exchange"
     kafka_bootstrap: str = "127.0.0.1:9092"
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -32,12 +40,13 @@ class ApiSettings(InfraSettings):
     port: int = 8001
     workers: int = 1
     max_in_flight: int = 2048
+    admin_key: str = "dev-admin-key"
+    """The admin's bearer key; the dev value is refused outside the local stacks."""
 
 
 class CommandApiSettings(ApiSettings):
     """The command API (the only write door)."""
 
-    admin_key: str = "dev-admin-key"
     session_close_utc: str = "21:00"
     """When DAY orders expire (HH:MM, UTC)."""
 
@@ -48,7 +57,6 @@ class QueryApiSettings(ApiSettings):
     port: int = 8002
     min_position_wait_s: float = 3.0
     """How long ``min_position`` waits before ``503`` + ``Retry-After``."""
-    admin_key: str = "dev-admin-key"
     projection_prefix: str = "x"
     """Prefix of every read-model key in Redis (shared with the projector)."""
     ws_queue_max: int = 256

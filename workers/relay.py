@@ -21,6 +21,7 @@ import uvloop
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from common.deployment import require_safe_secrets
 from common.logging import configure_logging
 from common.settings import RelaySettings
 from event_store.connection import DB_ERRORS, connect_raw
@@ -242,6 +243,7 @@ async def _until_stopped(work: Awaitable[None], stop: asyncio.Event) -> None:
 async def main() -> None:
     """Run the relay until SIGTERM or SIGINT."""
     settings = RelaySettings()
+    require_safe_secrets(settings.relay_name, settings)
     configure_logging(settings.relay_name, settings.log_level)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -19,6 +19,7 @@ import uvicorn
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
+from common.deployment import require_safe_secrets
 from common.health import Probe, Readiness, kafka_probe
 from common.logging import configure_logging
 from common.settings import WorkerSettings
@@ -76,7 +77,9 @@ Body = Callable[[asyncio.Event, Operations], Awaitable[None]]
 
 
 async def run_worker(service: str, settings: WorkerSettings, body: Body) -> None:
-    """Run ``body(stop, ops)`` until SIGTERM/SIGINT, serving the ops endpoints beside it."""
+    """Run ``body(stop, ops)`` until SIGTERM/SIGINT, serving the ops endpoints beside it (after
+    refusing well-known secrets outside the local stacks)."""
+    require_safe_secrets(service, settings)
     configure_logging(service, settings.log_level)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
