@@ -7,5 +7,6 @@ COPY pyproject.toml uv.lock README.md ./
 RUN uv sync --frozen --no-dev --no-install-project
 COPY . .
 RUN uv sync --frozen --no-dev
-ENV PATH=/opt/venv/bin:$PATH EXCHANGE_HOST=0.0.0.0
+# A container is a deployment: well-known secrets are refused (common/deployment.py).
+ENV PATH=/opt/venv/bin:$PATH EXCHANGE_HOST=0.0.0.0 EXCHANGE_ENV=production
 CMD ["python", "-m", "command_api"]

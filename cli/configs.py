@@ -6,6 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
+from cli import nginx
 from cli.profiles import KAFKA_LIBS, ROOT, Profile
 
 KAFKA_HEAP = "1g"  # 1 GiB of a 24 GiB, 2-core machine: ample for a single broker at our rates.
@@ -126,43 +127,21 @@ log.cleaner.dedupe.buffer.size=33554432
 
 
 def nginx_conf(p: Profile) -> str:
-    """nginx in front of both APIs (prefix stripped, WebSocket upgrade) and the web UI."""
-    run = p.run_dir / "nginx"
-    user = "user root;\n" if os.geteuid() == 0 else ""
-    proxy = (
-        "proxy_http_version 1.1; proxy_set_header Host $host; "
-        "proxy_set_header X-Forwarded-For $remote_addr; proxy_read_timeout 60s;"
+    """nginx in front of both APIs, the docs and the web UI (``cli/nginx.py``: the same text as
+    compose's ``deploy/nginx/compose.conf``, with this profile's ports and folders)."""
+    site = nginx.Site(
+        listen=f"127.0.0.1:{p.nginx_port}",
+        command_api=f"127.0.0.1:{p.command_api_port}",
+        query_api=f"127.0.0.1:{p.query_api_port}",
+        web_root=str(ROOT / "web"),
+        docs_page=str(nginx.DOCS_PAGE),
+        pid=str(p.run_dir / "nginx.pid"),
+        error_log=str(p.logs / "nginx-error.log"),
+        temp_dir=str(p.run_dir / "nginx"),
+        user="root" if os.geteuid() == 0 else None,
+        max_open_files=nginx.open_files_limit(),
     )
-    return f"""# Rendered by `exchange up` for profile {p.name}; edit cli/configs.py instead.
-{user}worker_processes 1;
-daemon off;
-pid {p.run_dir / "nginx.pid"};
-error_log {p.logs / "nginx-error.log"} warn;
-events {{ worker_connections 4096; }}
-http {{
-  include /etc/nginx/mime.types;
-  access_log off;
-  client_body_temp_path {run}/body; proxy_temp_path {run}/proxy;
-  fastcgi_temp_path {run}/fastcgi; uwsgi_temp_path {run}/uwsgi; scgi_temp_path {run}/scgi;
-  client_max_body_size 2m;
-  upstream command_api {{ server 127.0.0.1:{p.command_api_port}; keepalive 64; }}
-  upstream query_api {{ server 127.0.0.1:{p.query_api_port}; keepalive 64; }}
-  map $http_upgrade $connection_upgrade {{ default upgrade; '' ''; }}
-  server {{
-    listen 127.0.0.1:{p.nginx_port};
-    location /api/command/ {{
-      proxy_pass http://command_api/; {proxy}
-      proxy_set_header Connection ""; proxy_set_header X-Forwarded-Prefix /api/command;
-    }}
-    location /api/query/ {{
-      proxy_pass http://query_api/; {proxy}
-      proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection $connection_upgrade;
-      proxy_set_header X-Forwarded-Prefix /api/query;
-    }}
-    location / {{ root {ROOT / "web"}; try_files $uri /index.html; }}
-  }}
-}}
-"""
+    return f"daemon off;\n{nginx.render(site)}"
 
 
 def _program(
@@ -249,7 +228,7 @@ childlogdir={p.logs}
 directory={ROOT}
 identifier=exchange-{p.name}
 nodaemon=false
-minfds=4096
+minfds={nginx.open_files_limit()}
 
 [rpcinterface:supervisor]
 supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface

@@ -50,7 +50,8 @@ def up(
     console.print(f"  web UI       http://127.0.0.1:{p.nginx_port}/")
     console.print(f"  command API  http://127.0.0.1:{p.nginx_port}/api/command/docs")
     console.print(f"  query API    http://127.0.0.1:{p.nginx_port}/api/query/docs")
-    console.print(f"  admin key    {p.admin_key}   (dev default; set EXCHANGE_ADMIN_KEY)")
+    console.print(f"  API docs     http://127.0.0.1:{p.nginx_port}/docs")
+    console.print(f"  admin key    {p.admin_key}   (the local stacks' only; refused in production)")
     console.print(f"  logs         {p.logs}")
     console.print("  stop with    ./exchange down")
 

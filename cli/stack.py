@@ -227,7 +227,7 @@ def up(p: Profile, *, infra_only: bool = False, restart_apps: bool = False) -> N
             _wait(name, lambda url=url: _http_ok(url), 60, sup, name)  # type: ignore[misc]
         _wait(
             "nginx",
-            lambda: _http_ok(f"http://127.0.0.1:{p.nginx_port}/api/query/ready"),
+            lambda: _http_ok(f"http://127.0.0.1:{p.nginx_port}/api/query/health"),
             30,
             sup,
             "nginx",

@@ -8,6 +8,8 @@ from common.deployment import require_safe_secrets
 from common.logging import configure_logging
 from common.settings import ApiSettings
 
+KEEP_ALIVE_S = 75
+
 
 def serve(app_path: str, service: str, settings: ApiSettings) -> None:
     """Serve ``module:factory`` (an app factory) on the settings' host and port (after
@@ -25,4 +27,7 @@ def serve(app_path: str, service: str, settings: ApiSettings) -> None:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=5,
+        # Longer than nginx keeps an idle upstream connection (60 s): the proxy, not the API,
+        # closes it, so nginx never sends a request on a connection the API is closing.
+        timeout_keep_alive=KEEP_ALIVE_S,
     )

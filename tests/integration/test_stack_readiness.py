@@ -48,7 +48,7 @@ def test_every_worker_serves_health_readiness_and_metrics(worker: str) -> None:
 
 def test_nginx_routes_both_apis_and_their_docs(nginx_url: str) -> None:
     for prefix, title in (("/api/command", "command"), ("/api/query", "query")):
-        assert httpx.get(f"{nginx_url}{prefix}/ready", timeout=10).status_code == 200
+        assert httpx.get(f"{nginx_url}{prefix}/health", timeout=10).status_code == 200
         spec = httpx.get(f"{nginx_url}{prefix}/openapi.json", timeout=10)
         assert title in spec.json()["info"]["title"].lower()
         docs = httpx.get(f"{nginx_url}{prefix}/docs", timeout=10)

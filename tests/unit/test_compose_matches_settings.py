@@ -59,8 +59,9 @@ def test_python_services_point_at_the_compose_infrastructure() -> None:
 def test_api_ports_match_the_api_contract() -> None:
     assert SERVICES["command_api"]["environment"]["EXCHANGE_PORT"] == "8001"
     assert SERVICES["query_api"]["environment"]["EXCHANGE_PORT"] == "8002"
-    assert SERVICES["command_api"]["ports"] == ["8001:8001"]
-    assert SERVICES["query_api"]["ports"] == ["8002:8002"]
+    # (the APIs' own ports, with /metrics, are published on the host's loopback only)
+    assert SERVICES["command_api"]["ports"] == ["127.0.0.1:8001:8001"]
+    assert SERVICES["query_api"]["ports"] == ["127.0.0.1:8002:8002"]
     assert SERVICES["nginx"]["ports"] == ["8000:8000"]
     assert CommandApiSettings().port == 8001
     assert QueryApiSettings(_env_file=None).port == 8002
