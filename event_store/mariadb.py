@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -33,6 +33,13 @@ READ_STREAMS: Final = (
     " JOIN events AS e ON e.stream_id = w.sid AND e.stream_version >= w.v ORDER BY e.position"
 )
 """Many streams from their own versions (:meth:`MariaDbEventStore.read_streams`)."""
+LOAD_SNAPSHOTS: Final = (
+    "SELECT s.stream_id, s.version, s.type, s.schema_version, s.state FROM JSON_TABLE(%s,"
+    " '$[*]' COLUMNS (sid VARCHAR(200) PATH '$')) AS w JOIN snapshots AS s"
+    " ON s.stream_id = w.sid AND s.version = (SELECT MAX(version) FROM snapshots"
+    " WHERE stream_id = w.sid)"
+)
+"""The newest snapshot of many streams (:meth:`MariaDbEventStore.load_snapshots`)."""
 
 
 class MariaDbEventStore:
@@ -101,6 +108,10 @@ class MariaDbEventStore:
             found[event.stream_id].append(event)
         return found
 
+    def note_versions(self, versions: Mapping[str, int]) -> None:
+        """See :meth:`event_store.protocol.EventStore.note_versions` (the writer's cache)."""
+        self._writer.note_versions(versions)
+
     async def stream_ids(self, prefix: str) -> list[str]:
         """See :meth:`event_store.protocol.EventStore.stream_ids`."""
         pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -158,6 +169,27 @@ class MariaDbEventStore:
             snapshot_type, schema_version, orjson.loads(state)
         )
         return Snapshot(stream_id, int(version), upcast, snapshot_type, schema_version)
+
+    async def load_snapshots(self, stream_ids: Collection[str]) -> dict[str, Snapshot]:
+        """See :meth:`event_store.protocol.EventStore.load_snapshots`.
+
+        One statement (the ids as a JSON table, each joined on its newest version): a round trip
+        per stream cost ~0.9 ms of client CPU each, mostly the pool's checkout and rollback.
+        """
+        if not stream_ids:
+            return {}
+        found: dict[str, Snapshot] = {}
+        ids = orjson.dumps(list(stream_ids)).decode()
+        for stream_id, version, snapshot_type, schema_version, state in await self._fetch(
+            LOAD_SNAPSHOTS, (ids,)
+        ):
+            schema_version, upcast = self._upcasters.upcast(
+                snapshot_type, schema_version, orjson.loads(state)
+            )
+            found[stream_id] = Snapshot(
+                stream_id, int(version), upcast, snapshot_type, schema_version
+            )
+        return found
 
     async def load_checkpoint(self, consumer: str) -> int:
         """See :meth:`event_store.protocol.EventStore.load_checkpoint`."""

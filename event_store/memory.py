@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -106,6 +106,18 @@ class InMemoryEventStore:
             snapshot.type, snapshot.schema_version, orjson.loads(orjson.dumps(snapshot.state))
         )
         return Snapshot(stream_id, snapshot.version, state, snapshot.type, schema_version)
+
+    def note_versions(self, versions: Mapping[str, int]) -> None:
+        """See :meth:`event_store.protocol.EventStore.note_versions` (nothing to do here)."""
+
+    async def load_snapshots(self, stream_ids: Collection[str]) -> dict[str, Snapshot]:
+        """See :meth:`event_store.protocol.EventStore.load_snapshots`."""
+        found: dict[str, Snapshot] = {}
+        for stream_id in stream_ids:
+            snapshot = await self.load_snapshot(stream_id)
+            if snapshot is not None:
+                found[stream_id] = snapshot
+        return found
 
     async def load_checkpoint(self, consumer: str) -> int:
         """See :meth:`event_store.protocol.EventStore.load_checkpoint`."""

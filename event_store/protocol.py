@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Protocol
 
 from event_store.model import AppendResult, Checkpoint, RecordedEvent, Snapshot, StreamAppend
@@ -38,6 +38,15 @@ class EventStore(Protocol):
         """
         ...
 
+    def note_versions(self, versions: Mapping[str, int]) -> None:
+        """Stream versions the caller read from committed events, as a hint for its appends.
+
+        A store that checks expected versions against a cache may plan on these instead of
+        looking the streams up; a stale hint costs a replan, never a wrong append. Optional to
+        act on (the in-memory store ignores it).
+        """
+        ...
+
     async def stream_ids(self, prefix: str) -> list[str]:
         """The ids of every stream whose id starts with ``prefix``, sorted."""
         ...
@@ -60,6 +69,13 @@ class EventStore(Protocol):
 
     async def load_snapshot(self, stream_id: str) -> Snapshot | None:
         """The newest snapshot of the stream, upcast, or ``None``."""
+        ...
+
+    async def load_snapshots(self, stream_ids: Collection[str]) -> dict[str, Snapshot]:
+        """The newest snapshot of each named stream, upcast; streams without one are left out.
+
+        One round trip for a worker that meets many aggregates at once (cold start).
+        """
         ...
 
     async def load_checkpoint(self, consumer: str) -> int:

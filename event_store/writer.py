@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import asyncmy
@@ -120,6 +120,22 @@ class GroupCommitWriter:
         self._pending.append((append, future))
         self._wakeup.set()
         return future
+
+    def note_versions(self, versions: Mapping[str, int]) -> None:
+        """Versions a caller read from committed rows: lets the fast path plan their streams.
+
+        A committed version is never ahead of the table, so planning on it can only be stale:
+        the row it plans then hits the unique key on (stream_id, stream_version) and the batch
+        is replanned on the careful path, as for a stream assumed new. Never lowers a version
+        the cache holds (its own appends, possibly still in flight).
+        """
+        if self._last_position < 0 or self._careful.locked():
+            return  # the cache is being rebuilt from the table: nothing to add to
+        cache = self._versions
+        for stream_id, version in versions.items():
+            known = cache.get(stream_id)
+            if known is None or known < version:
+                cache[stream_id] = version
 
     async def close(self) -> None:
         """Commit what is queued, then stop and release the connections."""

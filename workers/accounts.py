@@ -48,11 +48,10 @@ class Accounts:
         users = set(user_ids)
         if len(self._cached) + len(users) > MAX_CACHED:
             self._cached.clear()  # (never inside the loop: the batch needs all it loads)
+        await self._start([u for u in users if u not in self._cached])
         wanted = {}
         for user_id in users:
-            cached = self._cached.get(user_id)
-            if cached is None:
-                cached = await self._start(user_id)
+            cached = self._cached[user_id]
             wanted[streams.account(user_id)] = (cached, cached.version + 1)
         found = await self._store.read_streams({s: v for s, (_, v) in wanted.items()})
         for stream_id, events in found.items():
@@ -63,6 +62,9 @@ class Accounts:
                     stream_id, cached.version, cached.account.snapshot(), SNAPSHOT_TYPE
                 )
                 await self._store.save_snapshot(snapshot)
+        # The versions just read are committed ones: the store's writer plans the batch's
+        # appends on them instead of looking each account up again under its lock.
+        self._store.note_versions({s: c.version for s, (c, _) in wanted.items()})
 
     def appended(self, stream_versions: Mapping[str, int]) -> None:
         """Our own append went in: the cached accounts (which applied it) are at these versions."""
@@ -77,11 +79,15 @@ class Accounts:
         for user_id in user_ids:
             self._cached.pop(user_id, None)
 
-    async def _start(self, user_id: int) -> Cached:
-        snapshot = await self._store.load_snapshot(streams.account(user_id))
-        if snapshot is not None and snapshot.type == SNAPSHOT_TYPE:
-            cached = Cached(Account.from_snapshot(snapshot.state), snapshot.version)
-        else:
-            cached = Cached(Account(user_id))
-        self._cached[user_id] = cached
-        return cached
+    async def _start(self, user_ids: list[int]) -> None:
+        """Cache accounts met for the first time, from their snapshots (one round trip)."""
+        if not user_ids:
+            return
+        snapshots = await self._store.load_snapshots([streams.account(u) for u in user_ids])
+        for user_id in user_ids:
+            snapshot = snapshots.get(streams.account(user_id))
+            if snapshot is not None and snapshot.type == SNAPSHOT_TYPE:
+                cached = Cached(Account.from_snapshot(snapshot.state), snapshot.version)
+            else:
+                cached = Cached(Account(user_id))
+            self._cached[user_id] = cached

@@ -132,6 +132,9 @@ class MatchingWorker:
             "inputs": inputs,
             "sequence": shard.engine.sequence,
         }
+        # The inputs' own versions are committed ones of their order streams: with them the
+        # store's writer plans these ANY appends without looking the streams up under its lock.
+        self._store.note_versions({e.stream_id: e.stream_version for e in events})
         appends = [StreamAppend(s, evs, ANY) for s, evs in by_stream.items()]
         appends.append(
             StreamAppend(

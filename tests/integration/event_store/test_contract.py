@@ -311,6 +311,26 @@ async def test_the_newest_snapshot_is_loaded_and_never_overwritten_by_an_older_o
     assert loaded == Snapshot(stream, 7, {"bids": [[101, 2]]})
 
 
+async def test_many_streams_load_their_newest_snapshots_at_once(
+    store_factory: StoreFactory, stream_prefix: str
+) -> None:
+    upcasters = Upcasters()
+    upcasters.register("BookState", 1, lambda s: {"levels": s["bids"]})
+    store = store_factory(upcasters)
+    a, b, none = (f"{stream_prefix}{name}" for name in ("a", "b", "none"))
+    await store.save_snapshot(Snapshot(a, 3, {"bids": [1]}, "BookState", 1))
+    await store.save_snapshot(Snapshot(a, 9, {"bids": [2]}, "BookState", 1))
+    await store.save_snapshot(Snapshot(b, 4, {"n": 4}))
+
+    loaded = await store.load_snapshots([a, b, none])
+
+    assert loaded == {
+        a: Snapshot(a, 9, {"levels": [2]}, "BookState", 2),
+        b: Snapshot(b, 4, {"n": 4}),
+    }
+    assert await store.load_snapshots([]) == {}
+
+
 async def test_snapshots_are_upcast_on_load(
     store_factory: StoreFactory, stream_prefix: str
 ) -> None:
