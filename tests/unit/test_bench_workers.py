@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from benchmarks import workers_setup
-from benchmarks.workers import Checkpoint, new_orders_per_batch, percentile
+from benchmarks.workers_measure import Checkpoint, new_orders_per_batch, percentile
 from cli.engine_build import REPO
 from domain.account import Account
 from domain.events import event_from_dict

@@ -1,0 +1,176 @@
+"""The two timed phases of the workers benchmark, and the check of the drained store."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from rich.progress import Progress
+
+from benchmarks.workers_bench import PARTITIONS, Bench, engine_used, run_worker
+from benchmarks.workers_measure import (
+    Db,
+    Phase,
+    batch_intervals_ms,
+    new_orders_per_batch,
+    percentile,
+)
+from cli.check import fold_store
+from cli.invariants import problems
+from event_store.mariadb import MariaDbEventStore
+from event_store.outbox import partition_of
+
+SETTLED_TYPES: Final = ("OrderFilled", "OrderCancelled", "OrderExpired", "OrderRejected")
+
+
+async def input_positions(db: Db) -> tuple[dict[int, int], dict[int, list[int]], int]:
+    """Per orders partition: last input position and the positions of its ``OrderPlaced``."""
+    rows = await db.rows(
+        "SELECT position, type, JSON_VALUE(metadata, '$.order_symbol') FROM events"
+        " WHERE JSON_VALUE(metadata, '$.order_symbol') IS NOT NULL ORDER BY position"
+    )
+    last: dict[int, int] = {}
+    placed: dict[int, list[int]] = {}
+    partition_of_symbol: dict[str, int] = {}
+    for position, kind, symbol in rows:
+        p = partition_of_symbol.get(symbol)
+        if p is None:
+            p = partition_of_symbol[symbol] = partition_of(symbol.encode(), PARTITIONS)
+        last[p] = int(position)
+        if kind == "OrderPlaced":
+            placed.setdefault(p, []).append(int(position))
+    return last, placed, len(rows)
+
+
+async def matching_phase(
+    bench: Bench, db: Db, progress: Progress, new_orders: int
+) -> tuple[Phase, dict[str, Any]]:
+    """(A) the matching worker, from spawn until every input is consumed."""
+    targets, placed, inputs = await input_positions(db)
+    before = await db.value("SELECT COALESCE(MAX(position), 0) FROM events")
+    env = bench.worker_env(EXCHANGE_MATCHING_GROUP=f"bench-matching-{bench.tag}")
+    seconds, spawned, worker_cpu, rss, cpu, log_path, first_cpu = await run_worker(
+        bench, db, progress, "matching", env, targets
+    )
+    rows = await db.checkpoint_rows("matching-")
+    counts = new_orders_per_batch(rows, placed)
+    steady_s = rows[-1].at - rows[0].at if len(rows) > 1 else 0.0
+    steady_inputs = sum(int(r.data["inputs"]) for r in rows[1:])
+    steady_orders = sum(counts[1:])
+    intervals = batch_intervals_ms(rows)
+    after = await db.value("SELECT COALESCE(MAX(position), 0) FROM events")
+    phase = Phase(
+        seconds=seconds,
+        startup_s=rows[0].at - spawned if rows else 0.0,
+        steady_s=steady_s,
+        worker_cpu_s=worker_cpu,
+        worker_peak_rss_mb=rss,
+        cpu=cpu,
+        batches=len(rows),
+        batch_p50_ms=percentile(intervals, 0.5),
+        batch_p99_ms=percentile(intervals, 0.99),
+        engine=engine_used(log_path),
+    )
+    figures = {
+        "matching_orders_per_s": round(new_orders / seconds),
+        "matching_inputs_per_s": round(inputs / seconds),
+        "matching_seconds": round(seconds, 3),
+        "matching_steady_orders_per_s": round(steady_orders / steady_s) if steady_s else None,
+        "matching_steady_inputs_per_s": round(steady_inputs / steady_s) if steady_s else None,
+        "matching_steady_seconds": round(steady_s, 3),
+        "matching_startup_s": round(phase.startup_s, 3),
+        "matching_inputs": inputs,
+        "matching_events_appended": after - before,
+        "matching_batches": len(rows),
+        "matching_batch_mean_inputs": round(inputs / len(rows)) if rows else 0,
+        "matching_batch_p50_ms": round(phase.batch_p50_ms, 1),
+        "matching_batch_p99_ms": round(phase.batch_p99_ms, 1),
+        "matching_worker_cpu_s": round(worker_cpu, 2),
+        "matching_worker_steady_cpu_s": round(worker_cpu - first_cpu, 2),
+        "matching_worker_peak_rss_mb": round(rss, 1),
+        "matching_cpu_s": cpu,
+        "matching_engine_build": phase.engine,
+    }
+    return phase, figures
+
+
+async def settlement_targets(db: Db) -> tuple[dict[int, int], int, int]:
+    """Per events partition, the position of its last settlement input; inputs; trades."""
+    kinds = ", ".join(f"'{kind}'" for kind in SETTLED_TYPES)
+    rows = await db.rows(
+        "SELECT stream_id, MAX(position), COUNT(*) FROM events"
+        f" WHERE stream_id LIKE 'order-%%' AND type IN ({kinds}) GROUP BY stream_id"
+    )
+    targets: dict[int, int] = {}
+    inputs = 0
+    for stream_id, position, count in rows:
+        p = partition_of(str(stream_id).encode(), PARTITIONS)
+        targets[p] = max(targets.get(p, 0), int(position))
+        inputs += int(count)
+    fills = await db.value("SELECT COUNT(*) FROM events WHERE type = 'OrderFilled'")
+    return targets, inputs, fills // 2
+
+
+async def settlement_phase(
+    bench: Bench, db: Db, progress: Progress, trades: int
+) -> tuple[Phase, dict[str, Any]]:
+    """(B) the settlement worker over the whole events topic, until every input is booked."""
+    targets, inputs, _ = await settlement_targets(db)
+    topic_events = await db.value("SELECT COALESCE(MAX(position), 0) FROM events")
+    env = bench.worker_env(EXCHANGE_SETTLEMENT_GROUP=f"bench-settlement-{bench.tag}")
+    seconds, spawned, worker_cpu, rss, cpu, log_path, first_cpu = await run_worker(
+        bench, db, progress, "settlement", env, targets
+    )
+    rows = await db.checkpoint_rows("settlement-")
+    steady_s = rows[-1].at - rows[0].at if len(rows) > 1 else 0.0
+    after_first = await db.value(
+        "SELECT COUNT(*) FROM events WHERE type = 'TradeSettled' AND position > %s",
+        (rows[0].position if rows else 0,),
+    )
+    intervals = batch_intervals_ms(rows)
+    phase = Phase(
+        seconds=seconds,
+        startup_s=rows[0].at - spawned if rows else 0.0,
+        steady_s=steady_s,
+        worker_cpu_s=worker_cpu,
+        worker_peak_rss_mb=rss,
+        cpu=cpu,
+        batches=len(rows),
+        batch_p50_ms=percentile(intervals, 0.5),
+        batch_p99_ms=percentile(intervals, 0.99),
+    )
+    figures = {
+        "settlement_trades_per_s": round(trades / seconds),
+        "settlement_inputs_per_s": round(inputs / seconds),
+        "settlement_topic_events_per_s": round(topic_events / seconds),
+        "settlement_seconds": round(seconds, 3),
+        "settlement_steady_trades_per_s": round(after_first / 2 / steady_s) if steady_s else None,
+        "settlement_steady_seconds": round(steady_s, 3),
+        "settlement_first_commit_s": round(phase.startup_s, 3),
+        "settlement_inputs": inputs,
+        "settlement_topic_events": topic_events,
+        "settlement_batches": len(rows),
+        "settlement_batch_p50_ms": round(phase.batch_p50_ms, 1),
+        "settlement_batch_p99_ms": round(phase.batch_p99_ms, 1),
+        "settlement_worker_cpu_s": round(worker_cpu, 2),
+        "settlement_worker_steady_cpu_s": round(worker_cpu - first_cpu, 2),
+        "settlement_worker_peak_rss_mb": round(rss, 1),
+        "settlement_cpu_s": cpu,
+    }
+    del log_path
+    return phase, figures
+
+
+async def verify(bench: Bench, db: Db, progress: Progress, trades: int) -> list[str]:
+    """The invariants of ``exchange check invariants`` on the private store, drained."""
+    found = []
+    settled = await db.value("SELECT COUNT(*) FROM events WHERE type = 'TradeSettled'")
+    if settled != 2 * trades:
+        found.append(f"{settled} TradeSettled for {trades} trades (expected {2 * trades})")
+    if not bench.args.verify:
+        return found
+    store = MariaDbEventStore.from_url(bench.url)
+    try:
+        fold = await fold_store(store, progress)
+    finally:
+        await store.close()
+    return found + problems(fold, drained=True)
