@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright, expect
 
 from cli.profiles import ROOT
 from tests.integration.query_api.helpers import listed_symbol
@@ -50,13 +50,18 @@ async def browser() -> AsyncIterator[Browser]:
         await launched.close()
 
 
+def _note_csp_violation(message: ConsoleMessage, errors: list[str]) -> None:
+    if message.type == "error" and "Content Security Policy" in message.text:
+        errors.append(message.text)
+
+
 NewPage = Callable[[], Coroutine[Any, Any, Page]]
 
 
 @pytest.fixture
 async def new_page(browser: Browser) -> AsyncIterator[NewPage]:
     """Opens pages in fresh browser contexts (separate storage: separate users); fails the test
-    if any page raised a script error (which is also how a CSP violation of a script shows)."""
+    if any page raised a script error or broke the Content-Security-Policy nginx sends."""
     contexts = []
     errors: list[str] = []
 
@@ -65,6 +70,7 @@ async def new_page(browser: Browser) -> AsyncIterator[NewPage]:
         contexts.append(context)
         page = await context.new_page()
         page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("console", lambda message: _note_csp_violation(message, errors))
         return page
 
     yield open_page
