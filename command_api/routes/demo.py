@@ -1,8 +1,9 @@
 """``GET /v1/demo`` and ``POST /v1/demo/users``: demo users with deposits (dev and test only).
 
 The web UI creates a demo user with this instead of holding the admin key. ``create_app``
-mounts the router only when :func:`demo_enabled` says the stack is a dev or test stack, so
-elsewhere both paths answer ``404 NOT_FOUND`` and are absent from the OpenAPI document.
+mounts the router only when :func:`demo_enabled` says the stack is a dev or test stack
+(``EXCHANGE_ENV``), so elsewhere both paths answer ``404 NOT_FOUND`` and are absent from the
+OpenAPI document.
 """
 
 from __future__ import annotations
@@ -13,16 +14,15 @@ from fastapi.responses import Response
 from command_api.routes.common import context, problems, render
 from command_api.schemas import DemoOffer, DemoUserCreated, NewDemoUser
 from command_api.services import demo
+from common.deployment import LOCAL_ENVS
 from common.settings import CommandApiSettings
-
-DEV_ADMIN_KEY = "dev-admin-key"
 
 router = APIRouter(prefix="/v1/demo", tags=["demo (dev and test stacks only)"])
 
 
 def demo_enabled(settings: CommandApiSettings) -> bool:
-    """Demo users exist only on a stack that still runs with the well-known dev admin key."""
-    return settings.admin_key == DEV_ADMIN_KEY
+    """Demo users exist only on the local dev and test stacks (never in ``production``)."""
+    return settings.env in LOCAL_ENVS
 
 
 @router.get("", response_model=DemoOffer, summary="What a demo user receives")

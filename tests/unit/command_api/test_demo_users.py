@@ -1,4 +1,4 @@
-"""Demo users: created with deposits on a dev or test stack, absent (404) anywhere else."""
+"""Demo users: created with deposits on a dev or test stack, absent (404) in production."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import httpx
 import pytest
 
 from command_api.app import create_app
-from command_api.routes.demo import DEV_ADMIN_KEY
-from common.settings import CommandApiSettings
+from common.settings import CommandApiSettings, Environment
 from domain import streams
 from event_store.memory import InMemoryEventStore
 
@@ -19,8 +18,9 @@ def store() -> InMemoryEventStore:
     return InMemoryEventStore()
 
 
-async def _client(admin_key: str, store: InMemoryEventStore) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(CommandApiSettings(admin_key=admin_key), store=store)
+async def _client(env: Environment, store: InMemoryEventStore) -> AsyncIterator[httpx.AsyncClient]:
+    settings = CommandApiSettings(env=env, admin_key="a-real-secret-of-some-length")
+    app = create_app(settings, store=store)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
@@ -29,13 +29,13 @@ async def _client(admin_key: str, store: InMemoryEventStore) -> AsyncIterator[ht
 
 @pytest.fixture
 async def dev_api(store: InMemoryEventStore) -> AsyncIterator[httpx.AsyncClient]:
-    async for client in _client(DEV_ADMIN_KEY, store):
+    async for client in _client("dev", store):
         yield client
 
 
 @pytest.fixture
 async def prod_api(store: InMemoryEventStore) -> AsyncIterator[httpx.AsyncClient]:
-    async for client in _client("a-real-secret", store):
+    async for client in _client("production", store):
         yield client
 
 
@@ -74,7 +74,7 @@ async def test_a_taken_demo_username_is_a_conflict(dev_api: httpx.AsyncClient) -
     assert again.status_code == 409 and again.json()["code"] == "USERNAME_TAKEN"
 
 
-async def test_without_the_dev_admin_key_there_are_no_demo_routes(
+async def test_in_production_there_are_no_demo_routes(
     prod_api: httpx.AsyncClient,
 ) -> None:
     created = await prod_api.post("/v1/demo/users", json={})
