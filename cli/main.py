@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli import audit, check, rebuild, stack
+from cli import audit, bench, check, rebuild, stack
 from cli.profiles import PROFILES, ROOT, Profile
 from cli.supervisor import Supervisor
 
@@ -20,6 +20,7 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(check.check_app, name="check")
 app.add_typer(check.replay_app, name="replay")
 app.add_typer(rebuild.app, name="rebuild")
+app.command("bench")(bench.bench)
 console = Console()
 
 ProfileOpt = Annotated[str, typer.Option("--profile", "-p", help="dev or test")]

@@ -318,6 +318,21 @@ class ExchangeClient:
                 raise Unavailable(503, "NOT_PROCESSED", f"order {order_id} not processed yet")
             await asyncio.sleep(poll_s)
 
+    async def order_after(
+        self, order_id: int, position: int, *, timeout_s: float = 60.0, poll_s: float = 0.01
+    ) -> Order:
+        """The order once the query API shows an event of it after ``position`` (the answer of
+        the request that placed, cancelled or amended it): what the engine made of the request.
+        Cheaper than :meth:`processed_order` (one small document per poll)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            shown = await self.order(order_id, min_position=position)
+            if shown["position"] > position:
+                return shown
+            if time.monotonic() > deadline:
+                raise Unavailable(503, "NOT_PROCESSED", f"order {order_id} not processed yet")
+            await asyncio.sleep(poll_s)
+
     async def health(self) -> dict[str, Any]:
         """Both APIs' ``/health`` (``{"command": …, "query": …}``)."""
         command = await self.transport.get(self.transport.command_url + "/health")

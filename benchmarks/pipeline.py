@@ -1,0 +1,214 @@
+"""Full-pipeline benchmark: orders through the running stack, end to end.
+
+    EXCHANGE_PORT_OFFSET=<n> .venv/bin/python -m benchmarks.pipeline --profile test --orders 100000
+
+command API → MariaDB → relay → Kafka → matching → settlement → projector → query API. Three
+phases on fresh users and symbols (``client.loadgen``, the standard flow): (1) ``--orders``
+orders in batches of ``--batch-size`` flat out, then wait until every consumer drained;
+(2) ``--single-orders`` single POSTs flat out, drained; (3) batches at half of (1)'s sustained
+rate for ``--e2e-duration`` seconds with dense end-to-end probes. Sustained rates count from the
+first POST to the drain (the whole pipeline's throughput); accept rates count only the POSTs.
+Then every acknowledged order is checked against the store and the read side (``lost``,
+``doubled``, see ``pipeline_check.py``). Meanwhile each process's CPU and memory and each
+consumer's lag are sampled every second; the lag chart goes to ``--chart``. The last line of
+output is one JSON object. Loopback only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+from rich.console import Console
+
+from benchmarks.pipeline_check import last_position, trades_between, verdict
+from benchmarks.pipeline_monitor import Monitor, lag_chart, lag_summary
+from cli.bench import admin_client, figures, table
+from cli.check import wait_until_drained
+from cli.profiles import PROFILES, Profile
+from cli.supervisor import Supervisor
+from client.loadgen import Driver, LoadConfig, LoadStats, Market, prepare
+from client.workload import Flow
+from common.settings import InfraSettings
+from event_store.mariadb import MariaDbEventStore
+
+console = Console(stderr=True)
+GROUPS = ["matching", "settlement", "projector"]
+
+
+def _settings(profile: Profile) -> InfraSettings:
+    env = {**profile.service_env(), **os.environ}
+    return InfraSettings(
+        database_url=env["EXCHANGE_DATABASE_URL"],
+        kafka_bootstrap=env["EXCHANGE_KAFKA_BOOTSTRAP"],
+        redis_url=env["EXCHANGE_REDIS_URL"],
+    )
+
+
+async def drained(settings: InfraSettings, timeout_s: float) -> float:
+    """Wait until the relay and every consumer caught up; the moment it happened."""
+    store = MariaDbEventStore.from_url(settings.database_url)
+    try:
+        with console.status("waiting for the pipeline to drain"):
+            done = await wait_until_drained(store, settings, GROUPS, timeout_s)
+    finally:
+        await store.close()
+    if not done:
+        console.print(f"[yellow]! not drained after {timeout_s:.0f} s[/]")
+    return time.perf_counter()
+
+
+async def phase(
+    market: Market, config: LoadConfig, label: str, settings: InfraSettings, args: Any
+) -> dict[str, Any]:
+    """Run one load phase, wait for the drain; its figures and stats."""
+    flow = Flow(market.symbols, len(market.users), config.seed, config.batch_size,
+                tag=f"{market.tag}{label[0]}")  # fmt: skip
+    driver = Driver(market, config, flow)
+    before = await last_position(settings.database_url)
+    started = time.perf_counter()
+    console.rule(label)
+    stats = await driver.run()
+    ended = await drained(settings, args.drain_timeout)
+    upto = await last_position(settings.database_url)
+    trades = await trades_between(settings.database_url, before, upto)
+    shown = figures(stats, config)
+    span = ended - started
+    shown |= {
+        "sustained_orders_per_s": round(stats.placed / span),
+        "trades": trades,
+        "trades_per_s": round(trades / span),
+        "drained_s": round(span, 2),
+    }
+    console.print(table(shown, label))
+    for sample in stats.error_samples:
+        console.print(f"[yellow]sample refusal[/] {sample}", markup=False, highlight=False)
+    return {"figures": shown, "stats": stats}
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    """All three phases, the checks and the chart."""
+    profile = PROFILES[args.profile]
+    settings = _settings(profile)
+    load_before = os.getloadavg()
+    start = await last_position(settings.database_url)
+    async with admin_client(profile, args.via, args.concurrency * 2 + 64) as admin:
+        with console.status(f"registering {args.users} users, {args.symbols} symbols"):
+            market = await prepare(admin, args.users, args.symbols)
+        monitor = Monitor(settings, Supervisor(profile).pids())
+        async with monitor:
+            monitor.mark("batches")
+            batch = await phase(market, _config(args, args.orders, args.batch_size), "batches",
+                                settings, args)  # fmt: skip
+            monitor.mark("single POSTs")
+            single_config = _config(args, args.single_orders, 1, args.single_concurrency)
+            single = await phase(market, single_config, "single", settings, args)
+            half_rate = batch["figures"]["sustained_orders_per_s"] / 2
+            monitor.mark("half rate")
+            half_config = _config(args, 10**9, args.batch_size, rate=half_rate,
+                                  duration=args.e2e_duration, probe_every=0.02)  # fmt: skip
+            half = await phase(market, half_config, "half-rate", settings, args)
+    acknowledged = [
+        *batch["stats"].acknowledged, *single["stats"].acknowledged, *half["stats"].acknowledged
+    ]  # fmt: skip
+    with console.status(f"checking {len(acknowledged)} acknowledged orders"):
+        found = await verdict(settings.database_url, settings.redis_url, args.prefix, start,
+                              market.tag, acknowledged, market.symbols)  # fmt: skip
+    lag_chart(monitor, Path(args.chart), _title(args, load_before))
+    return _result(args, batch, single, half, found, monitor, load_before, half_rate)
+
+
+def _config(
+    args: argparse.Namespace, orders: int, batch_size: int, concurrency: int | None = None,
+    *, rate: float = 0.0, duration: float | None = None, probe_every: float = 0.2,
+) -> LoadConfig:  # fmt: skip
+    return LoadConfig(
+        orders, duration or args.max_phase_s, rate, concurrency or args.concurrency, batch_size,
+        probe_every, args.seed,
+    )  # fmt: skip
+
+
+def _title(args: argparse.Namespace, load: tuple[float, float, float]) -> str:
+    return (
+        f"consumer lag: {args.orders:,} orders in batches of {args.batch_size}, "
+        f"{args.single_orders:,} single, {args.e2e_duration:.0f} s at half rate "
+        f"(load before {load[0]:.1f})"
+    )
+
+
+def _result(
+    args: argparse.Namespace, batch: dict[str, Any], single: dict[str, Any],
+    half: dict[str, Any], found: Any, monitor: Monitor, load_before: tuple[float, ...],
+    half_rate: float,
+) -> dict[str, Any]:  # fmt: skip
+    b, s, h = batch["figures"], single["figures"], half["figures"]
+    stats: LoadStats = half["stats"]
+    return {
+        "benchmark": "pipeline",
+        "orders": b["orders"] + s["orders"] + h["orders"],
+        "orders_per_s": b["sustained_orders_per_s"],
+        "accept_orders_per_s": b["orders_per_s"],
+        "batch_accept_p50_ms": b["accept_p50_ms"],
+        "batch_accept_p99_ms": b["accept_p99_ms"],
+        "batch_accept_p999_ms": b["accept_p999_ms"],
+        "batch_e2e_p99_ms": b["e2e_p99_ms"],
+        "single_orders_per_s": s["sustained_orders_per_s"],
+        "single_accept_orders_per_s": s["orders_per_s"],
+        "single_accept_p50_ms": s["accept_p50_ms"],
+        "single_accept_p99_ms": s["accept_p99_ms"],
+        "single_accept_p999_ms": s["accept_p999_ms"],
+        "half_rate_target": round(half_rate),
+        "half_rate_orders_per_s": h["orders_per_s"],
+        "e2e_samples": len(stats.e2e_ms),
+        "e2e_p50_ms": round(stats.percentile(stats.e2e_ms, 50), 1),
+        "e2e_p99_ms": round(stats.percentile(stats.e2e_ms, 99), 1),
+        "e2e_p999_ms": round(stats.percentile(stats.e2e_ms, 99.9), 1),
+        "trades_per_s": b["trades_per_s"],
+        "trades": found.trades,
+        "unsettled": found.trades * 2 - found.settlements,
+        "lost": found.lost,
+        "lost_in_store": found.lost_in_store,
+        "lost_in_read_side": found.lost_in_read_side,
+        "doubled": found.doubled,
+        "refused": {"batches": b["refused"], "single": s["refused"], "half": h["refused"]},
+        "processes": monitor.processes(),
+        "lag_peak": lag_summary(monitor),
+        "chart": args.chart,
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def main() -> None:
+    """Parse the options, run, print the JSON line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="test", choices=sorted(PROFILES))
+    parser.add_argument("--via", default="direct", choices=("direct", "nginx"))
+    parser.add_argument("--orders", type=int, default=1_000_000, help="orders sent in batches")
+    parser.add_argument("--single-orders", type=int, default=None,
+                        help="orders sent one per POST (default: --orders / 10)")  # fmt: skip
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--concurrency", type=int, default=8, help="batches in flight")
+    parser.add_argument("--single-concurrency", type=int, default=64)
+    parser.add_argument("--e2e-duration", type=float, default=30.0)
+    parser.add_argument("--users", type=int, default=100)
+    parser.add_argument("--symbols", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--max-phase-s", type=float, default=3600.0)
+    parser.add_argument("--drain-timeout", type=float, default=3600.0)
+    parser.add_argument("--prefix", default="x", help="the read models' Redis key prefix")
+    parser.add_argument("--chart", default="docs/pipeline_lag.png")
+    args = parser.parse_args()
+    if args.single_orders is None:
+        args.single_orders = max(1, args.orders // 10)
+    figures_ = asyncio.run(run(args))
+    print(orjson.dumps(figures_).decode(), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,171 @@
+"""What the pipeline benchmark watches while it runs: each process's CPU and memory (psutil over
+the stack's supervisord pids) and each consumer's lag (relay: store positions not yet relayed;
+matching, settlement, projector: Kafka messages their group has not committed past), sampled
+once a second, and the lag chart (matplotlib, PNG)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import psutil
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from common.settings import InfraSettings
+from event_store.mariadb import MariaDbEventStore
+
+CONSUMERS: Final = ("relay", "matching", "settlement", "projector")
+
+
+@dataclass
+class ProcessSeries:
+    """One supervisord program's samples (CPU % of one core, RSS in MiB), children included."""
+
+    name: str
+    processes: list[psutil.Process]
+    cpu: list[float] = field(default_factory=list)
+    rss_mib: list[float] = field(default_factory=list)
+
+    def sample(self) -> None:
+        cpu = rss = 0.0
+        for proc in self.processes:
+            try:
+                cpu += proc.cpu_percent(None)
+                rss += proc.memory_info().rss / 2**20
+            except psutil.Error:
+                continue  # (restarted or gone: its replacement is not followed)
+        self.cpu.append(cpu)
+        self.rss_mib.append(rss)
+
+    def summary(self) -> dict[str, float]:
+        """Mean and peak CPU %, peak RSS (MiB)."""
+        busy = self.cpu[1:] or [0.0]  # (the first psutil reading is always 0)
+        return {
+            "cpu_mean_pct": round(sum(busy) / len(busy), 1),
+            "cpu_peak_pct": round(max(busy), 1),
+            "rss_peak_mib": round(max(self.rss_mib or [0.0]), 1),
+        }
+
+
+def processes_of(pids: dict[str, int]) -> list[ProcessSeries]:
+    """A series per program: its process and its children (uvicorn workers, say)."""
+    found = []
+    for name, pid in sorted(pids.items()):
+        try:
+            root = psutil.Process(pid)
+            family = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            continue
+        for proc in family:
+            proc.cpu_percent(None)
+        found.append(ProcessSeries(name, family))
+    return found
+
+
+@dataclass
+class Monitor:
+    """Samples the processes and the lags every ``interval_s`` until stopped."""
+
+    settings: InfraSettings
+    pids: dict[str, int]
+    interval_s: float = 1.0
+    started: float = field(default_factory=time.perf_counter)
+    lag: list[tuple[float, dict[str, int]]] = field(default_factory=list)
+    marks: list[tuple[float, str]] = field(default_factory=list)
+    series: list[ProcessSeries] = field(default_factory=list)
+    _task: asyncio.Task[None] | None = None
+
+    def mark(self, label: str) -> None:
+        """Note the start of a phase (drawn on the chart)."""
+        self.marks.append((time.perf_counter() - self.started, label))
+
+    async def __aenter__(self) -> Monitor:
+        self.series = processes_of(self.pids)
+        self._task = asyncio.ensure_future(self._run())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        settings = self.settings
+        store = MariaDbEventStore.from_url(settings.database_url)
+        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+        ends = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+        await admin.start()
+        await ends.start()
+        try:
+            while True:
+                for series in self.series:
+                    series.sample()
+                lags = await current_lags(store, admin, ends, settings)
+                self.lag.append((time.perf_counter() - self.started, lags))
+                await asyncio.sleep(self.interval_s)
+        finally:
+            await ends.stop()
+            await admin.close()
+            await store.close()
+
+    def processes(self) -> dict[str, dict[str, float]]:
+        """Each program's CPU and memory summary."""
+        return {series.name: series.summary() for series in self.series}
+
+
+async def current_lags(
+    store: MariaDbEventStore,
+    admin: AIOKafkaAdminClient,
+    ends: AIOKafkaConsumer,
+    settings: InfraSettings,
+) -> dict[str, int]:
+    """Each consumer's backlog now."""
+    lags = {"relay": await store.last_position() - await store.load_checkpoint("relay")}
+    topics = {
+        "matching": (settings.orders_topic, settings.orders_partitions),
+        "settlement": (settings.events_topic, settings.events_partitions),
+        "projector": (settings.events_topic, settings.events_partitions),
+    }
+    for group, (topic, count) in topics.items():
+        parts = [TopicPartition(topic, p) for p in range(count)]
+        last = await ends.end_offsets(parts)
+        committed = await admin.list_consumer_group_offsets(group, partitions=parts)
+        lags[group] = sum(
+            max(last[tp] - (committed[tp].offset if tp in committed else 0), 0) for tp in parts
+        )
+    return lags
+
+
+def lag_chart(monitor: Monitor, path: Path, title: str) -> None:
+    """Each consumer's lag over time, phases marked, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(10, 4.5), dpi=110)
+    times = [t for t, _ in monitor.lag]
+    for consumer in CONSUMERS:
+        axes.plot(times, [lags.get(consumer, 0) for _, lags in monitor.lag], label=consumer)
+    for at, label in monitor.marks:
+        axes.axvline(at, color="grey", linestyle=":", linewidth=1)
+        axes.annotate(label, (at, 1), xycoords=("data", "axes fraction"), fontsize=8,
+                      rotation=90, va="top", ha="right")  # fmt: skip
+    axes.set_xlabel("seconds since the start of the run")
+    axes.set_ylabel("backlog (events / messages)")
+    axes.set_title(title, fontsize=10)
+    axes.legend(loc="upper left")
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def lag_summary(monitor: Monitor) -> dict[str, Any]:
+    """Each consumer's peak lag."""
+    return {c: max((lags.get(c, 0) for _, lags in monitor.lag), default=0) for c in CONSUMERS}
