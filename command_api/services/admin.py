@@ -15,6 +15,8 @@ from event_store.errors import WrongExpectedVersion
 from event_store.model import NO_STREAM, StreamAppend
 
 API_KEY_PREFIX = "xk_"
+ADMIN_ACTOR = "admin"
+"""The ``actor`` of what the admin key does (event metadata, shown by ``exchange audit``)."""
 
 
 def hash_key(api_key: str) -> str:
@@ -22,11 +24,13 @@ def hash_key(api_key: str) -> str:
     return hashlib.sha256(api_key.encode()).hexdigest()
 
 
-async def register_user(ctx: Context, username: str, claim: IdempotencyClaim | None) -> Written:
+async def register_user(
+    ctx: Context, username: str, claim: IdempotencyClaim | None, actor: str = ADMIN_ACTOR
+) -> Written:
     """Create a user and its API key; ``UsernameTaken`` when the name is in use.
 
     The key is in the result only: the store keeps its hash, and an idempotent replay gives
-    ``api_key: None``.
+    ``api_key: None``. ``actor`` (in each event's metadata) says who asked for it.
     """
     name_stream = streams.username(username)
 
@@ -44,7 +48,7 @@ async def register_user(ctx: Context, username: str, claim: IdempotencyClaim | N
             Outcome.CREATED,
             {"user_id": user_id, "username": username, "api_key": None},
             [
-                StreamAppend(stream_id, [event(e.event_type, e.to_dict(), "admin")], NO_STREAM)
+                StreamAppend(stream_id, [event(e.event_type, e.to_dict(), actor)], NO_STREAM)
                 for stream_id, e in streams_and_events
             ],
         )
@@ -68,8 +72,10 @@ async def list_instrument(
     fees_bps: tuple[int, int],
     currency: str,
     claim: IdempotencyClaim | None,
+    actor: str = ADMIN_ACTOR,
 ) -> Written:
-    """List a new instrument; ``DuplicateSymbol`` when the symbol is listed already."""
+    """List a new instrument; ``DuplicateSymbol`` when the symbol is listed already (``actor``
+    in the event's metadata says who asked for it)."""
     instrument = Instrument.create(
         symbol, tick_size, lot_size, self_trade, fees_bps[0], fees_bps[1], currency
     )
@@ -82,7 +88,7 @@ async def list_instrument(
             instrument.to_dict(),
             [
                 StreamAppend(
-                    stream_id, [event(listed.event_type, listed.to_dict(), "admin")], NO_STREAM
+                    stream_id, [event(listed.event_type, listed.to_dict(), actor)], NO_STREAM
                 )
             ],
         )

@@ -21,6 +21,8 @@ DEMO_SYMBOL: Final = "DEMO"
 DEMO_CASH: Final = "100000.00"
 DEMO_SHARES: Final = 1000
 DEMO_CURRENCY: Final = "USD"
+DEMO_ACTOR: Final = "demo"
+"""The ``actor`` of demo registrations and listings: anyone on a local stack, not the admin."""
 
 
 def offer() -> dict[str, object]:
@@ -37,7 +39,7 @@ async def ensure_demo_symbol(ctx: Context) -> None:
         return
     with contextlib.suppress(DuplicateSymbol):  # (another request listed it first: fine)
         await admin.list_instrument(
-            ctx, DEMO_SYMBOL, "0.01", 1, "reject_opposite", (0, 0), DEMO_CURRENCY, None
+            ctx, DEMO_SYMBOL, "0.01", 1, "reject_opposite", (0, 0), DEMO_CURRENCY, None, DEMO_ACTOR
         )
 
 
@@ -49,7 +51,7 @@ async def create_demo_user(ctx: Context, username: str | None) -> Written:
     """
     await ensure_demo_symbol(ctx)
     name = username or f"demo-{secrets.token_hex(5)}"
-    registered = await admin.register_user(ctx, name, None)
+    registered = await admin.register_user(ctx, name, None, DEMO_ACTOR)
     user_id = int(registered.body["user_id"])
     await funding.deposit(ctx, user_id, DEMO_CURRENCY, DEMO_CASH, None)
     last = await funding.deposit(ctx, user_id, DEMO_SYMBOL, DEMO_SHARES, None)
