@@ -193,6 +193,11 @@ def ensure_engine_build(status: Callable[[str], None]) -> Path | None:
     return built
 
 
+# Generous: a busy 2-core machine (a CI run beside other work) can take a minute just importing
+# the APIs on first start (a fresh clone compiles its bytecode too).
+APP_READY_S = 180
+
+
 def up(p: Profile, *, infra_only: bool = False, restart_apps: bool = False) -> None:
     """Install configs, start every service of the profile, and wait until all are ready."""
     sup = Supervisor(p)
@@ -224,7 +229,7 @@ def up(p: Profile, *, infra_only: bool = False, restart_apps: bool = False) -> N
         status.update("waiting for the APIs and nginx")
         for name, port in (("command_api", p.command_api_port), ("query_api", p.query_api_port)):
             url = f"http://127.0.0.1:{port}/ready"
-            _wait(name, lambda url=url: _http_ok(url), 60, sup, name)  # type: ignore[misc]
+            _wait(name, lambda url=url: _http_ok(url), APP_READY_S, sup, name)  # type: ignore[misc]
         _wait(
             "nginx",
             lambda: _http_ok(f"http://127.0.0.1:{p.nginx_port}/api/query/health"),

@@ -56,7 +56,7 @@ install_python_env() {
     "$py" -m pip install -q --disable-pip-version-check uv
   fi
   say "syncing .venv from uv.lock"
-  (cd "$ROOT" && "$py" -m uv sync --frozen --quiet --python "$py")
+  (cd "$ROOT" && "$py" -m uv sync --frozen --quiet --compile-bytecode --python "$py")
   echo "$lock_hash" > "$ROOT/.venv/.lock-hash"
 }
 
