@@ -10,7 +10,14 @@ import { renderOrders, showLifecycle } from "./orders.js";
 import { parseDecimal, times } from "./decimal.js";
 
 const POLL_MS = 2000;
-const state = { key: null, instruments: new Map(), feed: null, amending: null, timers: {} };
+const state = {
+  key: null,
+  instruments: new Map(),
+  feed: null,
+  amending: null,
+  forcedTif: null,
+  timers: {},
+};
 
 function debounce(name, ms, action) {
   clearTimeout(state.timers[name]);
@@ -157,7 +164,13 @@ function syncTicket() {
   byId("order-post-only").disabled = market;
   const tif = byId("order-tif");
   for (const option of tif.options) option.disabled = market && !["IOC", "FOK"].includes(option.value);
-  if (market && !["IOC", "FOK"].includes(tif.value)) tif.value = "IOC";
+  if (market && !["IOC", "FOK"].includes(tif.value)) {
+    state.forcedTif = tif.value; // (given back when the order is a limit order again)
+    tif.value = "IOC";
+  } else if (!market && state.forcedTif) {
+    tif.value = state.forcedTif;
+    state.forcedTif = null;
+  }
   updateEstimate();
 }
 

@@ -6,6 +6,7 @@ import { compareDecimal } from "./decimal.js";
 import { byId, clock, el, fillBody } from "./dom.js";
 
 const DEPTH = 10;
+const SHOWN_TRADES = 15;
 
 function levels(side, descending) {
   const sorted = [...side.entries()].sort((a, b) => compareDecimal(a[0], b[0]));
@@ -34,7 +35,7 @@ export function renderMarket(feed, onPick) {
   const asks = levels(feed.asks, false).map((level) => levelRow("ask", level, onPick));
   fillBody(byId("bids").tBodies[0], bids, "No bids", 2);
   fillBody(byId("asks").tBodies[0], asks, "No asks", 2);
-  const trades = feed.trades.map((trade) =>
+  const trades = feed.trades.slice(0, SHOWN_TRADES).map((trade) =>
     el(
       "tr",
       { "data-trade-id": trade.trade_id, class: trade.taker_side === "buy" ? "bid" : "ask" },
