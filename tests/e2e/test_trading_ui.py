@@ -48,6 +48,12 @@ async def test_two_users_trade_and_both_see_book_and_balances_change_live(
     assert types == ["OrderPlaced", "OrderAccepted", "OrderFilled"]
     await expect(buyer.locator("#lifecycle-title")).to_be_focused()
 
+    await place(buyer, "buy", "2")  # a market order (IOC) takes from the rest of the sell
+    for page in (buyer, seller):
+        await expect(level(page, "asks", "10.00")).to_have_text("4")
+    await expect(balance(buyer, symbol, "total")).to_have_text("6")
+    await expect(balance(seller, symbol, "held")).to_have_text("4")
+
     await seller.screenshot(path=artifacts / "trade-seller.png", full_page=True)
     await buyer.screenshot(path=artifacts / "trade-buyer.png", full_page=True)
 
