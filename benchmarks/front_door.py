@@ -86,7 +86,10 @@ async def hold_crowd(
 
     async def ask(conn: Connection) -> None:
         started = time.perf_counter()
-        status, _ = await asyncio.wait_for(conn.send(request), TIMEOUT_S)
+        try:
+            status, _ = await asyncio.wait_for(conn.send(request), TIMEOUT_S)
+        except IndexError as exc:  # (no status line: the server closed the connection)
+            raise ConnectionAbortedError("closed by the server") from exc
         crowd.latencies_ms.append((time.perf_counter() - started) * 1000)
         crowd.statuses[status] += 1
 

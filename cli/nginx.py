@@ -210,7 +210,7 @@ http {{
     error_page 404 @problem_404;
     error_page 413 @problem_413;
     error_page 429 @problem_429;
-    error_page 502 503 504 @problem_503;
+    error_page 502 503 504 =503 @problem_503;
 
 {_api_locations("command_api")}
 {_api_locations("query_api")}

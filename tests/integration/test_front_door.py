@@ -4,9 +4,15 @@ write limits, security headers, gzip, WebSocket upgrade and many keep-alive clie
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import httpx
 import orjson
@@ -16,6 +22,7 @@ from websockets.asyncio.client import connect
 from benchmarks.front_door import hold_crowd, raise_open_files
 from benchmarks.http_load import Connection, encode, loopback_target
 from cli import nginx
+from cli.profiles import ROOT
 from tests.integration.command_api.conftest import assert_problem
 from tests.integration.query_api.helpers import listed_symbol
 
@@ -170,3 +177,44 @@ async def test_a_thousand_keep_alive_clients_are_held_together_without_a_reset(
     assert crowd.errors == Counter(), crowd.summary()
     assert crowd.held_together == CROWD
     assert crowd.statuses == {200: 2 * CROWD}, crowd.summary()
+
+
+@pytest.fixture
+def nginx_without_apis(tmp_path: Path) -> Iterator[str]:
+    """The same front door, started on a free port in front of two ports nobody listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    site = nginx.Site(
+        listen=f"127.0.0.1:{port}",
+        command_api="127.0.0.1:1",
+        query_api="127.0.0.1:1",
+        web_root=str(ROOT / "web"),
+        docs_page=str(nginx.DOCS_PAGE),
+        pid=str(tmp_path / "nginx.pid"),
+        error_log=str(tmp_path / "error.log"),
+        temp_dir=str(tmp_path),
+        user="root" if os.geteuid() == 0 else None,
+        max_open_files=nginx.open_files_limit(),
+    )
+    conf = tmp_path / "nginx.conf"
+    conf.write_text("daemon off;\n" + nginx.render(site))
+    binary = shutil.which("nginx") or "/usr/sbin/nginx"
+    process = subprocess.Popen([binary, "-c", str(conf)], stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(300):
+            with socket.socket() as client:
+                if client.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def test_an_unreachable_api_is_503_problem_json_with_retry_after(nginx_without_apis: str) -> None:
+    for path in ("/api/command/v1/orders", "/api/query/v1/instruments"):
+        resp = httpx.get(f"{nginx_without_apis}{path}", timeout=30)
+        assert_problem(resp, 503, "SERVICE_UNAVAILABLE")
+        assert resp.headers["retry-after"] == "2"
