@@ -1,43 +1,62 @@
 """Load that survives chaos: traders placing, cancelling, amending and batching orders.
 
-Every write carries an ``Idempotency-Key`` and is resent with the same key after a ``503``,
-a ``429``, a dropped connection or a timeout, so an order counts as *acknowledged* exactly when
-the command API answered it with success, however many times it had to be sent. What the API
-acknowledged is kept in a :class:`Ledger` for ``verify`` to hold the stack to.
+Every write goes through the project's client (``client/``), which carries an
+``Idempotency-Key`` and resends with the same key after a ``503``, a ``429``, a dropped
+connection or a timeout, so an order counts as *acknowledged* exactly when the command API
+answered it with success, however many times it had to be sent. What the API acknowledged is
+kept in a :class:`Ledger` for ``verify`` to hold the stack to.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-import time
-import uuid
 from collections import Counter
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-import httpx
+from client import (
+    ExchangeClient,
+    ExchangeError,
+    OrderRequest,
+    RetryPolicy,
+    ServerError,
+    TooManyRequests,
+    TransportFailed,
+    Unavailable,
+    UnexpectedResponse,
+    order,
+)
+from client.transport import Transport
 
-RETRIED_STATUSES = frozenset({429, 502, 503, 504})
-"""Answers that mean "not now": resend with the same key."""
+T = TypeVar("T")
 EXPECTED_REFUSALS = frozenset(
     {
         "ORDER_NOT_OPEN",  # cancelling or amending an order that already ended
         "INVALID_QUANTITY",  # amending below what already filled
+        "INVALID_ORDER",  # amending a market or IOC/FOK order (only resting limits amend)
         "INSUFFICIENT_FUNDS",
         "INSUFFICIENT_HOLDINGS",
         "OPPOSITE_SIDE_ORDER_OPEN",
     }
 )
 """Refusals a random flow runs into by design; any other 4xx is a finding."""
+NOT_ANSWERED = (Unavailable, TooManyRequests, TransportFailed)
+"""Still "not now" when the client's retries ran out: the request was never answered."""
+
+
+def patient(give_up_s: float) -> RetryPolicy:
+    """Resend for up to ``give_up_s`` (a restarting MariaDB or command API), at most 1 s apart."""
+    return RetryPolicy(attempts=1_000_000, base_s=0.05, cap_s=1.0, deadline_s=give_up_s)
 
 
 @dataclass(frozen=True, slots=True)
 class Trader:
-    """A funded user and its auth header."""
+    """A funded user and its client (sharing the load's connections)."""
 
     user_id: int
-    headers: dict[str, str]
+    client: ExchangeClient
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +82,14 @@ class Ledger:
     amends: set[int] = field(default_factory=set)
     refusals: Counter[str] = field(default_factory=Counter)
     unexpected: list[str] = field(default_factory=list)
-    retries: int = 0
     gave_up: int = 0
     requests: int = 0
+    transport: Transport | None = None
+
+    @property
+    def retries(self) -> int:
+        """Resends so far (every cause), as the client counted them."""
+        return 0 if self.transport is None else self.transport.retries
 
     def acked(self, order: Acked) -> None:
         """Record an acknowledged order; one order id acknowledged twice is a finding."""
@@ -76,51 +100,21 @@ class Ledger:
             self.by_user.setdefault(order.user_id, []).append(order)
         self.orders[order.order_id] = order
 
-
-class Api:
-    """The command API with resending: ``send`` returns the first non-retryable answer."""
-
-    def __init__(self, http: httpx.AsyncClient, ledger: Ledger, give_up_s: float) -> None:
-        self.http = http
-        self.ledger = ledger
-        self.give_up_s = give_up_s
-
-    async def send(
-        self, method: str, path: str, headers: dict[str, str], body: Any = None
-    ) -> httpx.Response | None:
-        """Send until answered (same ``Idempotency-Key`` each time); ``None`` if it never was."""
-        headers = {**headers, "Idempotency-Key": uuid.uuid4().hex}
-        deadline = time.monotonic() + self.give_up_s
-        delay = 0.05
-        self.ledger.requests += 1
-        while True:
-            try:
-                resp = await self.http.request(method, path, json=body, headers=headers)
-            except httpx.TransportError:  # killed API, restarting MariaDB, a timeout
-                resp = None
-            if resp is not None and resp.status_code not in RETRIED_STATUSES:
-                if resp.status_code >= 500:
-                    self.ledger.unexpected.append(f"{method} {path}: {resp.status_code}")
-                else:
-                    return resp
-            if time.monotonic() >= deadline:
-                self.ledger.gave_up += 1
-                return None
-            self.ledger.retries += 1
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 1.0)
-
-    def refused(self, what: str, resp: httpx.Response) -> None:
-        """Count an expected refusal; note any other answer."""
-        code = (
-            resp.json().get("code", "")
-            if resp.headers.get("content-type", "").startswith("application/problem+json")
-            else ""
-        )
-        if code in EXPECTED_REFUSALS:
-            self.ledger.refusals[code] += 1
-        else:
-            self.ledger.unexpected.append(f"{what}: {resp.status_code} {resp.text[:200]}")
+    async def answer(self, what: str, call: Awaitable[T]) -> T | None:
+        """The call's answer; ``None`` when it was refused or never answered (counted)."""
+        self.requests += 1
+        try:
+            return await call
+        except NOT_ANSWERED:
+            self.gave_up += 1
+        except (ServerError, UnexpectedResponse) as exc:
+            self.unexpected.append(f"{what}: {exc}")
+        except ExchangeError as exc:
+            if exc.code in EXPECTED_REFUSALS:
+                self.refusals[exc.code] += 1
+            else:
+                self.unexpected.append(f"{what}: {exc}")
+        return None
 
 
 @dataclass
@@ -128,7 +122,7 @@ class Flow:
     """One run's traders and symbols; buyers and sellers fixed per (trader, symbol) so the
     opposite-side rule rarely refuses, prices overlapping around 100.00 so orders cross."""
 
-    api: Api
+    ledger: Ledger
     traders: list[Trader]
     symbols: list[str]
     run_id: str
@@ -138,73 +132,56 @@ class Flow:
         """The one side a trader takes in a symbol."""
         return "buy" if (self.traders.index(trader) + self.symbols.index(symbol)) % 2 else "sell"
 
-    def new_order(self, rng: random.Random, trader: Trader, symbol: str) -> dict[str, Any]:
-        """A random order body with a client_order_id unique to this run."""
+    def new_order(self, rng: random.Random, trader: Trader, symbol: str) -> OrderRequest:
+        """A random order with a client_order_id unique to this run."""
         self.counter += 1
-        side = self.side(trader, symbol)
-        body: dict[str, Any] = {
-            "symbol": symbol, "side": side, "quantity": rng.randint(1, 10),
-            "client_order_id": f"{self.run_id}-{self.counter}",
-        }  # fmt: skip
+        side: Any = self.side(trader, symbol)
+        coid = f"{self.run_id}-{self.counter}"
         if rng.random() < 0.1:
-            body |= {"type": "market", "time_in_force": "IOC"}
-        else:
-            low = 9900 if side == "buy" else 9950
-            body |= {
-                "type": "limit", "price": f"{rng.randint(low, low + 100) / 100:.2f}",
-                "time_in_force": rng.choice(("GTC", "GTC", "GTC", "IOC", "FOK", "DAY")),
-            }  # fmt: skip
-        return body
+            return order(symbol, side, rng.randint(1, 10), time_in_force="IOC",
+                         client_order_id=coid)  # fmt: skip
+        low = 9900 if side == "buy" else 9950
+        price = f"{rng.randint(low, low + 100) / 100:.2f}"
+        tif: Any = rng.choice(("GTC", "GTC", "GTC", "IOC", "FOK", "DAY"))
+        return order(symbol, side, rng.randint(1, 10), price, time_in_force=tif,
+                     client_order_id=coid)  # fmt: skip
 
-    def _acked(self, trader: Trader, body: dict[str, Any], order_id: int, batch: bool) -> Acked:
-        order = Acked(
-            order_id, trader.user_id, body["client_order_id"], body["symbol"], body["type"],
-            body["time_in_force"], batch,
-        )  # fmt: skip
-        self.api.ledger.acked(order)
-        return order
+    def _acked(self, trader: Trader, request: OrderRequest, order_id: int, batch: bool) -> None:
+        coid, tif = request.get("client_order_id", ""), request.get("time_in_force", "IOC")
+        acked = Acked(
+            order_id, trader.user_id, coid, request["symbol"], request["type"], tif, batch
+        )
+        self.ledger.acked(acked)
 
     async def place(self, rng: random.Random, trader: Trader) -> None:
         """POST one order."""
-        body = self.new_order(rng, trader, rng.choice(self.symbols))
-        resp = await self.api.send("POST", "/v1/orders", trader.headers, body)
-        if resp is None:
-            return
-        if resp.status_code in (200, 201):
-            self._acked(trader, body, int(resp.json()["order_id"]), batch=False)
-        else:
-            self.api.refused("place", resp)
+        request = self.new_order(rng, trader, rng.choice(self.symbols))
+        placed = await self.ledger.answer("place", trader.client.place_order(request))
+        if placed is not None:
+            self._acked(trader, request, int(placed["order_id"]), batch=False)
 
     async def batch(self, rng: random.Random, trader: Trader) -> None:
         """POST a batch of 2-6 orders in one symbol (sometimes all-or-nothing)."""
         symbol = rng.choice(self.symbols)
         legs = [self.new_order(rng, trader, symbol) for _ in range(rng.randint(2, 6))]
-        body = {"orders": legs, "all_or_nothing": rng.random() < 0.3}
-        resp = await self.api.send("POST", "/v1/orders/batch", trader.headers, body)
-        if resp is None:
+        call = trader.client.place_batch(legs, all_or_nothing=rng.random() < 0.3)
+        placed = await self.ledger.answer("batch", call)
+        if placed is None:
             return
-        if resp.status_code != 201:
-            self.api.refused("batch", resp)
-            return
-        answered = resp.json()["orders"]
-        if len(answered) != len(legs):
-            self.api.ledger.unexpected.append(f"batch of {len(legs)} answered {answered}")
-        for leg, shown in zip(legs, answered, strict=False):
+        if len(placed["orders"]) != len(legs):
+            self.ledger.unexpected.append(f"batch of {len(legs)} answered {placed}")
+        for leg, shown in zip(legs, placed["orders"], strict=False):
             self._acked(trader, leg, int(shown["order_id"]), batch=True)
 
     async def change(self, rng: random.Random, trader: Trader, mine: list[Acked]) -> None:
         """Cancel or amend one of the trader's acknowledged orders."""
-        order = rng.choice(mine)
-        path = f"/v1/orders/{order.order_id}"
-        amend = rng.random() < 0.4
-        body = {"quantity": rng.randint(1, 12)} if amend else None
-        resp = await self.api.send("PATCH" if amend else "DELETE", path, trader.headers, body)
-        if resp is None:
-            return
-        if resp.status_code == 202:
-            (self.api.ledger.amends if amend else self.api.ledger.cancels).add(order.order_id)
-        else:
-            self.api.refused("amend" if amend else "cancel", resp)
+        order_id = rng.choice(mine).order_id
+        if rng.random() < 0.4:
+            call = trader.client.amend_order(order_id, quantity=rng.randint(1, 12))
+            if await self.ledger.answer("amend", call) is not None:
+                self.ledger.amends.add(order_id)
+        elif await self.ledger.answer("cancel", trader.client.cancel_order(order_id)):
+            self.ledger.cancels.add(order_id)
 
     async def trade(self, seed: int, stop: asyncio.Event) -> None:
         """One client's loop: orders (mostly), cancels and amends, batches, until ``stop``."""
@@ -212,7 +189,7 @@ class Flow:
         while not stop.is_set():
             trader = rng.choice(self.traders)
             roll = rng.random()
-            own = self.api.ledger.by_user.get(trader.user_id)
+            own = self.ledger.by_user.get(trader.user_id)
             if roll < 0.2 and own:
                 await self.change(rng, trader, own[-50:])
             elif roll < 0.3:
@@ -222,28 +199,19 @@ class Flow:
 
 
 async def open_market(
-    api: Api, admin: dict[str, str], run_id: str, symbols: int, traders: int
+    admin: ExchangeClient, run_id: str, symbols: int, traders: int
 ) -> tuple[list[str], list[Trader]]:
-    """List ``symbols`` instruments and register ``traders`` users funded in cash and shares."""
+    """List ``symbols`` instruments and register ``traders`` users funded in cash and shares
+    (through the same patient client: the setup is not under fault, but a slow stack is)."""
     listed = [f"X{run_id[:8].upper()}{i}" for i in range(symbols)]
     for symbol in listed:
-        body = {"symbol": symbol, "tick_size": "0.01", "lot_size": 1}
-        _created(await api.send("POST", "/v1/instruments", admin, body), "listing")
+        await admin.list_instrument(symbol)
     registered = []
     for i in range(traders):
-        body = {"username": f"chaos-{run_id}-{i}"}
-        user = _created(await api.send("POST", "/v1/users", admin, body), "registration")
-        trader = Trader(int(user["user_id"]), {"Authorization": f"Bearer {user['api_key']}"})
-        funds: list[dict[str, Any]] = [{"asset": "USD", "amount": "100000000.00"}]
-        funds += [{"asset": symbol, "amount": 10_000_000} for symbol in listed]
-        for deposit in funds:
-            _created(await api.send("POST", "/v1/deposits", trader.headers, deposit), "deposit")
+        user = await admin.create_user(f"chaos-{run_id}-{i}")
+        trader = Trader(int(user["user_id"]), admin.as_user(user["api_key"]))
+        await trader.client.deposit("USD", "100000000.00")
+        for symbol in listed:
+            await trader.client.deposit(symbol, 10_000_000)
         registered.append(trader)
     return listed, registered
-
-
-def _created(resp: httpx.Response | None, what: str) -> dict[str, Any]:
-    if resp is None or resp.status_code != 201:
-        raise RuntimeError(f"{what} failed: {resp and resp.status_code} {resp and resp.text}")
-    body: dict[str, Any] = resp.json()
-    return body

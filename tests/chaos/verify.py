@@ -17,9 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
 from cli.profiles import ROOT
+from client import ExchangeClient
 from domain import streams
 from domain.folds import OrderView, fold_order
 from domain.order_events import OrderAccepted, OrderFilled
@@ -113,16 +112,13 @@ def trade_sides(fills: dict[int, list[dict[str, Any]]]) -> tuple[set[tuple[str, 
     return set(sides), wrong
 
 
-async def shown_orders(query: httpx.AsyncClient, trader: Trader) -> list[dict[str, Any]]:
+async def shown_orders(trader: Trader) -> list[dict[str, Any]]:
     """Every order of the trader as the query API lists it."""
     shown: list[dict[str, Any]] = []
     before: int | None = None
     while True:
-        params: dict[str, Any] = {"limit": PAGE} | ({"before": before} if before else {})
-        resp = await query.get("/v1/orders", params=params, headers=trader.headers)
-        resp.raise_for_status()
-        page = resp.json()
-        shown += page
+        page = await trader.client.orders(limit=PAGE, before=before)
+        shown += [dict(o) for o in page]
         if len(page) < PAGE:
             return shown
         before = int(page[-1]["order_id"])
@@ -154,14 +150,12 @@ def judge_shown(
 
 
 async def judge_trades(
-    query: httpx.AsyncClient, symbols: list[str], stored: set[tuple[str, int]]
+    query: ExchangeClient, symbols: list[str], stored: set[tuple[str, int]]
 ) -> list[str]:
     """The query API's recent trades: distinct ids, each one the store has."""
     found = []
     for symbol in symbols:
-        resp = await query.get(f"/v1/trades/{symbol}", params={"limit": 1000})
-        resp.raise_for_status()
-        ids = [int(t["trade_id"]) for t in resp.json()]
+        ids = [int(t["trade_id"]) for t in await query.trades(symbol, 1000)]
         if len(ids) != len(set(ids)):
             found.append(f"DOUBLED: the query API lists a trade of {symbol} twice")
         unknown = [t for t in ids if (symbol, t) not in stored]
@@ -174,7 +168,7 @@ async def judge_trades(
 
 
 async def verify(
-    store: EventStore, query: httpx.AsyncClient, ledger: Ledger,
+    store: EventStore, query: ExchangeClient, ledger: Ledger,
     traders: list[Trader], symbols: list[str], run_id: str,
 ) -> Verdict:  # fmt: skip
     """Every check on the drained stack."""
@@ -195,7 +189,7 @@ async def verify(
     trades, wrong = trade_sides(fills)
     verdict.add(wrong)
     verdict.trades, verdict.fills = len(trades), sum(len(f) for f in fills.values())
-    shown = [o for t in traders for o in await shown_orders(query, t)]
+    shown = [o for t in traders for o in await shown_orders(t)]
     verdict.add(judge_shown(ledger, views, shown, run_id))
     verdict.add(await judge_trades(query, symbols, trades))
     tools = (("check", "invariants", "--wait", "300"), ("replay", "verify"),
