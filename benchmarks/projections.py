@@ -43,6 +43,7 @@ from event_store.mariadb import MariaDbEventStore
 from event_store.model import RecordedEvent
 from event_store.outbox import partition_of
 from event_store.sql import INSERT_EVENTS
+from projections.changes import Arg, commands
 from projections.keys import PROJECTIONS, Control
 from projections.rebuild import Rebuild
 from projections.simulation import SimEvent, random_flow
@@ -150,12 +151,13 @@ redis.call('HINCRBY', key, 'v', ARGV[9]) redis.call('HINCRBY', key, 'n', ARGV[10
         self._client = client
         self._shas: dict[str, str] = {}
 
-    async def _send(self, body: dict[str, Any]) -> None:
+    async def _send(self, body: list[Arg]) -> None:
         if not self._shas:
             for name in ("L2", "TRADES", "CANDLE"):
                 self._shas[name] = await self._client.script_load(getattr(self, name))
         pipe = self._client.pipeline(transaction=True)
-        for op in body["ops"]:
+        checkpoints, ops = _split(body)
+        for op in ops:
             name = op[0]
             if name == "L2":
                 pipe.evalsha(self._shas["L2"], 2, op[1], op[2], op[5], op[6])
@@ -165,9 +167,18 @@ redis.call('HINCRBY', key, 'v', ARGV[9]) redis.call('HINCRBY', key, 'n', ARGV[10
                 pipe.evalsha(self._shas["CANDLE"], 1, op[1], op[2], *op[3:])
             else:
                 pipe.execute_command(*op)
-        for key, _, value in body["cks"]:
+        for key, _, value in checkpoints:
             pipe.set(key, value)
         await pipe.execute()
+
+
+def _split(body: list[Arg]) -> tuple[list[list[Arg]], list[list[Arg]]]:
+    """The checkpoints (key, expected, new) and the commands of an apply script's arguments."""
+    index = 7 + 2 * int(body[6])
+    count = int(body[index])
+    flat = body[index + 1 : index + 1 + 3 * count]
+    checkpoints = [flat[i : i + 3] for i in range(0, len(flat), 3)]
+    return checkpoints, commands(body[index + 1 + 3 * count :])
 
 
 async def _writer_rate(writer: ProjectionWriter, events: list[Any]) -> float:

@@ -1,20 +1,28 @@
 -- Apply one batch of net changes and its checkpoints atomically (projections/writer.py).
--- ARGV[1] = JSON {epoch_key, epoch, gens = [[key, gen]], cks = [[key, expected, new]],
---                 pos_key, pos, seq_prefix, chan_prefix, ops = [[cmd, args...]]}
+-- ARGV, flat (no JSON to decode):
+--   epoch_key epoch pos_key pos seq_prefix chan_prefix
+--   ngens {gen_key gen}*ngens  ncks {ck_key expected new}*ncks
+--   then the op stream: {name argc arg1..argc}* (projections/changes.py)
 -- Fenced (another owner, a swapped generation, a moved checkpoint): nothing is written.
-local p = cjson.decode(ARGV[1])
-if redis.call('GET', p.epoch_key) ~= p.epoch then
+local A = ARGV
+if redis.call('GET', A[1]) ~= A[2] then
   return redis.error_reply('FENCED epoch')
 end
-for _, g in ipairs(p.gens) do
-  if (redis.call('GET', g[1]) or '1') ~= g[2] then
+local i = 8
+for _ = 1, tonumber(A[7]) do
+  if (redis.call('GET', A[i]) or '1') ~= A[i + 1] then
     return redis.error_reply('FENCED generation')
   end
+  i = i + 2
 end
-for _, c in ipairs(p.cks) do
-  if (redis.call('GET', c[1]) or '') ~= c[2] then
+local ncks = tonumber(A[i])
+local cks = i + 1
+i = cks
+for _ = 1, ncks do
+  if (redis.call('GET', A[i]) or '') ~= A[i + 1] then
     return redis.error_reply('FENCED checkpoint')
   end
+  i = i + 3
 end
 
 local book, trades, symbols = {}, {}, {}
@@ -26,80 +34,83 @@ local function touch(symbol)
   end
 end
 
-local function level(op) -- L2 levels_key qty_key symbol side price delta
-  local q = redis.call('HINCRBY', op[3], op[6], op[7])
+local function level(s) -- L2 levels_key qty_key symbol side price delta
+  local levels_key, qty_key, symbol, price = A[s], A[s + 1], A[s + 2], A[s + 4]
+  local q = redis.call('HINCRBY', qty_key, price, A[s + 5])
   if q <= 0 then
-    redis.call('HDEL', op[3], op[6])
-    redis.call('ZREM', op[2], op[6])
+    redis.call('HDEL', qty_key, price)
+    redis.call('ZREM', levels_key, price)
     q = 0
   else
-    redis.call('ZADD', op[2], op[6], op[6])
+    redis.call('ZADD', levels_key, price, price)
   end
-  touch(op[4])
-  local levels = book[op[4]]
-  levels[#levels + 1] = string.format('["%s",%s,%d]', op[5], op[6], q)
+  touch(symbol)
+  local levels = book[symbol]
+  levels[#levels + 1] = string.format('["%s",%s,%d]', A[s + 3], price, q)
 end
 
-local function trades_of(op) -- TRADES key symbol cap id1 record1 id2 record2 ...
-  local scored, list = {}, nil
-  touch(op[3])
-  list = trades[op[3]]
-  for i = 5, #op, 2 do
-    scored[#scored + 1] = op[i]
-    scored[#scored + 1] = op[i + 1]
-    list[#list + 1] = op[i + 1]
+local function trades_of(s, argc) -- TRADES key symbol cap id1 record1 id2 record2 ...
+  local key, symbol = A[s], A[s + 1]
+  touch(symbol)
+  local list = trades[symbol]
+  for j = s + 4, s + argc - 1, 2 do
+    list[#list + 1] = A[j]
   end
-  redis.call('ZADD', op[2], unpack(scored))
-  local cap = tonumber(op[4])
-  local n = redis.call('ZCARD', op[2])
+  redis.call('ZADD', key, unpack(A, s + 3, s + argc - 1))
+  local cap = tonumber(A[s + 2])
+  local n = redis.call('ZCARD', key)
   if n > cap then
-    redis.call('ZREMRANGEBYRANK', op[2], 0, n - cap - 1)
+    redis.call('ZREMRANGEBYRANK', key, 0, n - cap - 1)
   end
 end
 
-local function candle(op) -- CANDLE index prefix bucket open_id open close_id close high low volume n
-  local key = op[3] .. op[4]
+local function candle(s) -- CANDLE index prefix bucket open_id open close_id close high low volume n
+  local key = A[s + 1] .. A[s + 2]
   local cur = redis.call('HMGET', key, 'oi', 'ci', 'h', 'l')
   if not cur[1] then
-    redis.call('HSET', key, 'oi', op[5], 'o', op[6], 'ci', op[7], 'c', op[8],
-      'h', op[9], 'l', op[10], 'v', op[11], 'n', op[12])
-    redis.call('ZADD', op[2], op[4], op[4])
+    redis.call('HSET', key, 'oi', A[s + 3], 'o', A[s + 4], 'ci', A[s + 5], 'c', A[s + 6],
+      'h', A[s + 7], 'l', A[s + 8], 'v', A[s + 9], 'n', A[s + 10])
+    redis.call('ZADD', A[s], A[s + 2], A[s + 2])
     return
   end
-  if tonumber(op[5]) < tonumber(cur[1]) then redis.call('HSET', key, 'oi', op[5], 'o', op[6]) end
-  if tonumber(op[7]) > tonumber(cur[2]) then redis.call('HSET', key, 'ci', op[7], 'c', op[8]) end
-  if tonumber(op[9]) > tonumber(cur[3]) then redis.call('HSET', key, 'h', op[9]) end
-  if tonumber(op[10]) < tonumber(cur[4]) then redis.call('HSET', key, 'l', op[10]) end
-  redis.call('HINCRBY', key, 'v', op[11])
-  redis.call('HINCRBY', key, 'n', op[12])
+  if tonumber(A[s + 3]) < tonumber(cur[1]) then redis.call('HSET', key, 'oi', A[s + 3], 'o', A[s + 4]) end
+  if tonumber(A[s + 5]) > tonumber(cur[2]) then redis.call('HSET', key, 'ci', A[s + 5], 'c', A[s + 6]) end
+  if tonumber(A[s + 7]) > tonumber(cur[3]) then redis.call('HSET', key, 'h', A[s + 7]) end
+  if tonumber(A[s + 8]) < tonumber(cur[4]) then redis.call('HSET', key, 'l', A[s + 8]) end
+  redis.call('HINCRBY', key, 'v', A[s + 9])
+  redis.call('HINCRBY', key, 'n', A[s + 10])
 end
 
-for _, op in ipairs(p.ops) do
-  local name = op[1]
+local n, ops = #A, 0
+while i <= n do
+  local name, argc = A[i], tonumber(A[i + 1])
+  local s = i + 2
   if name == 'L2' then
-    level(op)
+    level(s)
   elseif name == 'TRADES' then
-    trades_of(op)
+    trades_of(s, argc)
   elseif name == 'CANDLE' then
-    candle(op)
+    candle(s)
   else
-    redis.call(unpack(op))
+    redis.call(name, unpack(A, s, s + argc - 1))
   end
+  i = s + argc
+  ops = ops + 1
 end
 
-for _, c in ipairs(p.cks) do
-  redis.call('SET', c[1], c[3])
+for j = cks, cks + 3 * (ncks - 1), 3 do
+  redis.call('SET', A[j], A[j + 2])
 end
-if tonumber(p.pos) > tonumber(redis.call('GET', p.pos_key) or '0') then
-  redis.call('SET', p.pos_key, p.pos)
+if tonumber(A[4]) > tonumber(redis.call('GET', A[3]) or '0') then
+  redis.call('SET', A[3], A[4])
 end
-if p.chan_prefix == '' then
-  return #p.ops
+if A[6] == '' then
+  return ops
 end
 for _, symbol in ipairs(symbols) do
-  local seq = redis.call('INCR', p.seq_prefix .. symbol)
-  redis.call('PUBLISH', p.chan_prefix .. symbol, string.format(
+  local seq = redis.call('INCR', A[5] .. symbol)
+  redis.call('PUBLISH', A[6] .. symbol, string.format(
     '{"seq":%d,"symbol":"%s","book":[%s],"trades":[%s]}',
     seq, symbol, table.concat(book[symbol], ','), table.concat(trades[symbol], ',')))
 end
-return #p.ops
+return ops

@@ -2,7 +2,7 @@
 
 A fold records *net* effects: the last value of each JSON document, the final score (or
 removal) of each zset member, the summed quantity change of each book level, one merged
-candle per bucket. ``ops()`` turns them into a flat list of commands for the apply script
+candle per bucket. ``encode()`` turns them into a flat stream of commands for the apply script
 (``projections/apply.lua``): plain Redis commands plus three of its own (``L2``, ``CANDLE``,
 ``TRADES``) that need a read-compare-write on the server, because other partitions change
 the same keys concurrently.
@@ -12,22 +12,56 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-Op = list[str]
+Arg = bytes | str
+Op = list[Arg]
 
 MAX_ARGS = 2000
 """Arguments per command: Lua's ``unpack`` of the apply script stops near 8000."""
 
 
-def _chunked(ops: list[Op], head: list[str], args: list[str], step: int = 1) -> None:
-    """Append ``head + args`` as one or more commands of at most ``MAX_ARGS`` arguments."""
+def _emit(out: list[Arg], name: str, args: list[Arg], step: int = 1) -> int:
+    """Append ``name argc args...`` to the op stream, split into commands of at most
+    ``MAX_ARGS`` arguments (``step``: arguments that must stay together); commands added."""
+    if not args:
+        return 0
     if len(args) <= MAX_ARGS:
-        if args:
-            head.extend(args)
-            ops.append(head)
-        return
+        out += (name, str(len(args)))
+        out += args
+        return 1
     size = MAX_ARGS - MAX_ARGS % step
+    count = 0
     for start in range(0, len(args), size):
-        ops.append([*head, *args[start : start + size]])
+        part = args[start : start + size]
+        out += (name, str(len(part)))
+        out += part
+        count += 1
+    return count
+
+
+def _emit_head(out: list[Arg], name: str, head: list[Arg], args: list[Arg], step: int) -> int:
+    """Like :func:`_emit` for commands that repeat ``head`` (a key, ...) before each part."""
+    if not args:
+        return 0
+    size = MAX_ARGS - MAX_ARGS % step
+    count = 0
+    for start in range(0, len(args), size):
+        part = args[start : start + size]
+        out += (name, str(len(head) + len(part)))
+        out += head
+        out += part
+        count += 1
+    return count
+
+
+def commands(stream: list[Arg]) -> list[Op]:
+    """The commands of an op stream (``name argc args...``), e.g. to send them otherwise."""
+    found: list[Op] = []
+    index = 0
+    while index < len(stream):
+        name, argc = stream[index], int(stream[index + 1])
+        found.append([name, *stream[index + 2 : index + 2 + argc]])
+        index += 2 + argc
+    return found
 
 
 @dataclass(slots=True)
@@ -65,7 +99,7 @@ class Changes:
     """Hash fields to set."""
     zsets: dict[str, dict[str, int | None]] = field(default_factory=dict)
     """Zset members: key → member → score (``None`` removes)."""
-    lists: dict[str, list[bytes]] = field(default_factory=dict)
+    lists: dict[str, list[Arg]] = field(default_factory=dict)
     """Values appended to lists (RPUSH)."""
     levels: dict[tuple[str, str, str, str, int], int] = field(default_factory=dict)
     """L2: (levels key, quantities key, symbol, side, price) → quantity change."""
@@ -144,37 +178,49 @@ class Changes:
         """Record a trade (published to the symbol's market data too)."""
         self.trades.append((key, symbol, trade_id, record))
 
-    def ops(self, trade_cap: int) -> list[Op]:
-        """The commands of the apply script, in an order where later ones may rely on earlier."""
-        ops: list[Op] = []
+    def encode(self, trade_cap: int) -> tuple[list[Arg], int]:
+        """The op stream of the apply script (``name argc args...`` per command, flat: Redis
+        hands it to Lua as ``ARGV`` with no JSON to decode) and its number of commands, in an
+        order where later commands may rely on earlier ones."""
+        out: list[Arg] = []
+        count = 0
+        sets: list[Arg] = []
+        dels: list[Arg] = []
         for key, doc in self.docs.items():
-            ops.append(["DEL", key] if doc is None else ["SET", key, doc.decode()])
+            if doc is None:
+                dels.append(key)
+            else:
+                sets += (key, doc)
+        count += _emit(out, "MSET", sets, 2)
+        count += _emit(out, "DEL", dels)
         for key, fields in self.hashes.items():
-            pairs: list[str] = []
+            pairs: list[Arg] = []
             for name, value in fields.items():
                 pairs += (name, value)
-            _chunked(ops, ["HSET", key], pairs, 2)
+            count += _emit_head(out, "HSET", [key], pairs, 2)
         for key, members in self.zsets.items():
-            added: list[str] = []
-            removed: list[str] = []
+            added: list[Arg] = []
+            removed: list[Arg] = []
             for member, score in members.items():
                 if score is None:
                     removed.append(member)
                 else:
                     added += (str(score), member)
-            _chunked(ops, ["ZREM", key], removed)
-            _chunked(ops, ["ZADD", key], added, 2)
+            count += _emit_head(out, "ZREM", [key], removed, 1)
+            count += _emit_head(out, "ZADD", [key], added, 2)
         for key, values in self.lists.items():
-            _chunked(ops, ["RPUSH", key], [v.decode() for v in values])
+            count += _emit_head(out, "RPUSH", [key], values, 1)
         for (levels_key, qty_key, symbol, side, price), delta in self.levels.items():
             if delta:
-                ops.append(["L2", levels_key, qty_key, symbol, side, str(price), str(delta)])
-        by_key: dict[tuple[str, str], list[str]] = {}
+                out += ("L2", "6", levels_key, qty_key, symbol, side, str(price), str(delta))
+                count += 1
+        by_key: dict[tuple[str, str], list[Arg]] = {}
         for key, symbol, trade_id, record in self.trades:
-            by_key.setdefault((key, symbol), []).extend((str(trade_id), record.decode()))
+            by_key.setdefault((key, symbol), []).extend((str(trade_id), record))
         for (key, symbol), pairs in by_key.items():
-            _chunked(ops, ["TRADES", key, symbol, str(trade_cap)], pairs, 2)
+            count += _emit_head(out, "TRADES", [key, symbol, str(trade_cap)], pairs, 2)
         for (index, prefix, bucket), c in self.candles.items():
             merged = (c.open_id, c.open, c.close_id, c.close, c.high, c.low, c.volume, c.trades)
-            ops.append(["CANDLE", index, prefix, str(bucket), *map(str, merged)])
-        return ops
+            out += ("CANDLE", "11", index, prefix, str(bucket), *map(str, merged))
+            count += 1
+        return out, count

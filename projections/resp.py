@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,6 +30,17 @@ def encode(args: tuple[bytes | str | int, ...]) -> bytes:
     for arg in args:
         data = arg if isinstance(arg, bytes) else str(arg).encode()
         parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(parts)
+
+
+def pack(args: Sequence[bytes | str]) -> bytes:
+    """A command of byte and text arguments in RESP, in one pass (for commands with thousands
+    of arguments: the projector's apply script)."""
+    parts = [b"*%d\r\n" % len(args)]
+    append = parts.append
+    for arg in args:
+        data = arg.encode() if isinstance(arg, str) else arg
+        append(b"$%d\r\n%b\r\n" % (len(data), data))
     return b"".join(parts)
 
 
