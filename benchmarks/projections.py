@@ -47,7 +47,7 @@ from projections.changes import Arg, commands
 from projections.keys import PROJECTIONS, Control
 from projections.rebuild import Rebuild
 from projections.simulation import SimEvent, random_flow
-from projections.writer import ProjectionWriter
+from projections.writer import ProjectionWriter, tune_gc
 from tests.integration.projections.kafka_feed import delete_topic, new_topic, publish
 
 console = Console(stderr=True)
@@ -101,17 +101,27 @@ async def _insert(url: str, flow: list[SimEvent]) -> None:
     conn.close()
 
 
-async def _rebuild(url: str, client: aioredis.Redis, events: int) -> tuple[float, list[Any]]:
-    """Replay the store into a fresh prefix; (events/s, the first 200k events read)."""
+async def _redis_cpu_s(client: aioredis.Redis) -> float:
+    info = await client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+async def _rebuild(
+    url: str, client: aioredis.Redis, events: int
+) -> tuple[float, list[Any], dict[str, float]]:
+    """Replay the store into a fresh prefix; (events/s, the first 200k events read, CPU µs per
+    event of this process - reading the store, folding, encoding - and of Redis)."""
     control = Control(f"bench{uuid.uuid4().hex[:6]}")
     job = Rebuild(
         client, control, PROJECTIONS, PARTITIONS, lambda s: partition_of(s.encode(), PARTITIONS)
     )
     reader = StoreReader(url)
     kept: list[Any] = []
+    tune_gc()  # (as ``exchange rebuild`` does)
     try:
         await job.start()
-        started = time.perf_counter()
+        redis_cpu = await _redis_cpu_s(client)
+        started, cpu = time.perf_counter(), time.process_time()
         async for page in pages(reader, 0):
             await job.apply(page)
             if len(kept) < 200_000:
@@ -119,10 +129,15 @@ async def _rebuild(url: str, client: aioredis.Redis, events: int) -> tuple[float
             if job.position >= events:
                 break
         seconds = time.perf_counter() - started
+        done = max(job.position, 1)
+        costs = {
+            "rebuild_python_cpu_us": round((time.process_time() - cpu) / done * 1e6, 1),
+            "rebuild_redis_cpu_us": round((await _redis_cpu_s(client) - redis_cpu) / done * 1e6, 1),
+        }
     finally:
         reader.close()
         await _drop_prefix(client, control.prefix)
-    return job.position / seconds, kept
+    return job.position / seconds, kept, costs
 
 
 class MultiExecWriter(ProjectionWriter):
@@ -158,12 +173,12 @@ redis.call('HINCRBY', key, 'v', ARGV[9]) redis.call('HINCRBY', key, 'n', ARGV[10
         pipe = self._client.pipeline(transaction=True)
         checkpoints, ops = _split(body)
         for op in ops:
-            name = op[0]
-            if name == "L2":
+            command = op[0]
+            if command == "L2":
                 pipe.evalsha(self._shas["L2"], 2, op[1], op[2], op[5], op[6])
-            elif name == "TRADES":
+            elif command == "TRADES":
                 pipe.evalsha(self._shas["TRADES"], 1, op[1], op[3], *op[4:])
-            elif name == "CANDLE":
+            elif command == "CANDLE":
                 pipe.evalsha(self._shas["CANDLE"], 1, op[1], op[2], *op[3:])
             else:
                 pipe.execute_command(*op)
@@ -286,8 +301,9 @@ async def main() -> None:
     figures: dict[str, Any] = {"events": args.events, "load_before": _load()}
     try:
         with console.status("rebuilding from the store"):
-            rebuild_rate, sample = await _rebuild(url, client, args.events)
+            rebuild_rate, sample, costs = await _rebuild(url, client, args.events)
         figures["rebuild_events_per_s"] = round(rebuild_rate)
+        figures |= costs
         console.print(f"rebuild: {rebuild_rate:,.0f} events/s")
         with console.status("fold + Lua vs fold + MULTI/EXEC"):
             figures |= await _compare_modes(client, sample)

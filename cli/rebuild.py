@@ -28,6 +28,7 @@ from event_store.sql import LAST_POSITION
 from event_store.upcasting import Upcasters
 from projections.keys import PROJECTIONS, Control
 from projections.rebuild import Rebuild
+from projections.writer import tune_gc
 
 app = typer.Typer(
     help="Rebuild read models from the event store: exchange rebuild <projection>|all.",
@@ -166,6 +167,7 @@ async def _rebuild(
         partitions,
         lambda stream: partition_of(stream.encode(), partitions),
     )
+    tune_gc()
     try:
         await job.start(from_position)
         columns = (

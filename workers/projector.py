@@ -127,6 +127,7 @@ async def _main() -> None:
             mariadb=store_probe(store),
         )
         writer = ProjectionWriter(client, Control(settings.projection_prefix))
+        projection_writer.tune_gc()
         worker = Projector(writer, settings.projector_group, settings.events_topic)
         metrics = consumer.ConsumerMetrics(ops.registry, worker.group)
         marks = asyncio.ensure_future(watermarks(writer, store, settings, stop))

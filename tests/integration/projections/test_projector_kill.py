@@ -38,10 +38,24 @@ def _start(env: dict[str, str]) -> subprocess.Popen[bytes]:
     )
 
 
-async def _done(client: aioredis.Redis, control: Control, lasts: dict[int, int]) -> bool:
+async def _reached(client: aioredis.Redis, control: Control, lasts: dict[int, int]) -> list[int]:
     keys = [f"{control.space('accounts', 1)}:ck:{p}" for p in lasts]
-    raw = await client.mget(keys)
-    return all(Checkpoint.decode(r).position >= lasts[p] for p, r in zip(lasts, raw, strict=True))
+    return [Checkpoint.decode(raw).position for raw in await client.mget(keys)]
+
+
+async def _done(client: aioredis.Redis, control: Control, lasts: dict[int, int]) -> bool:
+    reached = await _reached(client, control, lasts)
+    return all(position >= lasts[p] for p, position in zip(lasts, reached, strict=True))
+
+
+async def _until_applying(client: aioredis.Redis, control: Control, lasts: dict[int, int]) -> None:
+    """Wait until a fresh projector process applies a batch (its start takes a while on a
+    loaded machine: a kill before that would test nothing)."""
+    before = await _reached(client, control, lasts)
+    for _ in range(1800):
+        if await _reached(client, control, lasts) != before or await _done(client, control, lasts):
+            return
+        await asyncio.sleep(0.1)
 
 
 async def test_killed_mid_batch_several_times_the_projection_equals_one_clean_pass(
@@ -66,13 +80,14 @@ async def test_killed_mid_batch_several_times_the_projection_equals_one_clean_pa
         kills = 0
         for _ in range(4):
             process = _start(env)
-            await asyncio.sleep(rng.uniform(2.0, 3.5))
+            await _until_applying(redis_client, control, lasts)
+            await asyncio.sleep(rng.uniform(0.0, 0.5))
             process.send_signal(signal.SIGKILL)
             process.wait()
             kills += not await _done(redis_client, control, lasts)
         process = _start(env)
         try:
-            for _ in range(600):
+            for _ in range(3000):
                 if await _done(redis_client, control, lasts):
                     break
                 await asyncio.sleep(0.1)
