@@ -7,10 +7,18 @@ answers only the common, well-formed case: a symbol whose instrument this proces
 knows, at most a valid ``depth`` as query string, and for the account a key this process
 already resolved. Anything else - ``min_position``, an unknown symbol or key, a bad
 parameter - goes to FastAPI unchanged, so both paths give the same bytes.
+
+Identical reads in flight are shared: a book read of a symbol and depth (or an account read of
+a user) that arrives while the same read is waiting for Redis joins it and gets the same bytes
+- one Redis call and one rendering for all of them. The answer reflects a state read after the
+first of them arrived, and its ``X-Projection-Position`` is that state's; the freshness
+guarantee is ``min_position`` (never on this path).
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, Final
 
 import orjson
@@ -48,31 +56,52 @@ _BOOK_ROUTE: Final = _Route("/v1/books/{symbol}")
 _ACCOUNT_ROUTE: Final = _Route("/v1/account")
 
 
+Answer = tuple[bytes, int] | None
+"""The encoded body and the projection position it reflects (``None``: not for this path)."""
+
+
+class Shared:
+    """One call per key in flight: callers that arrive while it runs await the same result."""
+
+    def __init__(self) -> None:
+        self._flight: dict[Hashable, asyncio.Future[Answer]] = {}
+
+    async def get(self, key: Hashable, read: Callable[[], Awaitable[Answer]]) -> Answer:
+        """``read()``'s result, shared with every caller of ``key`` while it runs."""
+        found = self._flight.get(key)
+        if found is None:
+            found = self._flight[key] = asyncio.ensure_future(read())
+            found.add_done_callback(lambda _: self._flight.pop(key, None))
+        # (shielded: a caller that goes away does not cancel the others' read)
+        return await asyncio.shield(found)
+
+
 class ReadFastPath:
     """Serves the common book and account reads; passes everything else on."""
 
     def __init__(self, app: ASGIApp, api: FastAPI) -> None:
         self.app = app
         self.api = api
+        self._shared = Shared()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
             path: str = scope["path"]
-            body: dict[str, Any] | None = None
+            answer: Answer = None
             try:
                 if path.startswith(BOOKS):
-                    body = await self._book(path[len(BOOKS) :], scope["query_string"])
+                    answer = await self._book(path[len(BOOKS) :], scope["query_string"])
                     route = _BOOK_ROUTE
                 elif path == ACCOUNT and not scope["query_string"]:
-                    body = await self._account(scope["headers"])
+                    answer = await self._account(scope["headers"])
                     route = _ACCOUNT_ROUTE
             except (RedisConnectionError, RedisTimeoutError):
                 await REDIS_DOWN(scope, receive, send)
                 return
-            if body is not None:
-                scope.setdefault("state", {})["projection_position"] = body["position"]
+            if answer is not None:
+                encoded, position = answer
+                scope.setdefault("state", {})["projection_position"] = position
                 scope["route"] = route
-                encoded = orjson.dumps(body)
                 headers = [*_HEADERS, (b"content-length", str(len(encoded)).encode())]
                 await send({"type": "http.response.start", "status": 200, "headers": headers})
                 await send({"type": "http.response.body", "body": encoded})
@@ -82,7 +111,7 @@ class ReadFastPath:
     def _models(self) -> ReadModels | None:
         return getattr(self.api.state, "models", None)
 
-    async def _book(self, symbol: str, query: bytes) -> dict[str, Any] | None:
+    async def _book(self, symbol: str, query: bytes) -> Answer:
         models = self._models()
         depth = _depth(query)
         if models is None or depth is None or "/" in symbol:
@@ -90,10 +119,14 @@ class ReadFastPath:
         instrument = models.known_instrument(symbol)
         if instrument is None:
             return None
-        levels = await market_reads.book_levels(models, symbol, depth)
-        return market_reads.book_view(instrument, *levels)
 
-    async def _account(self, headers: list[tuple[bytes, bytes]]) -> dict[str, Any] | None:
+        async def read() -> Answer:
+            levels = await market_reads.book_levels(models, symbol, depth)
+            return _encoded(market_reads.book_view(instrument, *levels))
+
+        return await self._shared.get((BOOKS, symbol, depth), read)
+
+    async def _account(self, headers: list[tuple[bytes, bytes]]) -> Answer:
         models = self._models()
         if models is None:
             return None
@@ -104,8 +137,18 @@ class ReadFastPath:
                     return None
                 cache: dict[str, int] = self.api.state.key_cache
                 user_id = cache.get(key)
-                return None if user_id is None else await user_reads.account(models, user_id)
+                return None if user_id is None else await self._account_of(models, user_id)
         return None
+
+    async def _account_of(self, models: ReadModels, user_id: int) -> Answer:
+        async def read() -> Answer:
+            return _encoded(await user_reads.account(models, user_id))
+
+        return await self._shared.get((ACCOUNT, user_id), read)
+
+
+def _encoded(body: dict[str, Any]) -> Answer:
+    return orjson.dumps(body), body["position"]
 
 
 def _depth(query: bytes) -> int | None:
