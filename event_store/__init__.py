@@ -1,6 +1,7 @@
 """The event store: the exchange's single source of truth (see README.md in this folder)."""
 
 from event_store.errors import (
+    CheckpointConflict,
     DuplicateEventId,
     EventStoreClosed,
     EventStoreError,
@@ -27,6 +28,7 @@ __all__ = [
     "NO_STREAM",
     "AppendResult",
     "Checkpoint",
+    "CheckpointConflict",
     "DuplicateEventId",
     "EventStore",
     "EventStoreClosed",

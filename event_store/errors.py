@@ -19,6 +19,16 @@ class WrongExpectedVersion(EventStoreError):
         self.actual = actual
 
 
+class CheckpointConflict(EventStoreError):
+    """A ``must_advance`` checkpoint was not past the consumer's saved one; nothing was written."""
+
+    def __init__(self, consumer: str, position: int, saved: int) -> None:
+        super().__init__(f"consumer {consumer!r} is at position {saved}, not below {position}")
+        self.consumer = consumer
+        self.position = position
+        self.saved = saved
+
+
 class DuplicateEventId(EventStoreError):
     """Some, but not all, of an append's event ids were already recorded.
 

@@ -21,7 +21,7 @@ from event_store.model import (
     StreamAppend,
     recorded_event,
 )
-from event_store.planning import encode_append
+from event_store.planning import encode_append, encode_checkpoint
 from event_store.sql import EVENT_COLUMNS, INSERT_CHECKPOINTS, LAST_POSITION
 from event_store.upcasting import Upcasters
 from event_store.writer import GroupCommitWriter
@@ -199,7 +199,14 @@ class MariaDbEventStore:
         return int(rows[0][0]) if rows else 0
 
     async def save_checkpoint(self, checkpoint: Checkpoint) -> None:
-        """See :meth:`event_store.protocol.EventStore.save_checkpoint`."""
+        """See :meth:`event_store.protocol.EventStore.save_checkpoint`.
+
+        A ``must_advance`` checkpoint goes through the writer, checked under the sequence lock
+        like one that goes with an append.
+        """
+        if checkpoint.must_advance:
+            await self._writer.submit(encode_checkpoint(checkpoint))
+            return
         await self._write(INSERT_CHECKPOINTS, (checkpoint.consumer, checkpoint.position))
 
     async def close(self) -> None:

@@ -9,7 +9,7 @@ from uuid import UUID
 
 import orjson
 
-from event_store.errors import EventStoreError
+from event_store.errors import CheckpointConflict, EventStoreError
 from event_store.model import AppendResult, Checkpoint, RecordedEvent, Snapshot, StreamAppend
 from event_store.planning import EventRow, encode_append, plan_batch, replay_result
 from event_store.upcasting import Upcasters
@@ -40,7 +40,7 @@ class InMemoryEventStore:
             if replay is not None:
                 return replay
             versions = {s: self._versions.get(s, 0) for s in encoded.stream_ids}
-            plan = plan_batch([encoded], versions, len(self._rows))
+            plan = plan_batch([encoded], versions, len(self._rows), self._checkpoints)
             outcome = plan.outcomes[0]
             if isinstance(outcome, EventStoreError):
                 raise outcome
@@ -59,7 +59,10 @@ class InMemoryEventStore:
         self, stream_id: str, from_version: int = 1, limit: int | None = None
     ) -> list[RecordedEvent]:
         """See :meth:`event_store.protocol.EventStore.read_stream`."""
-        positions = self._streams.get(stream_id, [])[max(from_version, 1) - 1 :]
+        rows = self._rows
+        positions = [
+            p for p in self._streams.get(stream_id, []) if rows[p - 1][0][2] >= from_version
+        ]
         if limit is not None:
             positions = positions[:limit]
         return [self._recorded(p) for p in positions]
@@ -125,6 +128,13 @@ class InMemoryEventStore:
 
     async def save_checkpoint(self, checkpoint: Checkpoint) -> None:
         """See :meth:`event_store.protocol.EventStore.save_checkpoint`."""
+        if checkpoint.must_advance:
+            async with self._lock:
+                saved = self._checkpoints.get(checkpoint.consumer)
+                if saved is not None and saved >= checkpoint.position:
+                    raise CheckpointConflict(checkpoint.consumer, checkpoint.position, saved)
+                self._checkpoints[checkpoint.consumer] = checkpoint.position
+            return
         self._checkpoints[checkpoint.consumer] = checkpoint.position
 
     async def close(self) -> None:

@@ -8,6 +8,8 @@ from datetime import datetime
 from typing import Any, Final
 from uuid import UUID
 
+import orjson
+
 from event_store.ids import new_event_id
 
 ANY: Final = -1
@@ -23,13 +25,15 @@ MAX_STREAM_ID_LENGTH: Final = 200
 class NewEvent:
     """An event to append; ``data`` and ``metadata`` must be JSON-serialisable (orjson).
 
+    ``data`` may also be an ``orjson.Fragment`` holding a JSON object already encoded: it is
+    stored as is (encoded once; the caller vouches that it is one valid JSON object).
     ``metadata`` should carry ``correlation_id``, ``causation_id`` and ``actor``. ``event_id``
     makes the append idempotent: give a retried command the same ids (the default is a fresh
     :class:`event_store.ids.EventId`, time-ordered and cheaper than ``uuid4``).
     """
 
     type: str
-    data: Mapping[str, Any]
+    data: Mapping[str, Any] | orjson.Fragment
     metadata: Mapping[str, Any] = field(default_factory=dict)
     event_id: UUID = field(default_factory=new_event_id)
     schema_version: int = 1
@@ -41,11 +45,17 @@ class StreamAppend:
 
     ``expected_version`` is the stream's current version (its last event's version), or
     :data:`NO_STREAM` (0) for a stream that must not exist, or :data:`ANY` (-1).
+
+    ``at_version`` (optional, >= 1) fixes the version of the first event (the others follow)
+    for writers that number their events themselves (the eventsourcing adapter): the append
+    conflicts unless every version already in the stream is below it. Versions skipped below it
+    stay free. Without it, the events follow the stream's current version.
     """
 
     stream_id: str
     events: Sequence[NewEvent]
     expected_version: int = ANY
+    at_version: int | None = None
 
     def __post_init__(self) -> None:
         if not self.stream_id or len(self.stream_id) > MAX_STREAM_ID_LENGTH:
@@ -54,14 +64,24 @@ class StreamAppend:
             raise ValueError(f"an append to {self.stream_id!r} needs at least one event")
         if self.expected_version < ANY:
             raise ValueError(f"invalid expected version {self.expected_version}")
+        if self.at_version is not None and self.at_version < 1:
+            raise ValueError(f"invalid first version {self.at_version}")
 
 
 @dataclass(frozen=True, slots=True)
 class Checkpoint:
-    """A consumer's position, saved in the same transaction as the events it produced."""
+    """A consumer's position, saved in the same transaction as the events it produced.
+
+    With ``must_advance`` the save (and the append it goes with) conflicts, raising
+    :class:`~event_store.errors.CheckpointConflict` with nothing written, unless the consumer's
+    saved position is below ``position`` or absent: an input is never recorded as processed
+    twice. Such checkpoints are checked under the store's sequence lock, so a consumer that uses
+    them must save every checkpoint that way.
+    """
 
     consumer: str
     position: int
+    must_advance: bool = False
 
 
 @dataclass(frozen=True, slots=True)

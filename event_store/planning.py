@@ -12,7 +12,12 @@ from typing import NamedTuple
 
 import orjson
 
-from event_store.errors import DuplicateEventId, EventStoreError, WrongExpectedVersion
+from event_store.errors import (
+    CheckpointConflict,
+    DuplicateEventId,
+    EventStoreError,
+    WrongExpectedVersion,
+)
 from event_store.model import ANY, AppendResult, Checkpoint, StreamAppend
 
 EncodedEvent = tuple[str, str, int, bytes, bytes]
@@ -29,6 +34,8 @@ class EncodedStream(NamedTuple):
     stream_id: str
     expected_version: int
     events: tuple[EncodedEvent, ...]
+    at_version: int | None
+    """The version of the first event, when the writer fixes it (``StreamAppend.at_version``)."""
 
 
 class EncodedAppend(NamedTuple):
@@ -42,6 +49,14 @@ class EncodedAppend(NamedTuple):
     def stream_ids(self) -> Iterable[str]:
         """The streams this append touches."""
         return (s.stream_id for s in self.streams)
+
+    @property
+    def guarded_consumer(self) -> str | None:
+        """The consumer of its ``must_advance`` checkpoint, if it has one."""
+        checkpoint = self.checkpoint
+        if checkpoint is None or not checkpoint.must_advance:
+            return None
+        return checkpoint.consumer
 
 
 def encode_append(appends: Sequence[StreamAppend], checkpoint: Checkpoint | None) -> EncodedAppend:
@@ -63,12 +78,21 @@ def encode_append(appends: Sequence[StreamAppend], checkpoint: Checkpoint | None
             if e.metadata is not last_metadata:
                 last_metadata, metadata = e.metadata, dumps(e.metadata)
             events.append((event_id, e.type, e.schema_version, dumps(e.data), metadata))
-        streams.append(EncodedStream(append.stream_id, append.expected_version, tuple(events)))
+        streams.append(
+            EncodedStream(
+                append.stream_id, append.expected_version, tuple(events), append.at_version
+            )
+        )
     if len(streams) > 1 and len({s.stream_id for s in streams}) != len(streams):
         raise ValueError("a stream appears twice in one append")
     if len(event_ids) > 1 and len(set(event_ids)) != len(event_ids):
         raise ValueError("an append repeats an event id")
     return EncodedAppend(tuple(streams), tuple(event_ids), checkpoint)
+
+
+def encode_checkpoint(checkpoint: Checkpoint) -> EncodedAppend:
+    """A checkpoint saved alone through the append path (a ``must_advance`` one)."""
+    return EncodedAppend((), (), checkpoint)
 
 
 @dataclass(slots=True)
@@ -85,11 +109,16 @@ class BatchPlan:
 
 
 def plan_batch(
-    appends: Sequence[EncodedAppend], versions: Mapping[str, int], last_position: int
+    appends: Sequence[EncodedAppend],
+    versions: Mapping[str, int],
+    last_position: int,
+    saved_checkpoints: Mapping[str, int] | None = None,
 ) -> BatchPlan:
     """Accept each append whose expected versions hold, in order; reject only the others.
 
-    ``versions`` must hold the current version of every stream in the batch (0 if absent).
+    ``versions`` must hold the current version of every stream in the batch (0 if absent), and
+    ``saved_checkpoints`` the saved position of every consumer of a ``must_advance`` checkpoint
+    of the batch (absent if it has none).
     An append that reuses an event id of an earlier append of the same batch is deferred, so
     the next batch sees the first one recorded and treats it as a retry.
     """
@@ -101,7 +130,9 @@ def plan_batch(
     position = last_position
     payload_bytes = 0
     for append in appends:
-        conflict = _conflict(append, running, versions)
+        conflict: EventStoreError | None = _conflict(append, running, versions)
+        if conflict is None and append.guarded_consumer is not None:
+            conflict = _checkpoint_conflict(append, checkpoints, saved_checkpoints or {})
         if conflict is not None:
             outcomes.append(conflict)
             continue
@@ -112,10 +143,12 @@ def plan_batch(
         batch_ids.update(event_ids)
         first = position + 1
         new_versions: dict[str, int] = {}
-        for stream_id, _, events in append.streams:
-            version = running.get(stream_id)
-            if version is None:
-                version = versions[stream_id]
+        for stream_id, _, events, at_version in append.streams:
+            if at_version is not None:
+                version = at_version - 1
+            else:
+                current = running.get(stream_id)
+                version = versions[stream_id] if current is None else current
             for event in events:
                 position += 1
                 version += 1
@@ -132,14 +165,28 @@ def plan_batch(
 def _conflict(
     append: EncodedAppend, running: Mapping[str, int], versions: Mapping[str, int]
 ) -> WrongExpectedVersion | None:
-    for stream_id, expected, _ in append.streams:
-        if expected == ANY:
+    for stream_id, expected, _, at_version in append.streams:
+        if expected == ANY and at_version is None:
             continue
         actual = running.get(stream_id)
         if actual is None:
             actual = versions[stream_id]
-        if expected != actual:
+        if expected != ANY and expected != actual:
             return WrongExpectedVersion(stream_id, expected, actual)
+        if at_version is not None and actual >= at_version:
+            return WrongExpectedVersion(stream_id, at_version - 1, actual)
+    return None
+
+
+def _checkpoint_conflict(
+    append: EncodedAppend, running: Mapping[str, int], saved: Mapping[str, int]
+) -> CheckpointConflict | None:
+    checkpoint = append.checkpoint
+    assert checkpoint is not None
+    consumer = checkpoint.consumer
+    current = running.get(consumer, saved.get(consumer))
+    if current is not None and current >= checkpoint.position:
+        return CheckpointConflict(consumer, checkpoint.position, current)
     return None
 
 

@@ -16,9 +16,10 @@ class EventStore(Protocol):
     ) -> AppendResult:
         """Append to several streams atomically, each checked against its expected version.
 
-        Raises ``WrongExpectedVersion`` (nothing appended) on a conflict. If every event id was
-        already recorded, returns the original result instead (idempotent retry). ``checkpoint``
-        is saved in the same transaction when given.
+        Raises ``WrongExpectedVersion`` (nothing appended) on a conflict, or
+        ``CheckpointConflict`` when a ``must_advance`` checkpoint is not past the saved one. If
+        every event id was already recorded, returns the original result instead (idempotent
+        retry). ``checkpoint`` is saved in the same transaction when given.
         """
         ...
 
@@ -83,7 +84,11 @@ class EventStore(Protocol):
         ...
 
     async def save_checkpoint(self, checkpoint: Checkpoint) -> None:
-        """Save the consumer's position."""
+        """Save the consumer's position.
+
+        Raises ``CheckpointConflict`` (nothing saved) for a ``must_advance`` checkpoint that is
+        not past the saved one.
+        """
         ...
 
     async def close(self) -> None:

@@ -77,6 +77,16 @@ async def insert_checkpoints(cursor: Any, checkpoints: Mapping[str, int]) -> Non
     await cursor.executemany(INSERT_CHECKPOINTS, list(checkpoints.items()))
 
 
+async def saved_checkpoints(cursor: Any, consumers: Collection[str]) -> dict[str, int]:
+    """The saved position of each consumer that has one."""
+    await cursor.execute(
+        f"SELECT consumer, position FROM checkpoints WHERE consumer IN"
+        f" ({_placeholders(len(consumers))})",
+        list(consumers),
+    )
+    return {consumer: int(position) for consumer, position in await cursor.fetchall()}
+
+
 async def stream_versions(cursor: Any, stream_ids: Collection[str]) -> dict[str, int]:
     """The current version of each stream (0 for a stream with no event)."""
     versions = dict.fromkeys(stream_ids, 0)

@@ -40,6 +40,7 @@ from event_store.sql import (
     EventInserter,
     insert_checkpoints,
     recorded_event_ids,
+    saved_checkpoints,
     stream_versions,
 )
 
@@ -282,6 +283,9 @@ class GroupCommitWriter:
         cache = self._versions
         versions: dict[str, int] = {}
         for append in appends:
+            checkpoint = append.checkpoint
+            if checkpoint is not None and checkpoint.must_advance:
+                return None  # checked against the table, under the sequence lock
             for stream in append.streams:
                 stream_id = stream.stream_id
                 if stream_id in versions:
@@ -334,10 +338,12 @@ class GroupCommitWriter:
         missing = {s for a in appends for s in a.stream_ids if s not in self._versions}
         if missing:
             self._versions.update(await stream_versions(cur, missing))
+        guarded = {c for a in appends if (c := a.guarded_consumer) is not None}
+        saved = await saved_checkpoints(cur, guarded) if guarded else None
         if not replays:
-            return plan_batch(appends, self._versions, last_position)
+            return plan_batch(appends, self._versions, last_position, saved)
         planned = [a for i, a in enumerate(appends) if i not in replays]
-        plan = plan_batch(planned, self._versions, last_position)
+        plan = plan_batch(planned, self._versions, last_position, saved)
         outcomes = iter(plan.outcomes)
         plan.outcomes = [
             replays[i] if i in replays else next(outcomes) for i in range(len(appends))
