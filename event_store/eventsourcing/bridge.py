@@ -1,0 +1,146 @@
+"""The exchange's async store, run for synchronous callers: one event loop in a daemon thread.
+
+eventsourcing calls its recorders from ordinary threads and waits for each answer. Every
+recorder of a process shares one :class:`StoreThread` per database URL (the store's README: one
+store per process), so the appends of all those threads meet in the same group-commit writer
+and share its transactions. A call hands its coroutine to the loop with
+``asyncio.run_coroutine_threadsafe`` and blocks on the result; the store's errors come back as
+eventsourcing's (PEP 249 named) persistence errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import threading
+from collections.abc import Coroutine
+from typing import Any, Final, TypeVar
+
+import asyncmy
+from eventsourcing import persistence as es
+from sqlalchemy import exc as sa_exc
+
+from common.db import make_engine
+from event_store.connection import DB_ERRORS
+from event_store.errors import (
+    CheckpointConflict,
+    DuplicateEventId,
+    EventStoreClosed,
+    EventStoreUnavailable,
+    WrongExpectedVersion,
+)
+from event_store.mariadb import MariaDbEventStore
+
+T = TypeVar("T")
+
+POOL_SIZE: Final = 8
+"""Connections for reads (appends have the writer's two of their own)."""
+
+_CONFLICTS: Final = (
+    WrongExpectedVersion,
+    CheckpointConflict,
+    DuplicateEventId,
+    asyncmy.errors.IntegrityError,
+    sa_exc.IntegrityError,
+)
+_UNAVAILABLE: Final[tuple[type[BaseException], ...]] = (EventStoreUnavailable, *DB_ERRORS)
+_BAD_DATA: Final = (asyncmy.errors.DataError, sa_exc.DataError)
+_REFUSED: Final = (asyncmy.errors.MySQLError, sa_exc.DBAPIError)
+
+
+class StoreThread:
+    """A :class:`MariaDbEventStore` (and its engine, for reads) on a loop of its own."""
+
+    def __init__(self, database_url: str) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="exchange-event-store", daemon=True
+        )
+        self._thread.start()
+        self.engine = make_engine(database_url, POOL_SIZE)
+        self.store = MariaDbEventStore(self.engine, owns_engine=True)
+        self._listeners: set[threading.Event] = set()
+        self._listeners_lock = threading.Lock()
+        self._closed = False
+
+    def run(self, call: Coroutine[Any, Any, T]) -> T:
+        """Run ``call`` on the store's loop and wait for it; store errors as eventsourcing's."""
+        if threading.current_thread() is self._thread:
+            call.close()
+            raise RuntimeError("a recorder was called from the store's own event loop")
+        if self._closed:
+            call.close()
+            raise es.InterfaceError("the exchange's event store is closed")
+        try:
+            return asyncio.run_coroutine_threadsafe(call, self._loop).result()
+        except _CONFLICTS as exc:
+            raise es.IntegrityError(str(exc)) from exc
+        except EventStoreClosed as exc:
+            raise es.InterfaceError(str(exc)) from exc
+        except _UNAVAILABLE as exc:
+            raise es.OperationalError(str(exc)) from exc
+        except _BAD_DATA as exc:
+            raise es.DataError(str(exc)) from exc
+        except _REFUSED as exc:  # e.g. a missing table: the schema is not migrated
+            raise es.ProgrammingError(str(exc)) from exc
+
+    def listen(self, event: threading.Event) -> None:
+        """Set ``event`` whenever events are appended through this process's store."""
+        with self._listeners_lock:
+            self._listeners.add(event)
+
+    def unlisten(self, event: threading.Event) -> None:
+        """Stop setting ``event``."""
+        with self._listeners_lock:
+            self._listeners.discard(event)
+
+    def notify(self) -> None:
+        """Wake this process's subscriptions: something was appended."""
+        with self._listeners_lock:
+            for event in self._listeners:
+                event.set()
+
+    def close(self) -> None:
+        """Commit what is queued, release the connections and stop the loop."""
+        if self._closed:
+            return
+        self._closed = True
+        asyncio.run_coroutine_threadsafe(self.store.close(), self._loop).result()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
+
+
+_shared: dict[str, tuple[StoreThread, int]] = {}
+_shared_lock = threading.Lock()
+
+
+def acquire(database_url: str) -> StoreThread:
+    """The process's store for ``database_url``, started on first use; :func:`release` it."""
+    with _shared_lock:
+        thread, users = _shared.get(database_url, (None, 0))
+        if thread is None:
+            thread = StoreThread(database_url)
+        _shared[database_url] = (thread, users + 1)
+        return thread
+
+
+def release(database_url: str) -> None:
+    """One user fewer; the last one closes the store."""
+    with _shared_lock:
+        thread, users = _shared[database_url]
+        if users > 1:
+            _shared[database_url] = (thread, users - 1)
+            return
+        del _shared[database_url]
+    thread.close()
+
+
+@atexit.register
+def _close_all() -> None:
+    """Factories nobody closed (eventsourcing's projection runners leave theirs open)."""
+    with _shared_lock:
+        threads = [thread for thread, _ in _shared.values()]
+        _shared.clear()
+    for thread in threads:
+        thread.close()

@@ -1,0 +1,1 @@
+"""Small runnable programs that use the exchange (see the README)."""

@@ -1,0 +1,149 @@
+"""eventsourcing's own recorder test suites, run on the exchange's MariaDB store.
+
+The classes of ``eventsourcing.tests.persistence`` are subclassed as they are: only the setup
+changes (a private database, emptied before every test, as the suites expect notification ids
+to start at 1) and ``create_recorder``. ``optional_test_insert_subscribe`` is run too, since the
+module supports subscriptions, and so is the non-interleaving case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import ClassVar
+
+import pytest
+from eventsourcing.persistence import (
+    AggregateRecorder,
+    ApplicationRecorder,
+    ProcessRecorder,
+    TrackingRecorder,
+)
+from eventsourcing.tests import persistence as suites
+from eventsourcing.utils import Environment
+from sqlalchemy.engine import make_url
+
+from cli.databases import private_database, run_sql
+from event_store import eventsourcing as module
+from event_store.eventsourcing.recorders import (
+    ExchangeAggregateRecorder,
+    ExchangeApplicationRecorder,
+    ExchangeProcessRecorder,
+    ExchangeTrackingRecorder,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def eventsourcing_url() -> Iterator[str]:
+    """A migrated database of this module's own: the suites empty it before every test."""
+    with private_database("esp") as url:
+        yield url
+
+
+@pytest.fixture(scope="class", autouse=True)
+def _database(request: pytest.FixtureRequest, eventsourcing_url: str) -> None:
+    request.cls.database_url = eventsourcing_url
+
+
+def empty_store(url: str) -> None:
+    """No events, snapshots or checkpoints, and the sequence back at 0."""
+    name = make_url(url).database
+    run_sql(
+        url,
+        *(f"TRUNCATE TABLE `{name}`.{table}" for table in ("events", "snapshots", "checkpoints")),
+        f"UPDATE `{name}`.event_sequence SET last_position = 0",
+    )
+
+
+def environment(url: str, name: str = "") -> Environment:
+    """What an application on the exchange's store has in its environment."""
+    return Environment(
+        name,
+        {
+            "PERSISTENCE_MODULE": module.__name__,
+            module.Factory.DATABASE_URL: url,
+        },
+    )
+
+
+class OnTheExchangeStore:
+    """Setup shared by the suites: an empty store and a factory of the module."""
+
+    database_url: ClassVar[str]
+
+    def setUp(self) -> None:
+        empty_store(self.database_url)
+        self.factory = module.Factory(environment(self.database_url))
+        super().setUp()  # type: ignore[misc]
+
+    def tearDown(self) -> None:
+        super().tearDown()  # type: ignore[misc]
+        self.factory.close()
+
+
+class TestAggregateRecorder(OnTheExchangeStore, suites.AggregateRecorderTestCase):
+    def create_recorder(self) -> AggregateRecorder:
+        return self.factory.aggregate_recorder()
+
+
+class TestSnapshotRecorder(OnTheExchangeStore, suites.AggregateRecorderTestCase):
+    def create_recorder(self) -> AggregateRecorder:
+        return self.factory.aggregate_recorder("snapshots")
+
+
+class TestApplicationRecorder(
+    OnTheExchangeStore, suites.ApplicationRecorderTestCase[ApplicationRecorder]
+):
+    def create_recorder(self) -> ApplicationRecorder:
+        return self.factory.application_recorder()
+
+    def test_insert_subscribe(self) -> None:
+        self.optional_test_insert_subscribe()
+
+
+class TestNonInterleavingNotificationIds(
+    OnTheExchangeStore, suites.NonInterleavingNotificationIDsBaseCase
+):
+    def create_recorder(self) -> ApplicationRecorder:
+        return self.factory.application_recorder()
+
+
+class TestTrackingRecorder(OnTheExchangeStore, suites.TrackingRecorderTestCase):
+    def create_recorder(self) -> TrackingRecorder:
+        return self.factory.tracking_recorder()
+
+
+class TestProcessRecorder(OnTheExchangeStore, suites.ProcessRecorderTestCase):
+    def create_recorder(self) -> ProcessRecorder:
+        return self.factory.process_recorder()
+
+
+class CustomTrackingRecorder(ExchangeTrackingRecorder):
+    """A view's own tracking recorder, as a projection would declare it."""
+
+
+class TestInfrastructureFactory(suites.InfrastructureFactoryTestCase[module.Factory]):
+    database_url: ClassVar[str]
+
+    def setUp(self) -> None:
+        self.env = environment(self.database_url, "TestCase")
+        super().setUp()
+
+    def expected_factory_class(self) -> type[module.Factory]:
+        return module.Factory
+
+    def expected_aggregate_recorder_class(self) -> type[AggregateRecorder]:
+        return ExchangeAggregateRecorder
+
+    def expected_application_recorder_class(self) -> type[ApplicationRecorder]:
+        return ExchangeApplicationRecorder
+
+    def expected_tracking_recorder_class(self) -> type[TrackingRecorder]:
+        return ExchangeTrackingRecorder
+
+    def tracking_recorder_subclass(self) -> type[TrackingRecorder]:
+        return CustomTrackingRecorder
+
+    def expected_process_recorder_class(self) -> type[ProcessRecorder]:
+        return ExchangeProcessRecorder
