@@ -161,8 +161,10 @@ async def test_min_position_beyond_the_store_answers_503_with_retry_after(
     assert int(resp.headers["x-projection-position"]) > 0
 
 
-async def test_readiness_depends_on_redis_alone(query: httpx.AsyncClient) -> None:
-    resp = await query.get("/ready")
+async def test_readiness_depends_on_redis_alone(query_api_url: str) -> None:
+    # (on the service's own port: nginx serves no /ready, see tests/integration/test_front_door.py)
+    async with httpx.AsyncClient(base_url=query_api_url, timeout=15) as direct:
+        resp = await direct.get("/ready")
 
     assert resp.status_code == 200
     assert set(resp.json()["dependencies"]) == {"redis"}
