@@ -137,11 +137,16 @@ class _Partitions(ConsumerRebalanceListener):  # type: ignore[misc]
         self.worker = worker
         self.stop = stop
         self.positions: dict[int, int] = {}
+        self.assignments: dict[int, int] = {}
+        """Partition → which assignment (seek) of it is current: a batch fetched before the
+        current one must not be applied (it may start past the offset sought)."""
+        self._assigned = 0
         self.consumer: AIOKafkaConsumer | None = None
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         for tp in revoked:
             self.positions.pop(tp.partition, None)
+            self.assignments.pop(tp.partition, None)
             await self.worker.revoke(tp.partition)
         if revoked:
             log.info(
@@ -159,6 +164,8 @@ class _Partitions(ConsumerRebalanceListener):  # type: ignore[misc]
                 await self.consumer.seek_to_beginning(tp)
             else:
                 self.consumer.seek(tp, resume.offset)
+            self._assigned += 1
+            self.assignments[tp.partition] = self._assigned
         if assigned:
             log.info(
                 "partitions assigned",
@@ -223,11 +230,16 @@ async def _consume(
     try:
         while not stop.is_set():
             fetched = await consumer.getmany(timeout_ms=200, max_records=max_records)
+            fetched_under = dict(partitions.assignments)
             for tp, records in fetched.items():
                 if stop.is_set():
                     break
-                if tp.partition not in partitions.positions:
-                    continue  # revoked while the fetch was under way
+                current = partitions.assignments.get(tp.partition)
+                if current is None or current != fetched_under.get(tp.partition):
+                    # Revoked, or (re)assigned and sought back while this batch was out (the
+                    # rebalance listener runs beside this loop): applying it would move the
+                    # partition's position past the inputs the seek is about to deliver.
+                    continue
                 done = await _apply(partitions, tp.partition, records, stop, metrics)
                 if done is None:
                     continue  # interrupted: the batch comes again (from the worker's offset)
