@@ -148,9 +148,10 @@ def _result(
 ) -> dict[str, Any]:  # fmt: skip
     b, s, h = batch["figures"], single["figures"], half["figures"]
     stats: LoadStats = half["stats"]
+    total = b["orders"] + s["orders"] + h["orders"]
     return {
         "benchmark": "pipeline",
-        "orders": b["orders"] + s["orders"] + h["orders"],
+        "orders": total,
         "orders_per_s": b["sustained_orders_per_s"],
         "accept_orders_per_s": b["orders_per_s"],
         "batch_accept_p50_ms": b["accept_p50_ms"],
@@ -176,7 +177,11 @@ def _result(
         "lost_in_read_side": found.lost_in_read_side,
         "doubled": found.doubled,
         "refused": {"batches": b["refused"], "single": s["refused"], "half": h["refused"]},
-        "processes": monitor.processes(),
+        "processes": (processes := monitor.processes()),
+        "cpu_us_per_order": {
+            name: round(shown["cpu_s"] * 1e6 / max(1, total), 1)
+            for name, shown in processes.items()
+        },
         "lag_peak": lag_summary(monitor),
         "chart": args.chart,
         "load_average_before": [round(x, 2) for x in load_before],

@@ -29,22 +29,28 @@ class ProcessSeries:
     processes: list[psutil.Process]
     cpu: list[float] = field(default_factory=list)
     rss_mib: list[float] = field(default_factory=list)
+    cpu_s: list[float] = field(default_factory=list)
+    """Cumulative CPU seconds (user + system) of the processes at each sample."""
 
     def sample(self) -> None:
-        cpu = rss = 0.0
+        cpu = rss = used = 0.0
         for proc in self.processes:
             try:
                 cpu += proc.cpu_percent(None)
                 rss += proc.memory_info().rss / 2**20
+                times = proc.cpu_times()
+                used += times.user + times.system
             except psutil.Error:
                 continue  # (restarted or gone: its replacement is not followed)
         self.cpu.append(cpu)
         self.rss_mib.append(rss)
+        self.cpu_s.append(used)
 
     def summary(self) -> dict[str, float]:
-        """Mean and peak CPU %, peak RSS (MiB)."""
+        """CPU seconds over the run, mean and peak CPU %, peak RSS (MiB)."""
         busy = self.cpu[1:] or [0.0]  # (the first psutil reading is always 0)
         return {
+            "cpu_s": round(self.cpu_s[-1] - self.cpu_s[0], 2) if self.cpu_s else 0.0,
             "cpu_mean_pct": round(sum(busy) / len(busy), 1),
             "cpu_peak_pct": round(max(busy), 1),
             "rss_peak_mib": round(max(self.rss_mib or [0.0]), 1),
@@ -124,7 +130,8 @@ async def current_lags(
     settings: InfraSettings,
 ) -> dict[str, int]:
     """Each consumer's backlog now."""
-    lags = {"relay": await store.last_position() - await store.load_checkpoint("relay")}
+    relayed = await store.load_checkpoint("relay")  # (first: the last position is read after it)
+    lags = {"relay": max(await store.last_position() - relayed, 0)}
     topics = {
         "matching": (settings.orders_topic, settings.orders_partitions),
         "settlement": (settings.events_topic, settings.events_partitions),
@@ -158,7 +165,7 @@ def lag_chart(monitor: Monitor, path: Path, title: str) -> None:
     axes.set_xlabel("seconds since the start of the run")
     axes.set_ylabel("backlog (events / messages)")
     axes.set_title(title, fontsize=10)
-    axes.legend(loc="upper left")
+    axes.legend(loc="upper right")
     axes.grid(alpha=0.3)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -34,7 +34,9 @@ def _profile(name: str) -> Profile:
     return PROFILES[name]
 
 
-def admin_client(profile: Profile, via: str, connections: int) -> ExchangeClient:
+def admin_client(
+    profile: Profile, via: str, connections: int, idempotency_keys: bool = True
+) -> ExchangeClient:
     """An admin client of ``profile``'s stack (``via``: ``direct`` or ``nginx``); the admin key
     is ``EXCHANGE_ADMIN_KEY`` when set, else the profile's."""
     env = {**profile.service_env(), **os.environ}
@@ -49,7 +51,10 @@ def admin_client(profile: Profile, via: str, connections: int) -> ExchangeClient
     else:
         raise typer.BadParameter(f"--via is direct or nginx, not {via!r}")
     loopback_only(*urls)
-    return ExchangeClient(*urls, key, max_connections=connections, read_your_writes=False)
+    return ExchangeClient(
+        *urls, key, max_connections=connections, read_your_writes=False,
+        idempotency_keys=idempotency_keys,
+    )  # fmt: skip
 
 
 def figures(stats: LoadStats, config: LoadConfig) -> dict[str, Any]:
@@ -122,12 +127,21 @@ def bench(
     probe_every: Annotated[float, typer.Option(help="s between end-to-end probes")] = 0.05,
     via: Annotated[str, typer.Option(help="direct (the APIs' ports) or nginx")] = "direct",
     seed: Annotated[int, typer.Option(help="seed of the flow")] = 1,
+    client_order_ids: Annotated[
+        bool, typer.Option(help="give each order a client_order_id (one claim event each)")
+    ] = True,
+    idempotency_keys: Annotated[
+        bool, typer.Option(help="an Idempotency-Key on every command (off: to measure its cost)")
+    ] = True,
 ) -> None:
     """Drive a realistic order flow through a running stack and measure it (loopback only)."""
-    config = LoadConfig(orders, duration, rate, concurrency, batch_size, probe_every, seed)
+    config = LoadConfig(
+        orders, duration, rate, concurrency, batch_size, probe_every, seed, client_order_ids
+    )
 
     async def go() -> LoadStats:
-        async with admin_client(_profile(profile), via, concurrency + 32) as admin:
+        connections = concurrency + 32
+        async with admin_client(_profile(profile), via, connections, idempotency_keys) as admin:
             return await run_load(admin, users, symbols, config, f"exchange bench ({profile})")
 
     try:

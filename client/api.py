@@ -58,11 +58,12 @@ class ExchangeClient:
         timeout_s: float = 10.0,
         max_connections: int = 100,
         read_your_writes: bool = True,
+        idempotency_keys: bool = True,
         transport: Transport | None = None,
     ) -> None:
         self.transport = transport or Transport(
             command_url, query_url, retry=retry, timeout_s=timeout_s,
-            max_connections=max_connections,
+            max_connections=max_connections, idempotency_keys=idempotency_keys,
         )  # fmt: skip
         self.api_key = api_key
         self.read_your_writes = read_your_writes

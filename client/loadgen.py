@@ -86,6 +86,8 @@ class LoadConfig:
     probe_every_s: float = 0.05
     """Start an end-to-end probe at most this often (0: no probes)."""
     seed: int = 1
+    client_order_ids: bool = True
+    """Give each order a ``client_order_id`` (needed to find doubled orders)."""
 
 
 @dataclass
@@ -144,8 +146,9 @@ class Driver:
         self.market = market
         self.config = config
         self.flow = flow or Flow(
-            market.symbols, len(market.users), config.seed, config.batch_size, tag=market.tag
-        )
+            market.symbols, len(market.users), config.seed, config.batch_size, tag=market.tag,
+            client_order_ids=config.client_order_ids,
+        )  # fmt: skip
         self.stats = LoadStats()
         self._probes: set[asyncio.Task[None]] = set()
         self._last_probe = 0.0

@@ -85,6 +85,7 @@ class Transport:
         timeout_s: float = 10.0,
         max_connections: int = 100,
         http_transport: httpx.AsyncBaseTransport | None = None,
+        idempotency_keys: bool = True,
     ) -> None:
         self.command_url = command_url.rstrip("/")
         self.query_url = query_url.rstrip("/")
@@ -93,6 +94,9 @@ class Transport:
             max_connections=max_connections, max_keepalive_connections=max_connections
         )
         self.http = httpx.AsyncClient(timeout=timeout_s, limits=limits, transport=http_transport)
+        self.idempotency_keys = idempotency_keys
+        """Make an ``Idempotency-Key`` for every command the caller sends without one (off:
+        only to measure what the keys cost; a resent command may then be applied twice)."""
         self.retries = 0
         """Resends so far (every cause): a figure for load generators and chaos runs."""
 
@@ -110,7 +114,10 @@ class Transport:
     ) -> Answer:
         """Send a write with its ``Idempotency-Key`` (a fresh one when ``None``)."""
         headers = _auth(api_key)
-        headers["idempotency-key"] = idempotency_key or uuid.uuid4().hex
+        if idempotency_key is None and self.idempotency_keys:
+            idempotency_key = uuid.uuid4().hex
+        if idempotency_key is not None:
+            headers["idempotency-key"] = idempotency_key
         content = None
         if body is not None:
             content = orjson.dumps(body)

@@ -73,6 +73,8 @@ class Flow:
     mix: Mix = field(default_factory=Mix)
     tag: str = "b"
     """Prefix of every ``client_order_id`` (unique per run: the exchange dedupes on it)."""
+    client_order_ids: bool = True
+    """Give each order a ``client_order_id`` (the exchange records a claim event for each)."""
     _rng: random.Random = field(init=False)
     _mids: dict[str, int] = field(init=False)
     _resting: list[tuple[int, int]] = field(init=False, default_factory=list)
@@ -115,10 +117,12 @@ class Flow:
         if draw < self.mix.market and side == "buy":
             ticks, tif = mid + 50, "IOC"
         elif draw < self.mix.market:
-            return OrderRequest(
-                symbol=symbol, side=side, type="market", quantity=quantity,
-                time_in_force="IOC", client_order_id=coid,
-            )  # fmt: skip
+            market = OrderRequest(
+                symbol=symbol, side=side, type="market", quantity=quantity, time_in_force="IOC"
+            )
+            if self.client_order_ids:
+                market["client_order_id"] = coid
+            return market
         elif draw < self.mix.market + self.mix.aggressive:
             cross = rng.randint(0, 5)
             ticks = mid + cross if side == "buy" else mid - cross
@@ -127,7 +131,10 @@ class Flow:
             ticks = mid - offset if side == "buy" else mid + offset
             if rng.random() < self.mix.passive_ioc:
                 tif = "IOC"
-        return OrderRequest(
+        request = OrderRequest(
             symbol=symbol, side=side, type="limit", quantity=quantity, price=price_text(ticks),
-            time_in_force=tif, client_order_id=coid,
+            time_in_force=tif,
         )  # fmt: skip
+        if self.client_order_ids:
+            request["client_order_id"] = coid
+        return request

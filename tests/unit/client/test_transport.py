@@ -128,3 +128,15 @@ def test_each_status_maps_to_its_family() -> None:
     assert isinstance(error_for(429, None, 1.0), TooManyRequests)
     assert isinstance(error_for(502, None, None), Unavailable)
     assert error_for(502, None, None).code == "HTTP_502"
+
+
+async def test_keys_can_be_switched_off_to_measure_their_cost(pauses: list[float]) -> None:
+    script = Script(httpx.Response(201, json={"position": 1}))
+    transport = Transport(
+        "http://cmd", "http://qry", http_transport=httpx.MockTransport(script),
+        idempotency_keys=False,
+    )  # fmt: skip
+
+    await transport.command("POST", "/v1/orders", "k", {})
+
+    assert "idempotency-key" not in script.requests[0].headers
