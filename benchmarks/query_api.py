@@ -127,6 +127,7 @@ def _figures(name: str, tally: Tally) -> dict[str, Any]:
         f"{name}_p50_ms": round(tally.percentile(50), 2),
         f"{name}_p99_ms": round(tally.percentile(99), 2),
         f"{name}_errors": tally.errors,
+        **({f"{name}_error_samples": tally.error_samples[:3]} if tally.errors else {}),
     }
 
 
