@@ -12,6 +12,7 @@ from starlette.middleware import Middleware
 from command_api.clock import Clock, IdGenerator, system_clock
 from command_api.errors import install_error_handlers
 from command_api.fastpath import OrderFastPath
+from command_api.guard import AuthFirst
 from command_api.repository import Repository
 from command_api.routes import admin, demo, funding, orders
 from command_api.services.base import Context
@@ -108,6 +109,8 @@ def create_app(
         app.include_router(router)
     if demo.demo_enabled(settings):
         app.include_router(demo.router)
-    # Innermost of the user middleware: inside the edge (metrics, shedding, body limit).
+    # Inside the edge (metrics, shedding, body limit), in this order: keys are checked before
+    # any body is read, then the fast path (innermost) serves the common orders.
+    app.user_middleware.append(Middleware(AuthFirst, api=app))
     app.user_middleware.append(Middleware(OrderFastPath, api=app))
     return app

@@ -14,18 +14,18 @@ from common.problems import Problem
 _bearer = HTTPBearer(auto_error=False, description="An API key: the admin key or a user's key.")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
-_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+CHALLENGE = {"WWW-Authenticate": "Bearer"}
 MAX_KEY_LENGTH = 256
 
 
 def _key(credentials: HTTPAuthorizationCredentials | None) -> str:
     if credentials is None or not credentials.credentials:
         raise Problem(
-            401, "UNAUTHORIZED", "Send 'Authorization: Bearer <api key>'.", headers=_CHALLENGE
+            401, "UNAUTHORIZED", "Send 'Authorization: Bearer <api key>'.", headers=CHALLENGE
         )
     key = credentials.credentials
     if len(key) > MAX_KEY_LENGTH:
-        raise Problem(401, "UNAUTHORIZED", "Unknown API key.", headers=_CHALLENGE)
+        raise Problem(401, "UNAUTHORIZED", "Unknown API key.", headers=CHALLENGE)
     return key
 
 
@@ -40,7 +40,7 @@ async def require_admin(request: Request, credentials: Credentials) -> None:
     if _is_admin(request, key):
         return
     if await request.app.state.repo.user_of_key(hash_key(key)) is None:
-        raise Problem(401, "UNAUTHORIZED", "Unknown API key.", headers=_CHALLENGE)
+        raise Problem(401, "UNAUTHORIZED", "Unknown API key.", headers=CHALLENGE)
     raise Problem(403, "FORBIDDEN", "This operation needs the admin key.")
 
 
@@ -52,7 +52,7 @@ async def current_user(request: Request, credentials: Credentials) -> int:
         return user_id
     if _is_admin(request, key):
         raise Problem(403, "FORBIDDEN", "The admin key has no account; use a user's key.")
-    raise Problem(401, "UNAUTHORIZED", "Unknown API key.", headers=_CHALLENGE)
+    raise Problem(401, "UNAUTHORIZED", "Unknown API key.", headers=CHALLENGE)
 
 
 CurrentUser = Annotated[int, Depends(current_user)]

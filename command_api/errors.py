@@ -6,11 +6,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Final
+from typing import Any, Final
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from sqlalchemy import exc as sa_exc
+from starlette.types import Message, Scope, Send
 
 from command_api.services.errors import (
     ApplicationError,
@@ -58,6 +59,23 @@ def application_error_status(exc: ApplicationError) -> int:
         if status is not None:
             return status
     raise LookupError(f"no HTTP status is set for {type(exc).__name__}")
+
+
+async def render_error(api: FastAPI, scope: Scope, send: Send, exc: Exception) -> None:
+    """Answer ``exc`` with the app's exception handler for it, as FastAPI would (for the pure
+    ASGI layers in front of it); re-raised if the app has none."""
+    handlers: dict[Any, Any] = api.exception_handlers
+    for cls in type(exc).__mro__:
+        handler = handlers.get(cls)
+        if handler is not None:
+            response = await handler(Request(scope), exc)
+            await response(scope, _no_body, send)
+            return
+    raise exc
+
+
+async def _no_body() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -20,9 +20,9 @@ from typing import Any
 import orjson
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
-from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from command_api.errors import render_error
 from command_api.idempotency import Written
 from command_api.routes.common import STATUS_OF
 from command_api.services import orders
@@ -167,21 +167,10 @@ class OrderFastPath:
                     return False
                 written = await orders.place_batch(ctx, user_id, batch[0], batch[1], None)
         except Exception as exc:  # noqa: BLE001 - re-raised unless the app has a handler for it
-            await self._error(scope, send, exc)
+            await render_error(self.api, scope, send, exc)
             return True
         await _send_json(send, written)
         return True
-
-    async def _error(self, scope: Scope, send: Send, exc: Exception) -> None:
-        """Render ``exc`` with the app's exception handler for it, as FastAPI would."""
-        handlers: dict[Any, Any] = self.api.exception_handlers
-        for cls in type(exc).__mro__:
-            handler = handlers.get(cls)
-            if handler is not None:
-                response = await handler(Request(scope), exc)
-                await response(scope, _no_body, send)
-                return
-        raise exc
 
 
 async def _read_body(receive: Receive) -> tuple[bytes, bool]:
@@ -213,10 +202,6 @@ def _replay(body: bytes, complete: bool, receive: Receive) -> Receive:
         return await receive()
 
     return replay
-
-
-async def _no_body() -> Message:
-    return {"type": "http.request", "body": b"", "more_body": False}
 
 
 async def _send_json(send: Send, written: Written) -> None:

@@ -1,4 +1,10 @@
-"""One pure-ASGI middleware: correlation ids, bounded in-flight work, body limit, metrics."""
+"""One pure-ASGI middleware: correlation ids, bounded in-flight work, body limit, metrics.
+
+The body limit is enforced on the bytes as they arrive (a chunked body has no
+``Content-Length``): past the limit, reading stops and the answer is ``413`` with
+``Connection: close``, so the rest of the body is never read. ``/health``, ``/ready`` and
+``/metrics`` are never shed: a supervisor or load balancer must see a busy process alive.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +13,23 @@ import uuid
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from common.logging import correlation_id
 from common.problems import problem_response
+
+OPERATIONS_PATHS = frozenset({"/health", "/ready", "/metrics"})
+"""Answered even at capacity (they are cheap, and shedding them gets a healthy process killed)."""
+CLOSE = {"Connection": "close"}
+
+
+class BodyTooLarge(HTTPException):
+    """The body grew past the limit while being read (FastAPI renders it as ``413``)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"The body exceeds {limit} bytes.", headers=CLOSE)
+
 
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -88,9 +107,10 @@ class EdgeMiddleware:
             # nginx strips /api/command or /api/query; root_path keeps /docs links right.
             scope["root_path"] = prefix.decode("latin-1").rstrip("/")
         status_holder = [500]
+        responded = False
         started = time.perf_counter()
         try:
-            early = self._refusal(headers)
+            early = self._refusal(scope.get("path"), headers)
             if early is not None:
                 status_holder[0] = early.status_code
                 early.headers["x-correlation-id"] = cid
@@ -100,7 +120,9 @@ class EdgeMiddleware:
             self._in_flight_gauge.inc()
 
             async def send_wrapper(message: Message) -> None:
+                nonlocal responded
                 if message["type"] == "http.response.start":
+                    responded = True
                     status_holder[0] = message["status"]
                     message.setdefault("headers", [])
                     message["headers"] = [
@@ -110,7 +132,11 @@ class EdgeMiddleware:
                 await send(message)
 
             try:
-                await self.app(scope, receive, send_wrapper)
+                await self.app(scope, self._limited(receive), send_wrapper)
+            except BodyTooLarge as exc:  # (raised past FastAPI, by a pure-ASGI layer reading)
+                if responded:  # (too late for a 413: the response has started)
+                    raise
+                await self._too_large(exc)(scope, receive, send_wrapper)
             finally:
                 self.in_flight -= 1
                 self._in_flight_gauge.dec()
@@ -123,8 +149,26 @@ class EdgeMiddleware:
                 time.perf_counter() - started,
             )
 
-    def _refusal(self, headers: dict[bytes, bytes]) -> Any:
-        if self.in_flight >= self.max_in_flight:
+    def _limited(self, receive: Receive) -> Receive:
+        """``receive`` that raises ``BodyTooLarge`` once the body read passes the limit."""
+        size = 0
+        limit = self.max_body_bytes
+
+        async def limited() -> Message:
+            nonlocal size
+            message = await receive()
+            size += len(message.get("body", b""))
+            if size > limit:
+                raise BodyTooLarge(limit)
+            return message
+
+        return limited
+
+    def _too_large(self, exc: BodyTooLarge) -> Any:
+        return problem_response(413, "PAYLOAD_TOO_LARGE", str(exc.detail), headers=CLOSE)
+
+    def _refusal(self, path: str | None, headers: dict[bytes, bytes]) -> Any:
+        if self.in_flight >= self.max_in_flight and path not in OPERATIONS_PATHS:
             self.metrics.shed.labels(self.metrics.service).inc()
             return problem_response(
                 503,
@@ -135,11 +179,11 @@ class EdgeMiddleware:
         length = headers.get(b"content-length")
         if length is not None:
             if not length.isdigit():
-                return problem_response(400, "BAD_REQUEST", "Invalid Content-Length header.")
-            if int(length) > self.max_body_bytes:
                 return problem_response(
-                    413, "PAYLOAD_TOO_LARGE", f"The body exceeds {self.max_body_bytes} bytes."
+                    400, "BAD_REQUEST", "Invalid Content-Length header.", headers=CLOSE
                 )
+            if int(length) > self.max_body_bytes:
+                return self._too_large(BodyTooLarge(self.max_body_bytes))
         return None
 
 

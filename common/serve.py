@@ -1,4 +1,4 @@
-"""Run an ASGI app with uvicorn on uvloop + httptools, logging as JSON lines."""
+"""Run an ASGI app with uvicorn on uvloop + httptools (read deadlines), as JSON-line logs."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def serve(app_path: str, service: str, settings: ApiSettings) -> None:
         port=settings.port,
         workers=settings.workers,
         loop="uvloop",
-        http="httptools",
+        http="common.http_protocol:TimedHttpToolsProtocol",  # httptools + read deadlines
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=5,

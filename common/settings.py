@@ -42,6 +42,10 @@ class ApiSettings(InfraSettings):
     max_in_flight: int = 2048
     admin_key: str = "dev-admin-key"
     """The admin's bearer key; the dev value is refused outside the local stacks."""
+    header_timeout_s: float = 10.0
+    """A request's headers must arrive within this (``common.http_protocol``): slowloris."""
+    body_timeout_s: float = 30.0
+    """A request's body must arrive within this after its headers."""
 
 
 class CommandApiSettings(ApiSettings):

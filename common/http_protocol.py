@@ -1,0 +1,116 @@
+"""uvicorn's httptools protocol with deadlines for reading a request's headers and body.
+
+uvicorn 0.54 bounds only the idle time between keep-alive requests (``timeout_keep_alive``):
+a client that sends half its headers, or a body a byte at a time, holds its connection (and,
+once the headers are in, an in-flight slot of the edge middleware) for as long as it likes. So
+a few thousand slow sockets refuse everyone else (slowloris). This protocol gives the headers
+of each request ``header_timeout_s`` from their first byte (or from the connection's opening)
+and its body ``body_timeout_s`` from the end of the headers; past either, it answers
+``408`` problem+json if nothing has been answered yet, and closes the connection, which tells
+the application the client is gone (``http.disconnect``) and frees its slot.
+
+Served with ``http="common.http_protocol:TimedHttpToolsProtocol"``; the deadlines are
+``EXCHANGE_HEADER_TIMEOUT_S`` and ``EXCHANGE_BODY_TIMEOUT_S`` (``ApiSettings``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from functools import cache
+from typing import Any
+
+import orjson
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from common.settings import ApiSettings
+
+
+@cache
+def deadlines() -> tuple[float, float]:
+    """The header and body read deadlines of this process, in seconds."""
+    settings = ApiSettings()
+    return settings.header_timeout_s, settings.body_timeout_s
+
+
+def _timeout_response(what: str) -> bytes:
+    body = orjson.dumps(
+        {
+            "type": "https://exchange.local/problems/request-timeout",
+            "title": "Request timeout",
+            "status": 408,
+            "detail": f"The request's {what} did not arrive in time.",
+            "code": "REQUEST_TIMEOUT",
+        }
+    )
+    head = (
+        "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/problem+json\r\n"
+        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+_HEADERS_LATE = _timeout_response("headers")
+_BODY_LATE = _timeout_response("body")
+
+
+class TimedHttpToolsProtocol(HttpToolsProtocol):
+    """``HttpToolsProtocol`` that closes connections whose headers or body arrive too late."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.header_timeout_s, self.body_timeout_s = deadlines()
+        self._deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        """Start the first request's header deadline."""
+        super().connection_made(transport)
+        self._arm(self.header_timeout_s, _HEADERS_LATE)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Drop the deadline with the connection."""
+        self._disarm()
+        super().connection_lost(exc)
+
+    def on_message_begin(self) -> None:
+        """The first byte of a keep-alive connection's next request: its headers' deadline."""
+        super().on_message_begin()
+        if self._deadline is None:
+            self._arm(self.header_timeout_s, _HEADERS_LATE)
+
+    def on_headers_complete(self) -> None:
+        """Headers in time: the body's deadline starts (an upgrade to WebSocket has none)."""
+        self._disarm()
+        super().on_headers_complete()
+        if not self.parser.should_upgrade():
+            self._arm(self.body_timeout_s, _BODY_LATE)
+
+    def on_message_complete(self) -> None:
+        """The whole request arrived: no deadline while the application answers."""
+        self._disarm()
+        super().on_message_complete()
+
+    def handle_websocket_upgrade(self) -> None:
+        """A WebSocket's connection is the WebSocket protocol's from here."""
+        self._disarm()
+        super().handle_websocket_upgrade()
+
+    def _arm(self, seconds: float, answer: bytes) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(seconds, self._expire, answer)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _expire(self, answer: bytes) -> None:
+        self._deadline = None
+        if self.transport.is_closing():
+            return
+        cycle = self.cycle
+        if cycle is None or cycle.response_complete or not cycle.response_started:
+            self.transport.write(answer)
+        if cycle is not None and not cycle.response_complete:
+            cycle.disconnected = True  # (the application's receive gets http.disconnect)
+            cycle.message_event.set()
+        self.transport.close()
