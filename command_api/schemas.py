@@ -2,7 +2,10 @@
 
 Requests are strict (``extra="forbid"``, no float or bool coercion). Only the *shape* is checked
 here; prices, quantities and amounts are checked by the domain against the instrument, so their
-errors carry the domain's codes (``INVALID_PRICE``, ``INVALID_QUANTITY``, ...).
+errors carry the domain's codes (``INVALID_PRICE``, ``INVALID_QUANTITY``, ...). The OpenAPI
+schema still states those rules (``json_schema_extra``: the decimal and symbol patterns, positive
+quantities, non-empty batches), so a client or fuzzer built from it meets no rejection it did not
+announce; the domain enforces them with its own codes.
 """
 
 from __future__ import annotations
@@ -11,13 +14,47 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
-from domain.values import MAX_DECIMAL_LENGTH
+from command_api.services.order_rules import MAX_QUANTITY
+from domain.values import CURRENCY_DIGITS, MAX_DECIMAL_LENGTH
+
+DECIMAL_PATTERN = r"^[0-9]+(\.[0-9]+)?$"
+"""Unsigned decimal strings (``domain.values``; the domain refuses others: ``INVALID_PRICE``)."""
+SYMBOL_PATTERN = r"^[A-Z][A-Z0-9._-]{0,15}$"
+"""``domain.instrument``'s symbols (``INVALID_INSTRUMENT``; never listed: ``UNKNOWN_SYMBOL``)."""
 
 Username = Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9_.-]{3,64}$")]
-Symbol = Annotated[StrictStr, Field(min_length=1, max_length=16, examples=["ACME"])]
-Decimal = Annotated[StrictStr, Field(max_length=MAX_DECIMAL_LENGTH, examples=["101.25"])]
+Symbol = Annotated[
+    StrictStr,
+    Field(
+        min_length=1,
+        max_length=16,
+        examples=["ACME"],
+        json_schema_extra={"pattern": SYMBOL_PATTERN},
+    ),
+]
+Decimal = Annotated[
+    StrictStr,
+    Field(
+        max_length=MAX_DECIMAL_LENGTH,
+        examples=["101.25"],
+        json_schema_extra={"pattern": DECIMAL_PATTERN, "format": "decimal"},
+    ),
+]
 """A decimal string (the domain's parsers refuse longer ones: ``domain.values``)."""
-Shares = Annotated[StrictInt, Field(ge=-(2**62), le=2**62, examples=[10])]
+Shares = Annotated[
+    StrictInt,
+    Field(ge=-(2**62), le=2**62, examples=[10], json_schema_extra={"minimum": 1}),
+]
+"""A count of shares: positive (the domain refuses others with its codes)."""
+OrderShares = Annotated[
+    StrictInt,
+    Field(
+        ge=-(2**62),
+        le=2**62,
+        examples=[10],
+        json_schema_extra={"minimum": 1, "maximum": MAX_QUANTITY},
+    ),
+]
 ClientOrderId = Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
 Side = Literal["buy", "sell"]
 OrderType = Literal["limit", "market"]
@@ -55,7 +92,9 @@ class NewInstrument(Strict):
     self_trade: SelfTrade = "reject_opposite"
     maker_fee_bps: Annotated[StrictInt, Field(ge=0, le=1000)] = 0
     taker_fee_bps: Annotated[StrictInt, Field(ge=0, le=1000)] = 0
-    currency: Annotated[StrictStr, Field(max_length=8)] = "USD"
+    currency: Annotated[
+        StrictStr, Field(max_length=8, json_schema_extra={"enum": sorted(CURRENCY_DIGITS)})
+    ] = "USD"
 
 
 class InstrumentListed(BaseModel):
@@ -74,7 +113,15 @@ class InstrumentListed(BaseModel):
 class Funding(Strict):
     """``POST /v1/deposits`` and ``/v1/withdrawals``: cash as a decimal string, shares as an int."""
 
-    asset: Annotated[StrictStr, Field(min_length=1, max_length=16, examples=["USD"])]
+    asset: Annotated[
+        StrictStr,
+        Field(
+            min_length=1,
+            max_length=16,
+            examples=["USD"],
+            json_schema_extra={"pattern": SYMBOL_PATTERN},
+        ),
+    ]
     amount: Annotated[Decimal | Shares, Field(examples=["1000.00", 10])]
 
 
@@ -93,7 +140,7 @@ class NewOrderRequest(Strict):
     side: Side
     type: OrderType = "limit"
     price: Decimal | None = None
-    quantity: Shares
+    quantity: OrderShares
     time_in_force: TimeInForce | None = None
     post_only: StrictBool = False
     client_order_id: ClientOrderId | None = None
@@ -111,7 +158,9 @@ class OrderAccepted(BaseModel):
 class BatchRequest(Strict):
     """``POST /v1/orders/batch``."""
 
-    orders: Annotated[list[NewOrderRequest], Field(max_length=1000)]
+    orders: Annotated[
+        list[NewOrderRequest], Field(max_length=1000, json_schema_extra={"minItems": 1})
+    ]
     all_or_nothing: StrictBool = True
 
 
@@ -134,7 +183,9 @@ class BatchAccepted(BaseModel):
 class AmendRequest(Strict):
     """``PATCH /v1/orders/{order_id}``: the new *total* quantity and/or price."""
 
-    quantity: Shares | None = None
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+
+    quantity: OrderShares | None = None
     price: Decimal | None = None
 
 

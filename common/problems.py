@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -71,6 +72,24 @@ def problem_response(
     return Response(orjson.dumps(body), status, headers=headers, media_type=PROBLEM_JSON)
 
 
+def openapi_operations(app: FastAPI) -> list[tuple[str, re.Pattern[str], dict[str, Any]]]:
+    """``(METHOD, path pattern, operation)`` of every operation in the app's OpenAPI document."""
+    found = []
+    for path, operations in app.openapi()["paths"].items():
+        pattern = re.compile(re.sub(r"\\\{[^/]*?\\\}", "[^/]+", re.escape(path)))
+        found += [(method.upper(), pattern, op) for method, op in operations.items()]
+    return found
+
+
+def allowed_methods(app: FastAPI, path: str, given: str | None) -> str | None:
+    """The ``Allow`` header of a ``405``: every method of the path's operations (the router's
+    405 names only the first route's methods, e.g. ``DELETE`` without ``PATCH``)."""
+    methods = {m for m, pattern, _ in openapi_operations(app) if pattern.fullmatch(path)}
+    if given:
+        methods.update(m.strip() for m in given.split(","))
+    return ", ".join(sorted(methods)) or None
+
+
 def _validation_detail(exc: RequestValidationError) -> tuple[int, str, str, list[Any]]:
     errors = list(exc.errors())
     if any(err.get("type") == "json_invalid" for err in errors):
@@ -100,9 +119,12 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(status, code, detail, extra={"errors": errors} if errors else None)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> Response:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code, title = _HTTP_CODES.get(exc.status_code, ("HTTP_ERROR", "Error"))
         detail = exc.detail if isinstance(exc.detail, str) else title
-        return problem_response(
-            exc.status_code, code, detail, title=title, headers=dict(exc.headers or {})
-        )
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            allow = allowed_methods(request.app, request.url.path, headers.pop("Allow", None))
+            if allow is not None:
+                headers["Allow"] = allow
+        return problem_response(exc.status_code, code, detail, title=title, headers=headers)

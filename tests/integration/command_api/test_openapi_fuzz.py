@@ -1,4 +1,7 @@
-"""Schemathesis against the live ``/openapi.json``: no 5xx, no response outside the schema.
+"""Schemathesis against the live ``/openapi.json``: no 5xx, no response outside the schema,
+and no undocumented rejection: a request the schema calls valid is never refused as malformed
+(``400`` or ``422 VALIDATION_ERROR``); what it meets instead are the documented business answers
+(``422`` with the domain's code, ``404``, ``409``, ...).
 
 Every generated request is sent three times: without a key, with the admin key and with a
 funded user's key (so both auth failures and the use cases behind them are explored).
@@ -11,6 +14,7 @@ import uuid
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -48,13 +52,26 @@ def test_no_request_gets_a_server_error_or_an_undocumented_response(
     for result in schema.get_all_operations():
         operation = result.ok()
         labels.append(operation.label)
-        _fuzz(operation.as_strategy(generation_mode=GenerationMode.POSITIVE), auth_variants)
+        _fuzz(
+            operation.as_strategy(generation_mode=GenerationMode.POSITIVE),
+            auth_variants,
+            (no_undocumented_rejection,),
+        )
         with contextlib.suppress(Unsatisfiable):  # operations without inputs have no negatives
             _fuzz(operation.as_strategy(generation_mode=GenerationMode.NEGATIVE), auth_variants)
     assert "POST /v1/orders" in labels and "PATCH /v1/orders/{order_id}" in labels
 
 
-def _fuzz(strategy: Any, auth_variants: list[dict[str, str]]) -> None:
+def no_undocumented_rejection(ctx: Any, response: Any, case: schemathesis.Case) -> bool | None:
+    """A schema-valid request is not refused as malformed: the schema says what is enforced."""
+    if response.status_code in (400, 422):
+        code = orjson.loads(response.content).get("code")
+        if code in ("VALIDATION_ERROR", "MALFORMED_JSON", "BAD_REQUEST"):
+            raise AssertionError(f"a schema-valid request was refused: {response.content!r}")
+    return None
+
+
+def _fuzz(strategy: Any, auth_variants: list[dict[str, str]], extra: tuple[Any, ...] = ()) -> None:
     @given(case=strategy)
     @settings(
         max_examples=20,
@@ -67,7 +84,19 @@ def _fuzz(strategy: Any, auth_variants: list[dict[str, str]]) -> None:
         for headers in auth_variants:
             case.call_and_validate(
                 headers=headers,
-                checks=[not_a_server_error, response_schema_conformance, status_code_conformance],
+                checks=[
+                    not_a_server_error,
+                    response_schema_conformance,
+                    status_code_conformance,
+                    *extra,
+                ],
             )
 
     run()
+
+
+def test_options_on_an_order_lists_every_method_of_the_path(command_api_url: str) -> None:
+    resp = httpx.options(f"{command_api_url}/v1/orders/1")
+
+    assert resp.status_code == 405
+    assert resp.headers["allow"] == "DELETE, PATCH"
