@@ -9,6 +9,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from fastapi import FastAPI
 from starlette.middleware import Middleware
 
+from command_api import openapi
 from command_api.clock import Clock, IdGenerator, system_clock
 from command_api.errors import install_error_handlers
 from command_api.fastpath import OrderFastPath
@@ -105,6 +106,7 @@ def create_app(
     app = new_api("command_api", "Exchange command API", settings, lifespan=lifespan)
     app.state.settings = settings
     install_error_handlers(app)
+    openapi.install(app)
     for router in (admin.router, funding.router, orders.router):
         app.include_router(router)
     if demo.demo_enabled(settings):

@@ -19,6 +19,7 @@ from domain.values import CURRENCY_DIGITS, MAX_DECIMAL_LENGTH
 
 DECIMAL_PATTERN = r"^[0-9]+(\.[0-9]+)?$"
 """Unsigned decimal strings (``domain.values``; the domain refuses others: ``INVALID_PRICE``)."""
+INTEGER_NOTE = "A JSON integer such as 10: a number written with a fraction or exponent is refused."
 SYMBOL_PATTERN = r"^[A-Z][A-Z0-9._-]{0,15}$"
 """``domain.instrument``'s symbols (``INVALID_INSTRUMENT``; never listed: ``UNKNOWN_SYMBOL``)."""
 
@@ -43,7 +44,13 @@ Decimal = Annotated[
 """A decimal string (the domain's parsers refuse longer ones: ``domain.values``)."""
 Shares = Annotated[
     StrictInt,
-    Field(ge=-(2**62), le=2**62, examples=[10], json_schema_extra={"minimum": 1}),
+    Field(
+        ge=-(2**62),
+        le=2**62,
+        examples=[10],
+        description=INTEGER_NOTE,
+        json_schema_extra={"minimum": 1},
+    ),
 ]
 """A count of shares: positive (the domain refuses others with its codes)."""
 OrderShares = Annotated[
@@ -52,6 +59,7 @@ OrderShares = Annotated[
         ge=-(2**62),
         le=2**62,
         examples=[10],
+        description=INTEGER_NOTE,
         json_schema_extra={"minimum": 1, "maximum": MAX_QUANTITY},
     ),
 ]
