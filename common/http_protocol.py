@@ -9,6 +9,12 @@ and its body ``body_timeout_s`` from the end of the headers; past either, it ans
 ``408`` problem+json if nothing has been answered yet, and closes the connection, which tells
 the application the client is gone (``http.disconnect``) and frees its slot.
 
+A response that closes the connection before the request's body has all arrived (``413``,
+``401`` before the body) is followed by a *lingering* close, as nginx does: the answer is sent
+and the write side shut, then what the client still sends is discarded (never buffered) for at
+most ``LINGER_S`` before the socket closes. Closing at once with unread bytes would reset the
+connection, and a client still writing its body would lose the answer.
+
 Served with ``http="common.http_protocol:TimedHttpToolsProtocol"``; the deadlines are
 ``EXCHANGE_HEADER_TIMEOUT_S`` and ``EXCHANGE_BODY_TIMEOUT_S`` (``ApiSettings``).
 """
@@ -49,6 +55,7 @@ def _timeout_response(what: str) -> bytes:
     return head.encode() + body
 
 
+LINGER_S = 2.0
 _HEADERS_LATE = _timeout_response("headers")
 _BODY_LATE = _timeout_response("body")
 
@@ -60,6 +67,7 @@ class TimedHttpToolsProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self.header_timeout_s, self.body_timeout_s = deadlines()
         self._deadline: asyncio.TimerHandle | None = None
+        self._lingering: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Start the first request's header deadline."""
@@ -69,6 +77,8 @@ class TimedHttpToolsProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         """Drop the deadline with the connection."""
         self._disarm()
+        if self._lingering is not None:
+            self._lingering.cancel()
         super().connection_lost(exc)
 
     def on_message_begin(self) -> None:
@@ -83,6 +93,7 @@ class TimedHttpToolsProtocol(HttpToolsProtocol):
         super().on_headers_complete()
         if not self.parser.should_upgrade():
             self._arm(self.body_timeout_s, _BODY_LATE)
+            self.cycle.transport = _LingeringClose(self)  # type: ignore[assignment]
 
     def on_message_complete(self) -> None:
         """The whole request arrived: no deadline while the application answers."""
@@ -103,14 +114,41 @@ class TimedHttpToolsProtocol(HttpToolsProtocol):
             self._deadline.cancel()
             self._deadline = None
 
+    def linger(self) -> None:
+        """Shut the write side, discard what still comes for ``LINGER_S``, then close."""
+        if self.transport.is_closing():
+            return
+        self._disarm()
+        self.transport.write_eof()
+        self._lingering = self.loop.call_later(LINGER_S, self.transport.close)
+
     def _expire(self, answer: bytes) -> None:
         self._deadline = None
         if self.transport.is_closing():
             return
         cycle = self.cycle
-        if cycle is None or cycle.response_complete or not cycle.response_started:
+        if answer is _HEADERS_LATE or (cycle is not None and not cycle.response_started):
             self.transport.write(answer)
         if cycle is not None and not cycle.response_complete:
             cycle.disconnected = True  # (the application's receive gets http.disconnect)
             cycle.message_event.set()
         self.transport.close()
+
+
+class _LingeringClose:
+    """The request cycle's transport: its ``close`` lingers while the body is still coming."""
+
+    def __init__(self, protocol: TimedHttpToolsProtocol) -> None:
+        self._protocol = protocol
+        self._transport = protocol.transport
+
+    def close(self) -> None:
+        """Close, lingering first if the request's body has not all arrived."""
+        cycle = self._protocol.cycle
+        if cycle is not None and cycle.more_body and self._transport.can_write_eof():
+            self._protocol.linger()
+        else:
+            self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
