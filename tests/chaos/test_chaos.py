@@ -11,14 +11,7 @@ from tests.chaos.run import SHORT, run
 
 pytestmark = pytest.mark.integration
 
-SKIPPED_INPUTS = (
-    "finding of 2 Dec 2026 (docs/chaos.md): after a SIGKILL, the restarted matching worker "
-    "skipped 60 stored orders of one partition (never decided, holds never released); "
-    "the fix (workers/consumer.py or workers/matching/) is pending"
-)
 
-
-@pytest.mark.xfail(reason=SKIPPED_INPUTS, raises=AssertionError, strict=False)
 async def test_killing_every_process_under_load_loses_and_doubles_nothing() -> None:
     report = await run(SHORT)
 
