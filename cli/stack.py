@@ -223,9 +223,13 @@ def up(p: Profile, *, infra_only: bool = False, restart_apps: bool = False) -> N
             return
         ensure_engine_build(status.update)
         apps = app_programs()
+        nginx_was_running = sup.states().get("nginx") == "RUNNING"
         if restart_apps:
             sup.restart(*apps)
         sup.start(*apps)
+        if nginx_was_running and not restart_apps:
+            # render_all rewrote nginx.conf; HUP makes a running nginx load it gracefully.
+            sup.signal("HUP", "nginx")
         status.update("waiting for the APIs and nginx")
         for name, port in (("command_api", p.command_api_port), ("query_api", p.query_api_port)):
             url = f"http://127.0.0.1:{port}/ready"

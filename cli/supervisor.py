@@ -87,6 +87,10 @@ class Supervisor:
         """Stop the named programs."""
         self._ctl("stop", *names)
 
+    def signal(self, signal_name: str, *names: str) -> None:
+        """Send a signal (``HUP``, ``TERM``...) to the named running programs."""
+        self._ctl("signal", signal_name, *names)
+
     def restart(self, *names: str) -> None:
         """Restart the named programs (to pick up new code)."""
         self._ctl("restart", *names)
