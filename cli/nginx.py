@@ -29,6 +29,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.webapp import DOCS_ASSETS
+
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_CONF = ROOT / "deploy" / "nginx" / "compose.conf"
 DOCS_PAGE = ROOT / "deploy" / "nginx" / "docs.html"
@@ -51,12 +53,10 @@ UI_CSP = (
 )
 """Only the UI's own files; ``connect-src`` names the same-origin ``ws:``/``wss:`` forms
 explicitly because older Chrome does not let ``'self'`` match a WebSocket URL."""
-API_DOCS_CDN = "https://cdn.jsdelivr.net"
 API_DOCS_CSP = (
-    f"default-src 'self'; script-src 'self' 'unsafe-inline' {API_DOCS_CDN}; "
-    f"style-src 'self' 'unsafe-inline' {API_DOCS_CDN}; img-src 'self' data: https:; "
-    "connect-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'none'; "
-    "frame-ancestors 'none'"
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; object-src 'none'; "
+    "base-uri 'none'; frame-ancestors 'none'"
 )
 """FastAPI's Swagger UI and ReDoc pages: an inline bootstrap script and the CDN's bundle."""
 
@@ -150,6 +150,13 @@ def _api_locations(name: str) -> str:
       {keepalive} proxy_set_header X-Forwarded-Prefix {prefix};
     }}"""
     ]
+    blocks.append(
+        f"""    location {prefix}{DOCS_ASSETS}/ {{
+      proxy_pass http://{name}{DOCS_ASSETS}/;
+      {PROXY}
+      {keepalive}
+    }}"""
+    )
     for path in PUBLIC_API_PATHS:
         docs = path in ("docs", "redoc", "docs/oauth2-redirect")
         headers = f"\n      {_headers(API_DOCS_CSP)}" if docs else ""

@@ -9,6 +9,7 @@ import orjson
 import redis.asyncio as aioredis
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from common.db import make_engine
@@ -59,11 +60,18 @@ def operations_router(service: str) -> APIRouter:
     return router
 
 
+DOCS_ASSETS = "/docs-assets"
+"""Where each API serves the Swagger UI and ReDoc files its docs pages load."""
+
+
 def new_api(service: str, title: str, settings: ApiSettings, **kwargs: object) -> FastAPI:
     """A FastAPI app with the exchange's conventions installed."""
-    app = FastAPI(
+    # Swagger UI and ReDoc from files shipped in a pinned package, not a CDN: the docs must
+    # work on a machine without internet, and the front door's CSP then names no other origin.
+    app = FastAPIOffline(
         title=title,
         version="1.0.0",
+        static_url=DOCS_ASSETS,
         **kwargs,  # type: ignore[arg-type]
     )
     metrics = HttpMetrics(service)

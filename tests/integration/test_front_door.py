@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -23,6 +24,7 @@ from benchmarks.front_door import hold_crowd, raise_open_files
 from benchmarks.http_load import Connection, encode, loopback_target
 from cli import nginx
 from cli.profiles import ROOT
+from common.webapp import DOCS_ASSETS
 from tests.integration.command_api.conftest import assert_problem
 from tests.integration.query_api.helpers import listed_symbol
 
@@ -64,6 +66,20 @@ async def test_public_routes_and_docs_answer_through_nginx(
     assert (await front.get(f"/api/{api}/docs")).headers["content-security-policy"] == (
         nginx.API_DOCS_CSP
     )
+
+
+@pytest.mark.parametrize("page", ["docs", "redoc"])
+@pytest.mark.parametrize("api", ["command", "query"])
+async def test_api_docs_pages_load_their_assets_from_the_front_door_not_a_cdn(
+    front: httpx.AsyncClient, api: str, page: str
+) -> None:
+    html = (await front.get(f"/api/{api}/{page}")).text
+    assets = re.findall(r'(?:src|href)="([^"]+\.(?:js|css))"', html)
+    assert assets and "http" not in html.replace("http-equiv", "")
+    for asset in assets:
+        assert asset.startswith(f"/api/{api}{DOCS_ASSETS}/"), asset
+        resp = await front.get(asset)
+        assert resp.status_code == 200 and len(resp.content) > 10_000, asset
 
 
 async def test_docs_page_links_both_apis_docs(front: httpx.AsyncClient) -> None:
