@@ -11,7 +11,8 @@ A *lifecycle* is the set of events an auditor asks about:
   the fee account (user 0) has an account and no user stream;
 * a **symbol**: ``instrument-<S>``, ``session-<S>`` and every event whose data names the symbol
   (``symbol`` or, for share movements, ``asset``) or that is routed to its engine shard
-  (metadata ``order_symbol``), from its listing on (nothing of a symbol precedes its listing).
+  (metadata ``order_symbol``), from its listing on (nothing of a symbol precedes its listing),
+  leaving out the streams of eventsourcing applications (``model.FOREIGN_STREAM_PREFIX``).
 
 Order and user lifecycles are read by stream id (indexed); a symbol's needs ``JSON_VALUE`` on
 every event, so it is scanned in position ranges with a progress callback. Events come back as
@@ -32,7 +33,7 @@ from common.db import make_engine
 from event_store.connection import DB_ERRORS
 from event_store.errors import EventStoreError, EventStoreUnavailable
 from event_store.mariadb import event_from_row
-from event_store.model import RecordedEvent
+from event_store.model import FOREIGN_STREAM_PREFIX, RecordedEvent
 from event_store.sql import EVENT_COLUMNS, LAST_POSITION
 from event_store.upcasting import Upcasters
 
@@ -257,10 +258,19 @@ async def symbol_lifecycle(
     if window.from_position is None or window.from_position < listed.position:
         window = replace(window, from_position=listed.position)  # nothing of it comes before
     condition = (
-        "stream_id IN (%s, %s) OR JSON_VALUE(data, '$.symbol') = %s"
-        " OR JSON_VALUE(data, '$.asset') = %s OR JSON_VALUE(metadata, '$.order_symbol') = %s"
+        "(stream_id IN (%s, %s) OR JSON_VALUE(data, '$.symbol') = %s"
+        " OR JSON_VALUE(data, '$.asset') = %s OR JSON_VALUE(metadata, '$.order_symbol') = %s)"
+        " AND LEFT(stream_id, %s) <> %s"
     )
-    params = (f"instrument-{symbol}", f"session-{symbol}", symbol, symbol, symbol)
+    params = (
+        f"instrument-{symbol}",
+        f"session-{symbol}",
+        symbol,
+        symbol,
+        symbol,
+        len(FOREIGN_STREAM_PREFIX),
+        FOREIGN_STREAM_PREFIX,
+    )
     return reader.scan(condition, params, window, progress)
 
 

@@ -20,6 +20,10 @@ NO_STREAM: Final = 0
 
 MAX_STREAM_ID_LENGTH: Final = 200
 
+FOREIGN_STREAM_PREFIX: Final = "es:"
+"""Streams of eventsourcing applications stored through ``event_store.eventsourcing``: not the
+exchange's events, whatever their data says (the audit's symbol scans leave them out)."""
+
 
 @dataclass(frozen=True, slots=True)
 class NewEvent:

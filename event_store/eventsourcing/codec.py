@@ -23,7 +23,7 @@ from uuid import UUID
 
 import orjson
 
-from event_store.model import NewEvent
+from event_store.model import FOREIGN_STREAM_PREFIX, NewEvent
 
 VERSION_OFFSET: Final = 1
 """``stream_version - originator_version``."""
@@ -40,7 +40,7 @@ _UUID_META_TEXT: Final = orjson.dumps(_UUID_META).decode()
 
 def stream_prefix(application_name: str) -> str:
     """The prefix of every stream (and tracking consumer) of the named application."""
-    return f"es:{application_name.lower()}:"
+    return f"{FOREIGN_STREAM_PREFIX}{application_name.lower()}:"
 
 
 def stream_id(prefix: str, originator_id: UUID | str) -> str:

@@ -1,6 +1,7 @@
 """The contract's additions for writers that number their own events and track their inputs
 (the eventsourcing adapter): ``StreamAppend.at_version``, ``Checkpoint.must_advance`` and
-pre-encoded ``orjson.Fragment`` data. Run against both stores, like the rest of the contract.
+pre-encoded ``orjson.Fragment`` data, run against both stores like the rest of the contract;
+and the audit's symbol scan, which leaves those applications' streams out.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from event_store import (
     StreamAppend,
     WrongExpectedVersion,
 )
+from event_store.audit import AuditReader, symbol_lifecycle
+from event_store.mariadb import MariaDbEventStore
+from event_store.model import FOREIGN_STREAM_PREFIX
 from event_store.protocol import EventStore
 
 
@@ -133,3 +137,24 @@ async def test_pre_encoded_data_is_stored_as_given(store: EventStore, stream_pre
 
     [recorded] = await store.read_stream(stream)
     assert recorded.data == orjson.loads(encoded)
+
+
+@pytest.mark.integration
+async def test_a_symbols_audit_leaves_out_eventsourcing_streams_that_name_it(
+    event_store_url: str, stream_prefix: str
+) -> None:
+    symbol = stream_prefix.upper().rstrip("-")
+    store = MariaDbEventStore.from_url(event_store_url)
+    reader = AuditReader.from_url(event_store_url)
+    try:
+        await store.append(StreamAppend(f"instrument-{symbol}", [NewEvent("InstrumentListed", {})]))
+        foreign = f"{FOREIGN_STREAM_PREFIX}watchlists:{stream_prefix}"
+        await store.append(StreamAppend(foreign, [NewEvent("m:Added", {"symbol": symbol})]))
+        await store.append(StreamAppend(f"{stream_prefix}x", [NewEvent("A", {"symbol": symbol})]))
+
+        found = [e.stream_id async for e in await symbol_lifecycle(reader, symbol)]
+    finally:
+        await reader.close()
+        await store.close()
+
+    assert found == [f"instrument-{symbol}", f"{stream_prefix}x"]
