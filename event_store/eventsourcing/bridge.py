@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import concurrent.futures
 import threading
 from collections.abc import Coroutine
 from typing import Any, Final, TypeVar
@@ -33,6 +34,8 @@ from event_store.mariadb import MariaDbEventStore
 
 T = TypeVar("T")
 
+WAIT_POLL_S: Final = 0.5
+"""How often a waiting caller checks that the store's loop is still running."""
 POOL_SIZE: Final = 8
 """Connections for reads (appends have the writer's two of their own)."""
 
@@ -72,7 +75,9 @@ class StoreThread:
             call.close()
             raise es.InterfaceError("the exchange's event store is closed")
         try:
-            return asyncio.run_coroutine_threadsafe(call, self._loop).result()
+            return self._wait(asyncio.run_coroutine_threadsafe(call, self._loop))
+        except concurrent.futures.CancelledError as exc:  # close() cancelled it
+            raise es.InterfaceError("the exchange's event store closed during the call") from exc
         except _CONFLICTS as exc:
             raise es.IntegrityError(str(exc)) from exc
         except EventStoreClosed as exc:
@@ -83,6 +88,22 @@ class StoreThread:
             raise es.DataError(str(exc)) from exc
         except _REFUSED as exc:  # e.g. a missing table: the schema is not migrated
             raise es.ProgrammingError(str(exc)) from exc
+
+    def _wait(self, future: concurrent.futures.Future[T]) -> T:
+        """The call's result; never blocks forever on a loop that has stopped.
+
+        eventsourcing's own suites close a recorder while reader threads are still inside
+        ``select_notifications``; a call that the stopped loop will never finish must fail.
+        """
+        while True:
+            try:
+                return future.result(timeout=WAIT_POLL_S)
+            except TimeoutError:
+                if future.done():
+                    raise  # the call itself timed out
+                if not self._thread.is_alive():
+                    future.cancel()
+                    raise EventStoreClosed("the exchange's event store closed") from None
 
     def listen(self, event: threading.Event) -> None:
         """Set ``event`` whenever events are appended through this process's store."""
@@ -100,12 +121,22 @@ class StoreThread:
             for event in self._listeners:
                 event.set()
 
+    async def _shut_down(self) -> None:
+        """Commit what is queued, then cancel the calls still running (their callers get
+        InterfaceError instead of waiting for a loop that is about to stop)."""
+        await self.store.close()
+        me = asyncio.current_task()
+        pending = [task for task in asyncio.all_tasks() if task is not me]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
     def close(self) -> None:
         """Commit what is queued, release the connections and stop the loop."""
         if self._closed:
             return
         self._closed = True
-        asyncio.run_coroutine_threadsafe(self.store.close(), self._loop).result()
+        asyncio.run_coroutine_threadsafe(self._shut_down(), self._loop).result()
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join()
         self._loop.close()
