@@ -71,7 +71,7 @@ async def test_problems_become_typed_exceptions_with_their_code(admin: ExchangeC
     with pytest.raises(Rejected) as off_tick:
         await trader.place_order(order(symbol, "buy", 1, "5.001"))
     with pytest.raises(NotFound) as missing:
-        await trader.order(999_999_999, min_position=0)
+        await trader.order(999_999_999)  # after its deposit: the query API knows its key
     name = unique("dup")
     await admin.create_user(name)
     with pytest.raises(Conflict) as taken:
