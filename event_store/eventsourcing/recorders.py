@@ -70,6 +70,33 @@ class ExchangeRecorder:
         self.store.notify()
         return [result.first_position + offset for offset in offsets]
 
+    def _select_stream(
+        self,
+        table: str,
+        originator_id: UUID | str,
+        gt: int | None,
+        lte: int | None,
+        desc: bool,
+        limit: int | None,
+    ) -> list[StoredEvent]:
+        """An aggregate's rows of ``table`` (events or snapshots) by eventsourcing's version."""
+        offset = codec.VERSION_OFFSET
+        query, params = sql.select_stream(
+            table,
+            gt=None if gt is None else gt + offset,
+            lte=None if lte is None else lte + offset,
+            desc=desc,
+            limit=limit,
+        )
+        stream = codec.stream_id(self.prefix, originator_id)
+        rows = self.store.run(sql.fetch(self.store.engine, query, [stream, *params]))
+        return [
+            StoredEvent(
+                originator_id, version - offset, topic, codec.decode_state(data, schema_version)
+            )
+            for version, topic, schema_version, data in rows
+        ]
+
 
 def stream_appends(
     prefix: str, stored_events: Sequence[StoredEvent]
@@ -128,22 +155,7 @@ class ExchangeAggregateRecorder(ExchangeRecorder, AggregateRecorder):
         limit: int | None = None,
     ) -> Sequence[StoredEvent]:
         """An aggregate's events by version."""
-        offset = codec.VERSION_OFFSET
-        query, params = sql.select_stream(
-            "events",
-            gt=None if gt is None else gt + offset,
-            lte=None if lte is None else lte + offset,
-            desc=desc,
-            limit=limit,
-        )
-        stream = codec.stream_id(self.prefix, originator_id)
-        rows = self.store.run(sql.fetch(self.store.engine, query, [stream, *params]))
-        return [
-            StoredEvent(
-                originator_id, version - offset, topic, codec.decode_state(data, schema_version)
-            )
-            for version, topic, schema_version, data in rows
-        ]
+        return self._select_stream("events", originator_id, gt, lte, desc, limit)
 
 
 class ExchangeApplicationRecorder(ExchangeAggregateRecorder, ApplicationRecorder):
@@ -313,19 +325,4 @@ class ExchangeSnapshotRecorder(ExchangeRecorder, AggregateRecorder):
         limit: int | None = None,
     ) -> Sequence[StoredEvent]:
         """An aggregate's snapshots by version."""
-        offset = codec.VERSION_OFFSET
-        query, params = sql.select_stream(
-            "snapshots",
-            gt=None if gt is None else gt + offset,
-            lte=None if lte is None else lte + offset,
-            desc=desc,
-            limit=limit,
-        )
-        stream = codec.stream_id(self.prefix, originator_id)
-        rows = self.store.run(sql.fetch(self.store.engine, query, [stream, *params]))
-        return [
-            StoredEvent(
-                originator_id, version - offset, topic, codec.decode_state(state, schema_version)
-            )
-            for version, topic, schema_version, state in rows
-        ]
+        return self._select_stream("snapshots", originator_id, gt, lte, desc, limit)
