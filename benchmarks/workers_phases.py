@@ -8,6 +8,7 @@ from rich.progress import Progress
 
 from benchmarks.workers_bench import PARTITIONS, Bench, engine_used, run_worker
 from benchmarks.workers_measure import (
+    Checkpoint,
     Db,
     Phase,
     batch_intervals_ms,
@@ -41,6 +42,51 @@ async def input_positions(db: Db) -> tuple[dict[int, int], dict[int, list[int]],
     return last, placed, len(rows)
 
 
+async def timed_worker(
+    bench: Bench,
+    db: Db,
+    progress: Progress,
+    name: str,
+    env: dict[str, str],
+    targets: dict[int, int],
+) -> tuple[Phase, list[Checkpoint], float]:
+    """Run worker ``name`` until ``targets`` are covered; its phase, its checkpoint rows (one
+    per batch) and its CPU seconds after the first batch."""
+    seconds, spawned, worker_cpu, rss, cpu, log_path, first_cpu = await run_worker(
+        bench, db, progress, name, env, targets
+    )
+    rows = await db.checkpoint_rows(f"{name}-")
+    intervals = batch_intervals_ms(rows)
+    phase = Phase(
+        seconds=seconds,
+        startup_s=rows[0].at - spawned if rows else 0.0,
+        steady_s=rows[-1].at - rows[0].at if len(rows) > 1 else 0.0,
+        worker_cpu_s=worker_cpu,
+        worker_peak_rss_mb=rss,
+        cpu=cpu,
+        batches=len(rows),
+        batch_p50_ms=percentile(intervals, 0.5),
+        batch_p99_ms=percentile(intervals, 0.99),
+        engine=engine_used(log_path) if name == "matching" else "",
+    )
+    return phase, rows, worker_cpu - first_cpu
+
+
+def phase_figures(name: str, phase: Phase, steady_cpu_s: float) -> dict[str, Any]:
+    """The figures every worker phase reports, under ``<name>_``."""
+    return {
+        f"{name}_seconds": round(phase.seconds, 3),
+        f"{name}_steady_seconds": round(phase.steady_s, 3),
+        f"{name}_batches": phase.batches,
+        f"{name}_batch_p50_ms": round(phase.batch_p50_ms, 1),
+        f"{name}_batch_p99_ms": round(phase.batch_p99_ms, 1),
+        f"{name}_worker_cpu_s": round(phase.worker_cpu_s, 2),
+        f"{name}_worker_steady_cpu_s": round(steady_cpu_s, 2),
+        f"{name}_worker_peak_rss_mb": round(phase.worker_peak_rss_mb, 1),
+        f"{name}_cpu_s": phase.cpu,
+    }
+
+
 async def matching_phase(
     bench: Bench, db: Db, progress: Progress, new_orders: int
 ) -> tuple[Phase, dict[str, Any]]:
@@ -48,46 +94,22 @@ async def matching_phase(
     targets, placed, inputs = await input_positions(db)
     before = await db.value("SELECT COALESCE(MAX(position), 0) FROM events")
     env = bench.worker_env(EXCHANGE_MATCHING_GROUP=f"bench-matching-{bench.tag}")
-    seconds, spawned, worker_cpu, rss, cpu, log_path, first_cpu = await run_worker(
-        bench, db, progress, "matching", env, targets
-    )
-    rows = await db.checkpoint_rows("matching-")
+    phase, rows, steady_cpu = await timed_worker(bench, db, progress, "matching", env, targets)
     counts = new_orders_per_batch(rows, placed)
-    steady_s = rows[-1].at - rows[0].at if len(rows) > 1 else 0.0
+    steady_s = phase.steady_s
     steady_inputs = sum(int(r.data["inputs"]) for r in rows[1:])
     steady_orders = sum(counts[1:])
-    intervals = batch_intervals_ms(rows)
     after = await db.value("SELECT COALESCE(MAX(position), 0) FROM events")
-    phase = Phase(
-        seconds=seconds,
-        startup_s=rows[0].at - spawned if rows else 0.0,
-        steady_s=steady_s,
-        worker_cpu_s=worker_cpu,
-        worker_peak_rss_mb=rss,
-        cpu=cpu,
-        batches=len(rows),
-        batch_p50_ms=percentile(intervals, 0.5),
-        batch_p99_ms=percentile(intervals, 0.99),
-        engine=engine_used(log_path),
-    )
     figures = {
-        "matching_orders_per_s": round(new_orders / seconds),
-        "matching_inputs_per_s": round(inputs / seconds),
-        "matching_seconds": round(seconds, 3),
+        "matching_orders_per_s": round(new_orders / phase.seconds),
+        "matching_inputs_per_s": round(inputs / phase.seconds),
         "matching_steady_orders_per_s": round(steady_orders / steady_s) if steady_s else None,
         "matching_steady_inputs_per_s": round(steady_inputs / steady_s) if steady_s else None,
-        "matching_steady_seconds": round(steady_s, 3),
         "matching_startup_s": round(phase.startup_s, 3),
         "matching_inputs": inputs,
         "matching_events_appended": after - before,
-        "matching_batches": len(rows),
         "matching_batch_mean_inputs": round(inputs / len(rows)) if rows else 0,
-        "matching_batch_p50_ms": round(phase.batch_p50_ms, 1),
-        "matching_batch_p99_ms": round(phase.batch_p99_ms, 1),
-        "matching_worker_cpu_s": round(worker_cpu, 2),
-        "matching_worker_steady_cpu_s": round(worker_cpu - first_cpu, 2),
-        "matching_worker_peak_rss_mb": round(rss, 1),
-        "matching_cpu_s": cpu,
+        **phase_figures("matching", phase, steady_cpu),
         "matching_engine_build": phase.engine,
     }
     return phase, figures
@@ -117,46 +139,22 @@ async def settlement_phase(
     targets, inputs, _ = await settlement_targets(db)
     topic_events = await db.value("SELECT COALESCE(MAX(position), 0) FROM events")
     env = bench.worker_env(EXCHANGE_SETTLEMENT_GROUP=f"bench-settlement-{bench.tag}")
-    seconds, spawned, worker_cpu, rss, cpu, log_path, first_cpu = await run_worker(
-        bench, db, progress, "settlement", env, targets
-    )
-    rows = await db.checkpoint_rows("settlement-")
-    steady_s = rows[-1].at - rows[0].at if len(rows) > 1 else 0.0
+    phase, rows, steady_cpu = await timed_worker(bench, db, progress, "settlement", env, targets)
+    steady_s = phase.steady_s
     after_first = await db.value(
         "SELECT COUNT(*) FROM events WHERE type = 'TradeSettled' AND position > %s",
         (rows[0].position if rows else 0,),
     )
-    intervals = batch_intervals_ms(rows)
-    phase = Phase(
-        seconds=seconds,
-        startup_s=rows[0].at - spawned if rows else 0.0,
-        steady_s=steady_s,
-        worker_cpu_s=worker_cpu,
-        worker_peak_rss_mb=rss,
-        cpu=cpu,
-        batches=len(rows),
-        batch_p50_ms=percentile(intervals, 0.5),
-        batch_p99_ms=percentile(intervals, 0.99),
-    )
     figures = {
-        "settlement_trades_per_s": round(trades / seconds),
-        "settlement_inputs_per_s": round(inputs / seconds),
-        "settlement_topic_events_per_s": round(topic_events / seconds),
-        "settlement_seconds": round(seconds, 3),
+        "settlement_trades_per_s": round(trades / phase.seconds),
+        "settlement_inputs_per_s": round(inputs / phase.seconds),
+        "settlement_topic_events_per_s": round(topic_events / phase.seconds),
         "settlement_steady_trades_per_s": round(after_first / 2 / steady_s) if steady_s else None,
-        "settlement_steady_seconds": round(steady_s, 3),
         "settlement_first_commit_s": round(phase.startup_s, 3),
         "settlement_inputs": inputs,
         "settlement_topic_events": topic_events,
-        "settlement_batches": len(rows),
-        "settlement_batch_p50_ms": round(phase.batch_p50_ms, 1),
-        "settlement_batch_p99_ms": round(phase.batch_p99_ms, 1),
-        "settlement_worker_cpu_s": round(worker_cpu, 2),
-        "settlement_worker_steady_cpu_s": round(worker_cpu - first_cpu, 2),
-        "settlement_worker_peak_rss_mb": round(rss, 1),
-        "settlement_cpu_s": cpu,
+        **phase_figures("settlement", phase, steady_cpu),
     }
-    del log_path
     return phase, figures
 
 
