@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from client import (
@@ -16,6 +18,7 @@ from client import (
     Unavailable,
     order,
 )
+from client.models import OrderEvent
 from tests.integration.client.conftest import funded_user, listed, unique
 
 pytestmark = pytest.mark.integration
@@ -105,6 +108,21 @@ async def test_cancelling_a_closed_order_is_a_conflict(admin: ExchangeClient) ->
     assert again.value.code == "ORDER_NOT_OPEN"
 
 
+AMEND_ANSWERS = frozenset({"OrderAmended", "OrderReduced", "AmendRejected"})
+
+
+async def amend_answer(trader: ExchangeClient, order_id: int, requested_at: int) -> OrderEvent:
+    """The engine's answer to the amend requested at ``requested_at``. processed_order is not
+    enough here: the placement's OrderAccepted can land after the amend request's position."""
+    for _ in range(600):
+        events = await trader.processed_order(order_id, requested_at)
+        answers = [e for e in events if e["type"] in AMEND_ANSWERS and e["position"] > requested_at]
+        if answers:
+            return answers[0]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"order {order_id}: no answer to the amend requested at {requested_at}")
+
+
 async def test_an_amend_and_a_batch_are_accepted(admin: ExchangeClient) -> None:
     symbol = await listed(admin)
     trader = await funded_user(admin)
@@ -114,8 +132,8 @@ async def test_an_amend_and_a_batch_are_accepted(admin: ExchangeClient) -> None:
     )
 
     amended = await trader.amend_order(batch["orders"][0]["order_id"], quantity=4)
-    await trader.processed_order(batch["orders"][0]["order_id"], amended["position"])
-    book = await trader.book(symbol)
+    answer = await amend_answer(trader, batch["orders"][0]["order_id"], amended["position"])
+    book = await trader.book(symbol, min_position=answer["position"])
 
     assert [leg["status"] for leg in batch["orders"]] == ["accepted"] * 3
     assert amended["status"] == "amend_requested"
