@@ -134,7 +134,7 @@ async def current_lags(
     lags = {"relay": max(await store.last_position() - relayed, 0)}
     topics = {
         "matching": (settings.orders_topic, settings.orders_partitions),
-        "settlement": (settings.events_topic, settings.events_partitions),
+        "settlement": (settings.settlement_topic, settings.settlement_partitions),
         "projector": (settings.events_topic, settings.events_partitions),
     }
     for group, (topic, count) in topics.items():

@@ -6,8 +6,9 @@
 
 Everything runs on the **test stack**'s MariaDB and Kafka (``cli.profiles.PROFILES["test"]``) but
 apart from its data: a private database ``exchange_test_bench_<pid>`` (migrated, dropped at the
-end unless ``--keep``), private topics ``bench.orders.<pid>`` / ``bench.events.<pid>`` (4
-partitions each, deleted at the end) and private consumer groups and relay name.
+end unless ``--keep``), private topics ``bench.orders.<pid>`` / ``bench.events.<pid>`` /
+``bench.settlement.<pid>`` (4 partitions each, deleted at the end) and private consumer groups
+and relay name.
 
 Setup (not timed): the workload file (``../shared/bench/workload.py``, generated into
 ``.cache/bench/`` when missing) becomes what the command API would have appended
@@ -21,11 +22,12 @@ with ``benchmarks/matching.py``'s child runner and the compiled build.
 with ``cli.engine_build.build()``), timed from its spawn until every orders partition's last
 ``MatchingInputConsumed.last_position`` covers that partition's last input (the store is
 polled every 20 ms). (B) The engine's outputs are relayed (timed apart), then
-``python -m workers.settlement`` consumes the whole events topic with a fresh group and is timed
-until every events partition's last ``SettlementInputConsumed.last_position`` covers that
-partition's last settlement input (its last ``OrderFilled`` / ``OrderCancelled`` /
-``OrderExpired`` / ``OrderRejected`` of an ``order-*`` stream): exact, since the worker appends
-that checkpoint in the transaction that books the input.
+``python -m workers.settlement`` consumes the settlement topic (its inputs only, keyed by user)
+with a fresh group and is timed until every settlement partition's last
+``SettlementInputConsumed.last_position`` covers that partition's last input (its last
+``OrderFilled`` / ``OrderCancelled`` / ``OrderExpired`` / ``OrderRejected`` of an ``order-*``
+stream, partitioned by the order's user): exact, since the worker appends that checkpoint in the
+transaction that books the input.
 
 Besides the wall-clock rates (spawn to done: process start, group join, shard load included),
 each phase reports a steady rate from the store's own commit times (``recorded_at`` of the first
@@ -60,7 +62,6 @@ from benchmarks.matching import measure
 from benchmarks.matching_runner import load
 from benchmarks.workers_bench import (
     CACHE,
-    PARTITIONS,
     Bench,
     relay_until,
     seed,
@@ -78,7 +79,6 @@ from cli import engine_build
 from cli.databases import fresh_database, run_sql
 from cli.profiles import PROFILES, ROOT
 from cli.stack import ensure_topics
-from common.settings import InfraSettings
 from domain.instrument import Instrument
 
 console = Console(stderr=True)
@@ -153,6 +153,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         base.set(database=name).render_as_string(hide_password=False),
         f"bench.orders.{tag}",
         f"bench.events.{tag}",
+        f"bench.settlement.{tag}",
         f"bench-relay-{tag}",
         stack_pids(profile),
     )
@@ -173,15 +174,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
     with console.status(f"private database {name} and topics"):
         await asyncio.to_thread(in_thread, lambda: fresh_database(bench.url))
-        await ensure_topics(
-            bench.bootstrap,
-            InfraSettings(
-                orders_topic=bench.orders_topic,
-                orders_partitions=PARTITIONS,
-                events_topic=bench.events_topic,
-                events_partitions=PARTITIONS,
-            ),
-        )
+        await ensure_topics(bench.bootstrap, bench.relay_settings())
     with console.status("warming the workers' bytecode cache"):
         await asyncio.to_thread(warm_up, bench)
     db = await Db.open(bench.url)
@@ -198,7 +191,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         db.close()
         with contextlib.suppress(Exception):
-            await delete_topics(bench.bootstrap, [bench.orders_topic, bench.events_topic])
+            await delete_topics(bench.bootstrap, bench.topics)
         if not args.keep:
             sql = f"DROP DATABASE IF EXISTS `{name}`"
             await asyncio.to_thread(in_thread, lambda: run_sql(bench.url, sql))

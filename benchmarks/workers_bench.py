@@ -56,6 +56,7 @@ class Bench:
     url: str
     orders_topic: str
     events_topic: str
+    settlement_topic: str
     relay_name: str
     pids: dict[str, int]
     tag: str = field(default_factory=lambda: str(os.getpid()))
@@ -80,8 +81,10 @@ class Bench:
             EXCHANGE_KAFKA_BOOTSTRAP=self.bootstrap,
             EXCHANGE_ORDERS_TOPIC=self.orders_topic,
             EXCHANGE_EVENTS_TOPIC=self.events_topic,
+            EXCHANGE_SETTLEMENT_TOPIC=self.settlement_topic,
             EXCHANGE_ORDERS_PARTITIONS=str(PARTITIONS),
             EXCHANGE_EVENTS_PARTITIONS=str(PARTITIONS),
+            EXCHANGE_SETTLEMENT_PARTITIONS=str(PARTITIONS),
             EXCHANGE_OPS_PORT=str(free_port()),
             EXCHANGE_LOG_LEVEL="INFO",
             **extra,
@@ -103,8 +106,15 @@ class Bench:
             orders_partitions=PARTITIONS,
             events_topic=self.events_topic,
             events_partitions=PARTITIONS,
+            settlement_topic=self.settlement_topic,
+            settlement_partitions=PARTITIONS,
             relay_name=self.relay_name,
         )
+
+    @property
+    def topics(self) -> list[str]:
+        """The run's private topics."""
+        return [self.orders_topic, self.events_topic, self.settlement_topic]
 
 
 async def stop_process(proc: subprocess.Popen[bytes], grace_s: float = 60.0) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any
 
 from rich.progress import Progress
 
@@ -18,9 +18,7 @@ from benchmarks.workers_measure import (
 from cli.check import fold_store
 from cli.invariants import problems
 from event_store.mariadb import MariaDbEventStore
-from event_store.outbox import partition_of
-
-SETTLED_TYPES: Final = ("OrderFilled", "OrderCancelled", "OrderExpired", "OrderRejected")
+from event_store.outbox import SETTLEMENT_INPUTS, partition_of
 
 
 async def input_positions(db: Db) -> tuple[dict[int, int], dict[int, list[int]], int]:
@@ -116,16 +114,17 @@ async def matching_phase(
 
 
 async def settlement_targets(db: Db) -> tuple[dict[int, int], int, int]:
-    """Per events partition, the position of its last settlement input; inputs; trades."""
-    kinds = ", ".join(f"'{kind}'" for kind in SETTLED_TYPES)
+    """Per settlement partition (keyed by the order's user, as the relay routes), the position
+    of its last settlement input; inputs; trades."""
+    kinds = ", ".join(f"'{kind}'" for kind in SETTLEMENT_INPUTS)
     rows = await db.rows(
-        "SELECT stream_id, MAX(position), COUNT(*) FROM events"
-        f" WHERE stream_id LIKE 'order-%%' AND type IN ({kinds}) GROUP BY stream_id"
+        "SELECT JSON_VALUE(data, '$.user_id') AS user_id, MAX(position), COUNT(*) FROM events"
+        f" WHERE stream_id LIKE 'order-%%' AND type IN ({kinds}) GROUP BY user_id"
     )
     targets: dict[int, int] = {}
     inputs = 0
-    for stream_id, position, count in rows:
-        p = partition_of(str(stream_id).encode(), PARTITIONS)
+    for user_id, position, count in rows:
+        p = partition_of(str(user_id).encode(), PARTITIONS)
         targets[p] = max(targets.get(p, 0), int(position))
         inputs += int(count)
     fills = await db.value("SELECT COUNT(*) FROM events WHERE type = 'OrderFilled'")
@@ -135,9 +134,9 @@ async def settlement_targets(db: Db) -> tuple[dict[int, int], int, int]:
 async def settlement_phase(
     bench: Bench, db: Db, progress: Progress, trades: int
 ) -> tuple[Phase, dict[str, Any]]:
-    """(B) the settlement worker over the whole events topic, until every input is booked."""
+    """(B) the settlement worker over the settlement topic, until every input is booked."""
     targets, inputs, _ = await settlement_targets(db)
-    topic_events = await db.value("SELECT COALESCE(MAX(position), 0) FROM events")
+    topic_events = inputs  # (the relay puts settlement's inputs only on its topic)
     env = bench.worker_env(EXCHANGE_SETTLEMENT_GROUP=f"bench-settlement-{bench.tag}")
     phase, rows, steady_cpu = await timed_worker(bench, db, progress, "settlement", env, targets)
     steady_s = phase.steady_s

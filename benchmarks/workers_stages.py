@@ -42,6 +42,8 @@ from typing import Any, Final
 import orjson
 import uvloop
 
+from event_store.outbox import OutboxRow
+
 log = logging.getLogger("stages")
 
 PARTITIONS: Final = 4
@@ -92,8 +94,8 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def relayed(url: str) -> list[tuple[int, bytes, str | None, bytes]]:
-    """The relay's rows (position, stream key, symbol, value) up to its checkpoint."""
+async def relayed(url: str) -> list[OutboxRow]:
+    """The relay's rows (position, stream key, symbol, user key, value) up to its checkpoint."""
     from event_store.connection import connect_raw
     from event_store.outbox import fetch_outbox
 
@@ -102,7 +104,7 @@ async def relayed(url: str) -> list[tuple[int, bytes, str | None, bytes]]:
         async with conn.cursor() as cur:
             await cur.execute("SELECT MAX(position) FROM checkpoints WHERE consumer LIKE 'bench-%'")
             (end,) = await cur.fetchone()
-            rows: list[tuple[int, bytes, str | None, bytes]] = []
+            rows: list[OutboxRow] = []
             after = 0
             while after < end:
                 batch = await fetch_outbox(cur, after, min(50_000, end - after))
@@ -115,9 +117,7 @@ async def relayed(url: str) -> list[tuple[int, bytes, str | None, bytes]]:
     return rows
 
 
-async def matching_stages(
-    url: str, rows: list[tuple[int, bytes, str | None, bytes]], batch: int
-) -> dict[str, Any]:
+async def matching_stages(url: str, rows: list[OutboxRow], batch: int) -> dict[str, Any]:
     """Each stage of the matching worker's batches, per input."""
     from domain.matching import MatchingEngine
     from event_store.connection import connect_raw
@@ -129,7 +129,7 @@ async def matching_stages(
     from workers.matching.shard import INPUT_CONSUMED, admit, to_command
     from workers.matching.worker import ACTOR, _route
 
-    values = [value for _, _, symbol, value in rows if symbol is not None]
+    values = [value for _, _, symbol, _, value in rows if symbol is not None]
     engine = MatchingEngine()
     from event_store.mariadb import MariaDbEventStore
 
@@ -207,9 +207,7 @@ async def matching_stages(
     return figures
 
 
-async def settlement_stages(
-    url: str, rows: list[tuple[int, bytes, str | None, bytes]], batch: int
-) -> dict[str, Any]:
+async def settlement_stages(url: str, rows: list[OutboxRow], batch: int) -> dict[str, Any]:
     """Each stage of the settlement worker's batches."""
     from domain.account import Account
     from domain.events import event_from_dict
@@ -221,7 +219,7 @@ async def settlement_stages(
     from workers.accounts import Accounts, Cached
     from workers.settlement import _ORDER_PREFIX, _SETTLED, SettlementWorker
 
-    values = [(key, value) for _, key, _, value in rows]
+    values = [(key, value) for _, key, _, _, value in rows]
     clock = Clock(
         wall=("cold", "warm", "warm_json_table", "snapshots_sequential", "snapshots_concurrent")
     )
@@ -258,7 +256,7 @@ async def settlement_stages(
 
     store = MariaDbEventStore.from_url(url)
     try:
-        worker = SettlementWorker(store, group="stages", topic="stages")
+        worker = SettlementWorker(store, group="stages", topic="stages", partitions=PARTITIONS)
         users_per_batch = [{int(e.data["user_id"]) for e in b} for b in batches]
         cold_accounts = Accounts(store)
         seen: set[int] = set()

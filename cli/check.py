@@ -55,7 +55,10 @@ def _settings(profile: Profile) -> InfraSettings:
 async def backlog(store: EventStore, settings: InfraSettings, groups: list[str]) -> int:
     """Events not yet relayed plus messages each consumer group has not committed past."""
     behind = await store.last_position() - await store.load_checkpoint(RELAY)
-    topics = {"matching": (settings.orders_topic, settings.orders_partitions)}
+    topics = {
+        "matching": (settings.orders_topic, settings.orders_partitions),
+        "settlement": (settings.settlement_topic, settings.settlement_partitions),
+    }
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
     await consumer.start()
     try:

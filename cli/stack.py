@@ -126,6 +126,7 @@ async def ensure_topics(bootstrap: str, settings: InfraSettings) -> None:
         wanted = {
             settings.orders_topic: settings.orders_partitions,
             settings.events_topic: settings.events_partitions,
+            settings.settlement_topic: settings.settlement_partitions,
         }
         new = [NewTopic(t, n, 1) for t, n in wanted.items() if t not in existing]
         if new:

@@ -29,6 +29,9 @@ class InfraSettings(BaseSettings):
     orders_partitions: int = 4
     events_topic: str = "exchange.events"
     events_partitions: int = 4
+    settlement_topic: str = "exchange.settlement"
+    """The settlement worker's inputs, keyed by the owning user (``event_store.outbox``)."""
+    settlement_partitions: int = 4
     log_level: str = "INFO"
     dependency_timeout_s: float = 2.0
 

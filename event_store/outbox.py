@@ -6,6 +6,12 @@ Routing rule
     * An event whose metadata holds ``"order_symbol": "<SYMBOL>"`` (see :func:`order_route`)
       goes to the orders topic (``EXCHANGE_ORDERS_TOPIC``) too, keyed by that symbol, so each
       symbol has one engine partition. Whoever appends an event the engine must act on sets it.
+    * An event of an ``order-*`` stream whose type settlement books (:data:`SETTLEMENT_INPUTS`)
+      goes to the settlement topic (``EXCHANGE_SETTLEMENT_TOPIC``) too, keyed by its data's
+      ``user_id``: the settlement worker reads its inputs only (not every event of the store),
+      each account has one settlement partition (so one writer besides the command API), and
+      an order's events keep their order (one owner, one partition). The key is the event's own
+      data, so no appender has to remember a route.
 
 Message value (JSON, UTF-8): ``position``, ``stream_id``, ``stream_version``, ``event_id``,
 ``type``, ``schema_version``, ``recorded_at`` (ISO 8601, UTC), ``data``, ``metadata``, exactly
@@ -30,12 +36,18 @@ from event_store.upcasting import Upcasters
 ORDER_SYMBOL: Final = "order_symbol"
 """The metadata field that routes an event to the orders topic, keyed by its value."""
 
-OutboxRow = tuple[int, bytes, str | None, bytes]
-"""(position, stream key, order symbol or None, message value)."""
+SETTLEMENT_INPUTS: Final = ("OrderFilled", "OrderCancelled", "OrderExpired", "OrderRejected")
+"""The types of ``order-*`` streams the settlement worker books (the store knows no domain: a
+unit test keeps this equal to ``workers.settlement``'s inputs)."""
+
+OutboxRow = tuple[int, bytes, str | None, bytes | None, bytes]
+"""(position, stream key, order symbol or None, settlement key (user id) or None, value)."""
 
 SELECT_OUTBOX: Final = (
     "SELECT position, CAST(stream_id AS BINARY),"
     f" JSON_VALUE(metadata, '$.{ORDER_SYMBOL}'),"
+    " CASE WHEN type IN (" + ", ".join(f"'{t}'" for t in SETTLEMENT_INPUTS) + ")"
+    " AND stream_id LIKE 'order-%%' THEN CAST(JSON_VALUE(data, '$.user_id') AS BINARY) END,"
     " CAST(CONCAT('{\"position\":', position,"
     " ',\"stream_id\":', JSON_QUOTE(stream_id),"
     " ',\"stream_version\":', stream_version,"
@@ -50,7 +62,8 @@ SELECT_OUTBOX: Final = (
 
 def partition_of(key: bytes, partitions: int) -> int:
     """The partition Kafka's default partitioner (murmur2) gives ``key``: a symbol's engine shard
-    on the orders topic, a stream's partition on the events topic."""
+    on the orders topic, a stream's partition on the events topic, a user's settlement partition
+    on the settlement topic."""
     hashed: int = murmur2(key)
     return (hashed & 0x7FFFFFFF) % partitions
 

@@ -4,7 +4,8 @@ A reader task fetches events after the last position read and hands each batch t
 producer (aiokafka's batch builder: one future per partition batch, not per message); an acker
 task awaits the batches in order and moves the checkpoint only past what the broker
 acknowledged. Killed anywhere, the relay restarts from its checkpoint and re-sends: nothing is
-skipped, consumers dedupe by (stream_id, stream_version). Routing: see ``event_store.outbox``.
+skipped, consumers dedupe by (stream_id, stream_version) or position. Routing (events, orders and
+settlement topics): see ``event_store.outbox``.
 """
 
 from __future__ import annotations
@@ -58,37 +59,39 @@ class Partitioner:
 class Publisher:
     """Turns a batch of outbox rows into producer batches, one per (topic, partition)."""
 
-    def __init__(self, producer: AIOKafkaProducer, events_topic: str, orders_topic: str) -> None:
+    def __init__(
+        self,
+        producer: AIOKafkaProducer,
+        events_topic: str,
+        orders_topic: str,
+        settlement_topic: str,
+    ) -> None:
         self._producer = producer
-        self._events_topic = events_topic
-        self._orders_topic = orders_topic
-        self._events: Partitioner | None = None
-        self._orders: Partitioner | None = None
+        self._topics = (events_topic, orders_topic, settlement_topic)
+        self._partitioners: tuple[Partitioner, ...] = ()
 
     async def start(self) -> None:
         """Learn the partition counts from the broker's metadata."""
-        self._events = Partitioner(len(await self._producer.partitions_for(self._events_topic)))
-        self._orders = Partitioner(len(await self._producer.partitions_for(self._orders_topic)))
+        self._partitioners = tuple(
+            [Partitioner(len(await self._producer.partitions_for(t))) for t in self._topics]
+        )
 
     async def publish(self, rows: list[OutboxRow]) -> list[asyncio.Future[Any]]:
         """Queue every row for sending; the futures resolve when the broker acknowledged."""
-        assert self._events is not None and self._orders is not None, "call start() first"
+        assert self._partitioners, "call start() first"
         builders: dict[tuple[str, int], Any] = {}
         futures: list[asyncio.Future[Any]] = []
-        events_partition, orders_partition = self._events, self._orders
-        for _, stream_key, symbol, value in rows:
-            await self._add(
-                (self._events_topic, events_partition(stream_key)),
-                stream_key,
-                value,
-                builders,
-                futures,
-            )
+        events_topic, orders_topic, settlement_topic = self._topics
+        events, orders, settlement = self._partitioners
+        for _, stream_key, symbol, user_key, value in rows:
+            target = (events_topic, events(stream_key))
+            await self._add(target, stream_key, value, builders, futures)
             if symbol is not None:
                 key = symbol.encode()
-                await self._add(
-                    (self._orders_topic, orders_partition(key)), key, value, builders, futures
-                )
+                await self._add((orders_topic, orders(key)), key, value, builders, futures)
+            if user_key is not None:
+                target = (settlement_topic, settlement(user_key))
+                await self._add(target, user_key, value, builders, futures)
         for (topic, partition), builder in builders.items():
             futures.append(await self._producer.send_batch(builder, topic, partition=partition))
         return futures
@@ -155,7 +158,7 @@ class Relay:
         )
         try:
             await producer.start()
-            publisher = Publisher(producer, s.events_topic, s.orders_topic)
+            publisher = Publisher(producer, s.events_topic, s.orders_topic, s.settlement_topic)
             await publisher.start()
             self.checkpoint = await _load_checkpoint(writer, s.relay_name)
             log.info("relay started", extra={"checkpoint": self.checkpoint, "relay": s.relay_name})

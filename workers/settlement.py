@@ -1,7 +1,10 @@
 """The settlement worker (``python -m workers.settlement``): fills and closed orders → accounts.
 
-It consumes the events topic (keyed by stream, so each order's events arrive in order) and, for
-the events of ``order-*`` streams, books the owner's account with the domain's rules:
+It consumes the settlement topic: the relay puts there only the events it acts on (fills and
+closing events of ``order-*`` streams, ``event_store.outbox``), keyed by the owning user, so each
+account is booked by one partition (an order's events arrive in order: one owner, one
+partition) and the worker decodes nothing it does not book. It books the owner's account with
+the domain's rules:
 
 * ``OrderFilled`` → ``TradeSettled`` (consumes the order's hold, moves cash and shares, charges
   the fee), and ``FundsReleased`` of the leftover when the order is filled; the fee is credited
@@ -14,14 +17,18 @@ precedes the engine's ``OrderAmended`` in the order's stream), and releasing on 
 ``OrderAmended`` could take that reservation away. Holds only grow while an order is open.
 
 A batch's account events and ``SettlementInputConsumed`` on ``settlement-<p>`` (expected version:
-the fence) are one append. Account streams are appended with the versions the decisions were
-taken on; a conflict with the command API drops those accounts and decides the batch again.
+the fence; data: the settlement topic, the last position and the next Kafka offset) are one
+append. Account streams are appended with the versions the decisions were taken on: no other
+settlement partition writes an account, so only the command API's appends (reservations) can
+conflict, and a conflict drops those accounts and decides the batch again.
+
+Checkpoints written on another topic (the layout before the settlement topic consumed the
+events topic, keyed by stream) are moved once: ``workers.settlement_resume``.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any, Final
 
 import uvloop
@@ -39,11 +46,10 @@ from event_store.protocol import EventStore
 from workers.accounts import Accounts
 from workers.consumer import Busy, Fenced, Resume
 from workers.instruments import Instruments
+from workers.settlement_resume import ACTOR, checkpoint, last_checkpoint, move_to_topic
 
 log = logging.getLogger("settlement")
 
-ACTOR: Final = "settlement"
-INPUT_CONSUMED: Final = "SettlementInputConsumed"
 ANY: Final = -1
 MAX_ATTEMPTS: Final = 20
 _FILLED: Final = OrderFilled.__name__
@@ -56,17 +62,12 @@ class SettlementError(Exception):
 
 
 class SettlementWorker:
-    """A :class:`~workers.consumer.PartitionWorker` of the events topic."""
+    """A :class:`~workers.consumer.PartitionWorker` of the settlement topic."""
 
-    input_filter: Final = re.compile(
-        rb'"type":"(?:' + b"|".join(t.encode() for t in sorted(_SETTLED)) + rb')"'
-    )
-    """Messages of other types are never inputs (the outbox writes ``"type":"<Type>"`` at the
-    top level of every message); a match is checked again after decoding."""
-
-    def __init__(self, store: EventStore, *, group: str, topic: str) -> None:
+    def __init__(self, store: EventStore, *, group: str, topic: str, partitions: int) -> None:
         self.group = group
         self.topic = topic
+        self._partitions = partitions
         self._store = store
         self._accounts = Accounts(store)
         self._instruments = Instruments(store)
@@ -74,13 +75,19 @@ class SettlementWorker:
         self._fees = Account(FEE_ACCOUNT)
 
     async def assign(self, partition: int) -> Resume:
-        """Where ``settlement-<p>`` says this partition stands."""
-        stream_id = streams.settlement(partition)
-        version = await self._store.stream_version(stream_id)
+        """Where ``settlement-<p>`` says this partition stands (moved off a legacy topic first)."""
+        version, last = await last_checkpoint(self._store, partition)
+        if last is None or last.get("topic") != self.topic:
+            await move_to_topic(self._store, self.topic, self._partitions)
+            version, last = await last_checkpoint(self._store, partition)
         self._versions[partition] = version
-        if not version:
+        if last is None:
             return Resume(0, None)
-        last = (await self._store.read_stream(stream_id, version, limit=1))[0].data
+        if last.get("topic") != self.topic:
+            raise SettlementError(
+                f"{streams.settlement(partition)} is still checkpointed on {last.get('topic')!r}"
+                " (is a settlement worker of the old layout still running?)"
+            )
         return Resume(int(last["last_position"]), last.get("kafka_offset"))
 
     async def revoke(self, partition: int) -> None:
@@ -93,20 +100,12 @@ class SettlementWorker:
         if not inputs:
             return  # nothing to book; the position moves with the next batch that has some
         users = {int(e.data["user_id"]) for e in inputs}
-        consumed = {
-            "partition": partition,
-            "last_position": events[-1].position,
-            "kafka_offset": next_offset,
-        }
+        consumed = checkpoint(self.topic, partition, events[-1].position, next_offset)
         for attempt in range(MAX_ATTEMPTS):
             await self._accounts.refresh(users)
             appends = await self._decide(inputs)
             appends.append(
-                StreamAppend(
-                    streams.settlement(partition),
-                    [NewEvent(INPUT_CONSUMED, consumed, {"actor": ACTOR})],
-                    self._versions[partition],
-                )
+                StreamAppend(streams.settlement(partition), [consumed], self._versions[partition])
             )
             try:
                 result = await self._store.append(*appends)
@@ -178,7 +177,12 @@ async def _main() -> None:
     settings = SettlementSettings()
 
     def make(store: EventStore, _ops: Operations) -> SettlementWorker:
-        return SettlementWorker(store, group=settings.settlement_group, topic=settings.events_topic)
+        return SettlementWorker(
+            store,
+            group=settings.settlement_group,
+            topic=settings.settlement_topic,
+            partitions=settings.settlement_partitions,
+        )
 
     await run_store_consumer("settlement", settings, make)
 
