@@ -9,11 +9,12 @@ message values come from the same ``SELECT`` the relay runs, up to the relay's c
 the settlement worker's own outputs are left out) and times every stage of a batch separately:
 
 * matching, per input, in batches of ``--batch`` (the worker's ``batch_max``): decoding the
-  message (``event_from_message``), the request → engine command, ``engine.process``, routing the
-  outputs (``to_dict`` + ``NewEvent`` per output event), encoding the append
-  (``encode_append``) and planning it (``plan_batch``), and the stream-version look-up of the
-  batch's order streams that the writer's careful path makes (the order streams are appended
-  with ``ANY`` and are not in its cache);
+  message into an engine command (``workers.matching.codec.input_from_message``),
+  ``engine.process``, routing the outputs (``OutputRows.add``: one encoded row per output
+  event), building the append (``OutputRows.append``) and planning it (``plan_batch``), and the
+  stream-version look-up of the batch's order streams that the writer's careful path makes (the
+  order streams are appended with ``ANY``; the worker notes its inputs' versions so the writer
+  usually plans from its cache instead);
 * settlement: decoding every message of the events topic (all of them, not only the inputs),
   loading an account the first time (``Accounts.refresh`` of users never seen), refreshing the
   accounts of a batch that are already cached (the round trip every batch makes), the decisions
@@ -121,13 +122,17 @@ async def matching_stages(url: str, rows: list[OutboxRow], batch: int) -> dict[s
     """Each stage of the matching worker's batches, per input."""
     from domain.matching import MatchingEngine
     from event_store.connection import connect_raw
-    from event_store.model import ANY, NewEvent, StreamAppend
-    from event_store.outbox import event_from_message
-    from event_store.planning import encode_append, plan_batch
+    from event_store.planning import plan_batch
     from event_store.sql import stream_versions
     from workers.instruments import Instruments
-    from workers.matching.shard import INPUT_CONSUMED, admit, to_command
-    from workers.matching.worker import ACTOR, _route
+    from workers.matching.codec import (
+        ACTOR,
+        OutputRows,
+        encoded_event,
+        input_from_message,
+        metadata_of,
+    )
+    from workers.matching.shard import INPUT_CONSUMED, admit
 
     values = [value for _, _, symbol, _, value in rows if symbol is not None]
     engine = MatchingEngine()
@@ -137,9 +142,8 @@ async def matching_stages(url: str, rows: list[OutboxRow], batch: int) -> dict[s
     instruments = Instruments(store)
     conn = await connect_raw(url, autocommit=True, connect_timeout_s=5)
     clock = Clock(
-        "decode", "command", "engine", "route", "encode", "plan", "versions_db",
-        wall=("versions_db",),
-    )  # fmt: skip
+        "decode", "engine", "route", "encode", "plan", "versions_db", wall=("versions_db",)
+    )
     outputs_total = streams_total = 0
     mariadb = _mariadb_pid()
     versions_mariadb_s = 0.0
@@ -147,33 +151,24 @@ async def matching_stages(url: str, rows: list[OutboxRow], batch: int) -> dict[s
         for first in range(0, len(values), batch):
             chunk = values[first : first + batch]
             with clock("decode"):
-                events = [event_from_message(v) for v in chunk]
-            with clock("command"):
-                found = [to_command(e) for e in events]
-            commands = [c for c in found if c is not None]
+                inputs = [input_from_message(v) for v in chunk]
+            commands = [i.command for i in inputs if i.command is not None]
             for command in commands:
                 await admit(engine, instruments, command)
             process = engine.process
             with clock("engine"):
                 results = [process(c) for c in commands]
-            by_stream: dict[str, list[NewEvent]] = {}
+            output_rows = OutputRows()
             with clock("route"):
-                for event, outputs in zip(events, results, strict=True):
-                    meta = {
-                        "correlation_id": event.metadata.get("correlation_id"),
-                        "causation_id": str(event.event_id),
-                        "actor": ACTOR,
-                    }
-                    _route(outputs, meta, by_stream)
-            outputs_total += sum(len(v) for v in by_stream.values())
-            streams_total += len(by_stream)
-            appends = [StreamAppend(s, evs, ANY) for s, evs in by_stream.items()]
+                for item, outputs in zip(inputs, results, strict=True):
+                    if outputs:
+                        output_rows.add(outputs, metadata_of(item.correlation_id, item.event_id))
             consumed = {"partition": 0, "last_position": 0, "kafka_offset": 0, "inputs": 0}
-            appends.append(
-                StreamAppend("matching-x", [NewEvent(INPUT_CONSUMED, consumed, {"a": ACTOR})], 0)
-            )
             with clock("encode"):
-                encoded = encode_append(appends, None)
+                checkpoint = encoded_event(INPUT_CONSUMED, consumed, {"actor": ACTOR})
+                encoded = output_rows.append("matching-x", 0, checkpoint)
+            outputs_total += len(encoded.event_ids) - 1
+            streams_total += len(encoded.streams) - 1
             ids = {s.stream_id for s in encoded.streams}
             cpu_before = _cpu_seconds(mariadb)
             with clock("versions_db"):

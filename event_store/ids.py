@@ -51,17 +51,28 @@ class EventIds:
         self._prefix_text = str(uuid.UUID(int=value))[:-12]
         self._next = int.from_bytes(os.urandom(2))  # a random start within the counter
 
-    def __call__(self) -> EventId:
-        """The next id (a new prefix every 2**48 ids)."""
+    def _draw(self) -> int:
+        """The next counter value (drawing a new prefix every 2**48 ids)."""
         if self._next >> _COUNTER_BITS:
             self._new_prefix()
         counter = self._next
         self._next = counter + 1
+        return counter
+
+    def __call__(self) -> EventId:
+        """The next id."""
+        counter = self._draw()
         new = _new(EventId)
         _set_int(new, self._prefix_int | counter)
         _set_safe(new, _SAFE)
         _set_text(new, f"{self._prefix_text}{counter:012x}")
         return new
+
+    def text(self) -> str:
+        """The next id as its text only, for writers that build store rows themselves (the
+        same sequence as calling the source; no UUID object is built: half the cost)."""
+        counter = self._draw()  # first: it may draw the prefix
+        return f"{self._prefix_text}{counter:012x}"
 
 
 # UUID forbids attribute assignment; its slots' own descriptors set them (cheaper than
@@ -82,6 +93,9 @@ def event_id_from_text(text: str) -> EventId:
 
 new_event_id: Final = EventIds()
 """The process's id source (ids are unique across forks: the prefix is drawn after a fork)."""
+
+new_event_id_text: Final = new_event_id.text
+"""The next id of the process's source, as text (see :meth:`EventIds.text`)."""
 
 
 def _redraw_after_fork() -> None:

@@ -21,7 +21,7 @@ from event_store.model import (
     StreamAppend,
     recorded_event,
 )
-from event_store.planning import encode_append, encode_checkpoint
+from event_store.planning import EncodedAppend, encode_append, encode_checkpoint
 from event_store.sql import EVENT_COLUMNS, INSERT_CHECKPOINTS, LAST_POSITION
 from event_store.upcasting import Upcasters
 from event_store.writer import GroupCommitWriter
@@ -76,6 +76,10 @@ class MariaDbEventStore:
     ) -> AppendResult:
         """See :meth:`event_store.protocol.EventStore.append`."""
         return await self._writer.submit(encode_append(appends, checkpoint))
+
+    async def append_encoded(self, encoded: EncodedAppend) -> AppendResult:
+        """See :meth:`event_store.protocol.EventStore.append_encoded`."""
+        return await self._writer.submit(encoded)
 
     async def read_stream(
         self, stream_id: str, from_version: int = 1, limit: int | None = None

@@ -11,7 +11,7 @@ import orjson
 
 from event_store.errors import CheckpointConflict, EventStoreError
 from event_store.model import AppendResult, Checkpoint, RecordedEvent, Snapshot, StreamAppend
-from event_store.planning import EventRow, encode_append, plan_batch, replay_result
+from event_store.planning import EncodedAppend, EventRow, encode_append, plan_batch, replay_result
 from event_store.upcasting import Upcasters
 
 
@@ -32,7 +32,10 @@ class InMemoryEventStore:
         self, *appends: StreamAppend, checkpoint: Checkpoint | None = None
     ) -> AppendResult:
         """See :meth:`event_store.protocol.EventStore.append`."""
-        encoded = encode_append(appends, checkpoint)
+        return await self.append_encoded(encode_append(appends, checkpoint))
+
+    async def append_encoded(self, encoded: EncodedAppend) -> AppendResult:
+        """See :meth:`event_store.protocol.EventStore.append_encoded`."""
         async with self._lock:
             replay = replay_result(encoded.event_ids, self._by_event_id)
             if isinstance(replay, EventStoreError):

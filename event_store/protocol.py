@@ -6,6 +6,7 @@ from collections.abc import Collection, Mapping
 from typing import Protocol
 
 from event_store.model import AppendResult, Checkpoint, RecordedEvent, Snapshot, StreamAppend
+from event_store.planning import EncodedAppend
 
 
 class EventStore(Protocol):
@@ -20,6 +21,15 @@ class EventStore(Protocol):
         ``CheckpointConflict`` when a ``must_advance`` checkpoint is not past the saved one. If
         every event id was already recorded, returns the original result instead (idempotent
         retry). ``checkpoint`` is saved in the same transaction when given.
+        """
+        ...
+
+    async def append_encoded(self, encoded: EncodedAppend) -> AppendResult:
+        """:meth:`append` of a call already encoded, as ``encode_append`` would have encoded it.
+
+        For writers whose events are not ``NewEvent``\\ s yet (the matching worker builds its
+        rows straight from engine events): the caller vouches for what ``encode_append``
+        checks (valid JSON objects, each stream once, unique event ids).
         """
         ...
 

@@ -4,9 +4,10 @@ A worker (:class:`PartitionWorker`) only decides. The loop does the rest:
 
 * joins the worker's consumer group on its topic; on assignment asks the worker for its durable
   state of the partition (:meth:`PartitionWorker.assign` → :class:`Resume`) and seeks there;
-* decodes each fetched batch, drops what the worker already applied (position at or below its
-  checkpoint, and re-sends whose position went backwards), and hands the rest to
-  :meth:`PartitionWorker.apply`, which makes the effect and the checkpoint durable together;
+* decodes each fetched batch (with the worker's own ``decode`` if it has one), drops what the
+  worker already applied (position at or below its checkpoint, and re-sends whose position went
+  backwards), and hands the rest to :meth:`PartitionWorker.apply`, which makes the effect and
+  the checkpoint durable together;
 * when ``apply`` fails (MariaDB, Redis or Kafka down, or :class:`Fenced`: the partition was taken
   over), the worker's in-memory state is suspect: the loop backs off, re-assigns the partition
   (reloading the durable state), and re-applies what is still new of the same batch. So an input
@@ -34,7 +35,6 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from common.settings import InfraSettings
 from event_store.connection import DB_ERRORS
 from event_store.errors import EventStoreUnavailable
-from event_store.model import RecordedEvent
 from event_store.outbox import event_from_message
 
 log = logging.getLogger("consumer")
@@ -75,6 +75,15 @@ class Resume:
     """The Kafka offset of the next message to read, or ``None`` for the partition's start."""
 
 
+class Positioned(Protocol):
+    """A decoded message: all the loop reads of it is its store position."""
+
+    @property
+    def position(self) -> int:
+        """The event's position in the store."""
+        ...
+
+
 class PartitionWorker(Protocol):
     """A worker's decisions, per partition of its topic."""
 
@@ -96,8 +105,13 @@ class PartitionWorker(Protocol):
         """Forget a partition no longer owned."""
         ...
 
-    async def apply(self, partition: int, events: list[RecordedEvent], next_offset: int) -> None:
-        """Make the batch's effect and the checkpoint durable together, or raise."""
+    async def apply(self, partition: int, events: list[Any], next_offset: int) -> None:
+        """Make the batch's effect and the checkpoint durable together, or raise.
+
+        ``events`` are the batch's new messages as the worker's ``decode(value)`` gives them,
+        if it has one (anything with a ``position``), else as ``RecordedEvent``\\ s
+        (``event_from_message``).
+        """
         ...
 
 
@@ -274,7 +288,8 @@ async def _apply(
     if prefilter is not None:
         search = prefilter.search
         values = [v for v in values[:-1] if search(v)] + values[-1:]
-    events = [event_from_message(value) for value in values]
+    decode: Callable[[bytes], Positioned] = getattr(worker, "decode", event_from_message)
+    events = [decode(value) for value in values]
     next_offset = records[-1].offset + 1
     while not stop.is_set():
         fresh = _new_events(events, partitions.positions[partition])
@@ -302,9 +317,9 @@ async def _apply(
     return None
 
 
-def _new_events(events: list[RecordedEvent], applied: int) -> list[RecordedEvent]:
+def _new_events[E: Positioned](events: list[E], applied: int) -> list[E]:
     """The events past ``applied``, in increasing position (a relay re-send may go back)."""
-    fresh: list[RecordedEvent] = []
+    fresh: list[E] = []
     last = applied
     for event in events:
         if event.position > last:

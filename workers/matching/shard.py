@@ -74,11 +74,17 @@ def to_command(event: RecordedEvent) -> Command | None:
 
 def engine_command(event: RecordedEvent) -> Command:
     """The engine command a stored engine input stands for."""
-    request = event_from_dict(event.type, event.data)
+    return request_command(event.type, event.data, event.position)
+
+
+def request_command(event_type: str, data: dict[str, Any], position: int) -> Command:
+    """The engine command of the request stored as ``event_type`` with (upcast) ``data``: the
+    reference (the domain's ``event_from_dict`` and ``to_command``)."""
+    request = event_from_dict(event_type, data)
     if not isinstance(
         request, OrderPlaced | CancelRequested | AmendRequested | BatchPlaced | SessionClosed
     ):
-        raise TypeError(f"event {event.position} ({event.type}) is not an engine input")
+        raise TypeError(f"event {position} ({event_type}) is not an engine input")
     return request.to_command()
 
 

@@ -5,36 +5,35 @@ every resulting event to its order's stream (a trade as the two orders' ``OrderF
 refused batch's ``BatchRejected`` to its batch stream, and ``MatchingInputConsumed`` to
 ``matching-<p>`` with the version it loaded as the expected version: **one** transaction. A worker
 that lost the partition (another appended) gets ``WrongExpectedVersion`` there and is fenced; the
-consumer loop then reloads the shard from the store. The event shapes: ``workers/README.md``.
+consumer loop then reloads the shard from the store. The event shapes: ``workers/README.md``;
+the inputs are decoded and the outputs encoded by :mod:`workers.matching.codec`.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Final
+from collections.abc import Sequence
+from typing import Any
 
-from domain import streams
-from domain.events import Event
-from domain.order_events import TradeExecuted
-from domain.rejections import BatchRejected
 from event_store.errors import WrongExpectedVersion
-from event_store.model import NewEvent, RecordedEvent, StreamAppend
+from event_store.model import RecordedEvent
 from event_store.protocol import EventStore
+from event_store.upcasting import Upcasters
 from workers.consumer import Fenced, Resume
 from workers.instruments import Instruments
-from workers.matching.shard import (
-    INPUT_CONSUMED,
-    Shard,
-    admit,
-    load_shard,
-    to_command,
+from workers.matching.codec import (
+    ACTOR,
+    EngineInput,
+    OutputRows,
+    encoded_event,
+    input_from_event,
+    input_from_message,
+    metadata_of,
 )
+from workers.matching.shard import INPUT_CONSUMED, Shard, admit, load_shard
 
 log = logging.getLogger("matching")
-
-ACTOR: Final = "matching"
-ANY: Final = -1
 
 
 class MatchingWorker:
@@ -49,6 +48,7 @@ class MatchingWorker:
         partitions: int,
         snapshot_every_inputs: int = 50_000,
         snapshot_every_s: float = 60.0,
+        upcasters: Upcasters | None = None,
     ) -> None:
         self.group = group
         self.topic = topic
@@ -56,6 +56,7 @@ class MatchingWorker:
         self._store = store
         self._partitions = partitions
         self._instruments = Instruments(store)
+        self._upcasters = upcasters or Upcasters()
         self._snapshot_every_inputs = snapshot_every_inputs
         self._snapshot_every_s = snapshot_every_s
         self._snapshot_at: dict[int, float] = {}
@@ -99,52 +100,51 @@ class MatchingWorker:
         """Drop the partition's engine (another worker owns it now)."""
         self.shards.pop(partition, None)
 
-    async def apply(self, partition: int, events: list[RecordedEvent], next_offset: int) -> None:
+    def decode(self, value: bytes) -> EngineInput:
+        """An orders-topic message as an engine input (the consumer loop's decoder for us)."""
+        return input_from_message(value, self._upcasters)
+
+    async def apply(
+        self, partition: int, events: Sequence[EngineInput | RecordedEvent], next_offset: int
+    ) -> None:
         """Run the inputs through the engine; append outputs and the position atomically."""
         self._applying.add(partition)
         try:
-            await self._apply(partition, events, next_offset)
+            inputs = [e if isinstance(e, EngineInput) else input_from_event(e) for e in events]
+            await self._apply(partition, inputs, next_offset)
         finally:
             self._applying.discard(partition)
 
-    async def _apply(self, partition: int, events: list[RecordedEvent], next_offset: int) -> None:
+    async def _apply(self, partition: int, inputs: list[EngineInput], next_offset: int) -> None:
         shard = self.shards[partition]
-        by_stream: dict[str, list[NewEvent]] = {}
-        inputs = 0
-        for event in events:
-            command = to_command(event)
+        engine = shard.engine
+        rows = OutputRows()
+        applied = 0
+        for item in inputs:
+            command = item.command
             if command is None:
                 continue
-            await admit(shard.engine, self._instruments, command)
-            outputs = shard.engine.process(command)
-            inputs += 1
-            meta = {
-                "correlation_id": event.metadata.get("correlation_id"),
-                "causation_id": str(event.event_id),
-                "actor": ACTOR,
-            }
-            _route(outputs, meta, by_stream)
-        last = events[-1].position
+            await admit(engine, self._instruments, command)
+            outputs = engine.process(command)
+            applied += 1
+            if outputs:
+                rows.add(outputs, metadata_of(item.correlation_id, item.event_id))
+        last = inputs[-1].position
         consumed = {
             "partition": partition,
             "last_position": last,
             "kafka_offset": next_offset,
-            "inputs": inputs,
-            "sequence": shard.engine.sequence,
+            "inputs": applied,
+            "sequence": engine.sequence,
         }
         # The inputs' own versions are committed ones of their order streams: with them the
         # store's writer plans these ANY appends without looking the streams up under its lock.
-        self._store.note_versions({e.stream_id: e.stream_version for e in events})
-        appends = [StreamAppend(s, evs, ANY) for s, evs in by_stream.items()]
-        appends.append(
-            StreamAppend(
-                shard.stream_id,
-                [NewEvent(INPUT_CONSUMED, consumed, {"actor": ACTOR})],
-                shard.version,
-            )
-        )
+        self._store.note_versions({i.stream_id: i.stream_version for i in inputs})
+        checkpoint = encoded_event(INPUT_CONSUMED, consumed, {"actor": ACTOR})
         try:
-            await self._store.append(*appends)
+            await self._store.append_encoded(
+                rows.append(shard.stream_id, shard.version, checkpoint)
+            )
         except WrongExpectedVersion as exc:
             self.shards.pop(partition, None)
             if exc.stream_id == shard.stream_id:
@@ -155,7 +155,7 @@ class MatchingWorker:
             raise
         shard.version += 1
         shard.position, shard.kafka_offset = last, next_offset
-        shard.inputs_since_snapshot += inputs
+        shard.inputs_since_snapshot += applied
         await self._maybe_snapshot(shard)
 
     async def _maybe_snapshot(self, shard: Shard) -> None:
@@ -172,27 +172,3 @@ class MatchingWorker:
             "snapshot saved",
             extra={"partition": shard.partition, "version": shard.version, "at": shard.position},
         )
-
-
-def _route(
-    outputs: list[Event], meta: dict[str, Any], by_stream: dict[str, list[NewEvent]]
-) -> None:
-    """Each engine event to its order's stream; a trade as both orders' fills."""
-    for output in outputs:
-        if type(output) is TradeExecuted:
-            for fill in output.fills():
-                _add(by_stream, streams.order(fill.order_id), fill, meta)
-        elif type(output) is BatchRejected:
-            _add(by_stream, streams.batch(output.batch_id), output, meta)
-        else:
-            order_id: Any = getattr(output, "order_id")  # noqa: B009 - every other output has one
-            _add(by_stream, streams.order(order_id), output, meta)
-
-
-def _add(
-    by_stream: dict[str, list[NewEvent]], stream_id: str, event: Event, meta: dict[str, Any]
-) -> None:
-    found = by_stream.get(stream_id)
-    if found is None:
-        found = by_stream[stream_id] = []
-    found.append(NewEvent(event.event_type, event.to_dict(), meta))

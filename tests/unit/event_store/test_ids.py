@@ -40,3 +40,16 @@ def test_a_source_draws_a_new_prefix_when_its_counter_runs_out() -> None:
 
 def test_new_events_get_distinct_ids_by_default() -> None:
     assert NewEvent("T", {}).event_id != NewEvent("T", {}).event_id
+
+
+def test_text_ids_continue_the_same_sequence_and_parse_as_version_7_uuids() -> None:
+    fresh = EventIds()
+    ids = EventIds()
+    first = ids()
+
+    texts = [fresh.text(), *(ids.text() for _ in range(1000))]
+    last = ids()
+
+    parsed = [uuid.UUID(text) for text in texts]
+    assert [first, *parsed[1:], last] == sorted({first, *parsed[1:], last})
+    assert all(str(p) == t and p.version == 7 for p, t in zip(parsed, texts, strict=True))
