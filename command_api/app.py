@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
@@ -17,6 +16,7 @@ from command_api.guard import AuthFirst
 from command_api.repository import Repository
 from command_api.routes import admin, demo, funding, orders
 from command_api.services.base import Context
+from common.gc_tuning import tune_gc as tune_gc_to
 from common.health import Readiness
 from common.settings import CommandApiSettings
 from common.webapp import infra_lifespan, new_api
@@ -58,9 +58,7 @@ def tune_gc() -> None:
     loaded so far (FastAPI, pydantic, SQLAlchemy: ~10^5 objects) lives as long as the process,
     so it is frozen out of the full passes.
     """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
+    tune_gc_to(GC_THRESHOLDS)
 
 
 def _real_lifespan(settings: CommandApiSettings) -> Lifespan:

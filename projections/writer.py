@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import hashlib
 import logging
 from collections.abc import Sequence
@@ -24,6 +23,7 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError, ResponseError
 
+from common.gc_tuning import tune_gc as tune_gc_to
 from projections.accounts import AccountsFold
 from projections.base import Cache, Fold, StoredEvent
 from projections.changes import Arg, Changes
@@ -63,9 +63,7 @@ of short-lived objects beside a large long-lived document cache, and the default
 
 def tune_gc() -> None:
     """Move what startup allocated out of the collector's sight and collect less often."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
+    tune_gc_to(GC_THRESHOLDS)
 
 
 class Fenced(Exception):
