@@ -5,6 +5,12 @@ Accounts are cached with the stream version they reflect; every append that touc
 expects that version, so a stale cache (another process, the settlement worker) shows up as a
 ``WrongExpectedVersion``, after which the entry is reloaded: the cache can cost a retry, never
 correctness.
+
+A reload starts from the entry's *confirmed* state (only what was read from the stream) and
+reads just the events appended since, instead of the latest snapshot and up to
+``SNAPSHOT_EVERY`` events after it: in the full pipeline the settlement worker appends to the
+same account streams all the time, and each of its fills used to cost the next order of that
+account a full reload.
 """
 
 from __future__ import annotations
@@ -29,12 +35,19 @@ SNAPSHOT_TYPE = "domain.Account"
 
 @dataclass(slots=True, eq=False)
 class AccountEntry:
-    """A cached account; ``version`` is -1 until loaded (or after a failed append)."""
+    """A cached account; ``version`` is -1 until loaded (or after a failed append).
+
+    ``account`` is speculative: it includes the decisions whose appends are still in flight.
+    ``confirmed`` (at ``confirmed_version``) holds only events read from the stream, so a failed
+    speculation restarts from it instead of from the store's snapshot.
+    """
 
     account: Account
     version: int = -1
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     inflight: set[asyncio.Future[AppendResult]] = field(default_factory=set)
+    confirmed: Account | None = None
+    confirmed_version: int = 0
 
     @property
     def loaded(self) -> bool:
@@ -42,7 +55,7 @@ class AccountEntry:
         return self.version >= 0
 
     def forget(self) -> None:
-        """Drop the state: the next use reloads it from the store."""
+        """Drop the speculative state: the next use reloads it (from the confirmed state)."""
         self.version = -1
         self.account = Account(self.account.user_id)
 
@@ -117,17 +130,26 @@ class Repository:
         entry.version = fold_account(entry.account, events) or entry.version
 
     async def _load(self, entry: AccountEntry, stream_id: str) -> None:
-        snapshot = await self.store.load_snapshot(stream_id)
-        account, version = Account(entry.account.user_id), 0
-        if snapshot is not None and snapshot.type == SNAPSHOT_TYPE:
-            account, version = Account.from_snapshot(snapshot.state), snapshot.version
+        """Fold the stream past the confirmed state (or the snapshot) into it; copy it as the
+        speculative state."""
+        account, version = entry.confirmed, entry.confirmed_version
+        if account is None:
+            account, version = await self._snapshot(entry.account.user_id, stream_id)
         events = await self.store.read_stream(stream_id, version + 1)
         version = fold_account(account, events) or version
-        entry.account, entry.version = account, version
+        entry.confirmed, entry.confirmed_version = account, version
+        entry.account, entry.version = account.copy(), version
         if len(events) >= SNAPSHOT_EVERY:
             await self.store.save_snapshot(
                 Snapshot(stream_id, version, account.snapshot(), SNAPSHOT_TYPE)
             )
+
+    async def _snapshot(self, user_id: int, stream_id: str) -> tuple[Account, int]:
+        """The account at its latest snapshot (a new account at version 0 without one)."""
+        snapshot = await self.store.load_snapshot(stream_id)
+        if snapshot is not None and snapshot.type == SNAPSHOT_TYPE:
+            return Account.from_snapshot(snapshot.state), snapshot.version
+        return Account(user_id), 0
 
     def _evict(self) -> None:
         idle = [u for u, e in self._accounts.items() if not e.lock.locked() and not e.inflight]

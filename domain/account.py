@@ -116,6 +116,17 @@ class Account:
             ],
         }
 
+    def copy(self) -> Account:
+        """An independent copy (the caches keep a confirmed state beside a speculative one)."""
+        twin = Account(self.user_id)
+        twin.version = self.version
+        twin.balances = {a: Balance(b.total, b.held) for a, b in self.balances.items()}
+        twin.holds = {
+            i: Hold(h.order_id, h.symbol, h.side, h.asset, h.amount) for i, h in self.holds.items()
+        }
+        twin._open_sides = dict(self._open_sides)
+        return twin
+
     @classmethod
     def from_snapshot(cls, state: dict[str, Any]) -> Account:
         """The account :meth:`snapshot` described."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from command_api.repository import SNAPSHOT_EVERY, SNAPSHOT_TYPE, Repository
 from command_api.services import funding, orders
 from command_api.services.base import Context
@@ -10,7 +12,7 @@ from domain.account import Account
 from domain.account_events import FundsReleased
 from domain.errors import DomainError, ErrorCode
 from event_store.memory import InMemoryEventStore
-from event_store.model import ANY, NewEvent, StreamAppend
+from event_store.model import ANY, NewEvent, Snapshot, StreamAppend
 from tests.unit.command_api.conftest import buy, list_acme, new_user
 
 
@@ -67,3 +69,33 @@ async def test_a_long_account_stream_is_snapshotted_and_restored(
     assert Account.from_snapshot(snapshot.state).available("USD") == 100 + SNAPSHOT_EVERY
     assert entry.account.available("USD") == 100 + SNAPSHOT_EVERY
     assert entry.version == SNAPSHOT_EVERY + 1
+
+
+async def test_an_append_by_settlement_costs_a_catch_up_read_not_a_reload_from_the_snapshot(
+    ctx: Context, store: InMemoryEventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await list_acme(ctx)
+    user_id = await new_user(ctx, usd="100.00")
+    first = await orders.place_order(ctx, user_id, buy("10.00", 2), None)
+    release = FundsReleased(user_id, "USD", 2_000, first.body["order_id"], "ORDER_CLOSED", 1)
+    await store.append(
+        StreamAppend(
+            streams.account(user_id), [NewEvent(release.event_type, release.to_dict())], ANY
+        )
+    )
+    snapshot_loads: list[str] = []
+    load_snapshot = store.load_snapshot
+
+    async def counted(stream_id: str) -> Snapshot | None:
+        snapshot_loads.append(stream_id)
+        return await load_snapshot(stream_id)
+
+    monkeypatch.setattr(store, "load_snapshot", counted)
+
+    await orders.place_order(ctx, user_id, buy("10.00", 3), None)  # conflicts, then retries
+
+    entry = ctx.repo.account_entry(user_id)
+    assert snapshot_loads == []
+    assert entry.account.available("USD") == 10_000 - 3_000
+    assert entry.confirmed is not None and entry.confirmed.available("USD") == 10_000
+    assert entry.version == 4

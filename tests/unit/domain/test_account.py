@@ -206,3 +206,18 @@ class TestLimitsAndSnapshots:
         assert restored.version == account.version == 3
         assert restored.has_open_order("ACME", "sell") and restored.reserved_for(1) == 4
         assert restored.reserved_for(99) == 0
+
+
+class TestCopy:
+    def test_a_copy_changes_independently_of_its_original(self) -> None:
+        original = _funded(cash=100_000)
+        original.reserve_order(ACME, 1, "buy", "limit", 10, 100, 0)
+        expected = original.snapshot()
+        twin = original.copy()
+
+        twin.release_order(1, "ORDER_CLOSED", 1)
+        twin.deposit("USD", 5, 2)
+
+        assert original.snapshot() == expected and original.has_open_order("ACME", "buy")
+        assert twin.reserved_for(1) == 0 and not twin.has_open_order("ACME", "buy")
+        assert twin.available("USD") == 100_005 and twin.version == original.version + 2
