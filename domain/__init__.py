@@ -7,6 +7,7 @@ Nothing in this package does I/O, reads a clock or the environment, or logs: com
 from domain.account import Account, Balance, Hold
 from domain.account_events import (
     FeesCollected,
+    FeesNetted,
     FundsDeposited,
     FundsReleased,
     FundsReserved,
@@ -81,6 +82,7 @@ __all__ = [
     "Event",
     "ExpireOrders",
     "FeesCollected",
+    "FeesNetted",
     "FundsDeposited",
     "FundsReleased",
     "FundsReserved",

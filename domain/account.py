@@ -20,6 +20,7 @@ from domain.account_events import (
     RELEASED_AMENDED,
     RELEASED_ORDER_CLOSED,
     FeesCollected,
+    FeesNetted,
     FundsDeposited,
     FundsReleased,
     FundsReserved,
@@ -253,6 +254,24 @@ class Account:
             )
         )
 
+    def net_fees(self, settled: Iterable[TradeSettled]) -> list[Event]:
+        """Credit the fees of many settled trade sides to this (the fee) account: one
+        ``FeesNetted`` per (currency, symbol) that has any, in first-seen order."""
+        netted: dict[tuple[str, str], list[int]] = {}
+        for side in settled:
+            if side.fee:
+                found = netted.get((side.currency, side.symbol))
+                if found is None:
+                    netted[(side.currency, side.symbol)] = [side.fee, 1, side.at]
+                else:
+                    found[0] += side.fee
+                    found[1] += 1
+                    found[2] = max(found[2], side.at)
+        events: list[Event] = []
+        for (currency, symbol), (amount, fills, at) in netted.items():
+            events += self._record(FeesNetted(self.user_id, currency, amount, symbol, fills, at))
+        return events
+
     def _settlement(self, fill: OrderFilled, instrument: Instrument, maker: bool) -> TradeSettled:
         order_id, side = fill.order_id, fill.side
         notional = instrument.notional(fill.price, fill.quantity)
@@ -302,7 +321,7 @@ class Account:
             self._consume_hold(event.order_id, event.amount)
         elif isinstance(event, TradeSettled):
             self._apply_settlement(event)
-        elif isinstance(event, FeesCollected):
+        elif isinstance(event, (FeesCollected, FeesNetted)):
             self._bal(event.asset).total += event.amount
         else:
             raise TypeError(f"not an account event: {event!r}")

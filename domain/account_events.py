@@ -188,4 +188,32 @@ class FeesCollected(Event):
         self.at: Final = at
 
 
-register(FundsDeposited, FundsWithdrawn, FundsReserved, FundsReleased, TradeSettled, FeesCollected)
+@mypyc_attr(acyclic=True)
+class FeesNetted(Event):
+    """The fees of ``fills`` settled trade sides of ``symbol`` in one settlement batch, credited
+    to the fee account at once (one row instead of one per side: each side's fee stays on its
+    ``TradeSettled``, which is the audit trail of every fee)."""
+
+    __slots__ = ("amount", "asset", "at", "fills", "symbol", "user_id")
+    FIELDS = ("user_id", "asset", "amount", "symbol", "fills", "at")
+
+    def __init__(
+        self, user_id: int, asset: str, amount: int, symbol: str, fills: int, at: int
+    ) -> None:
+        self.user_id: Final = user_id
+        self.asset: Final = asset
+        self.amount: Final = amount
+        self.symbol: Final = symbol
+        self.fills: Final = fills
+        self.at: Final = at
+
+
+register(
+    FundsDeposited,
+    FundsWithdrawn,
+    FundsReserved,
+    FundsReleased,
+    TradeSettled,
+    FeesCollected,
+    FeesNetted,
+)

@@ -15,6 +15,7 @@ from domain import streams
 from domain.account import Account
 from domain.account_events import (
     FeesCollected,
+    FeesNetted,
     FundsDeposited,
     FundsReleased,
     FundsReserved,
@@ -58,6 +59,7 @@ ACCOUNT_EVENT_TYPES: Final = frozenset(
         FundsReleased,
         TradeSettled,
         FeesCollected,
+        FeesNetted,
     )
 )
 """The event types of an ``account-<user_id>`` stream."""

@@ -26,6 +26,7 @@ ACCOUNT_TYPES: Final = frozenset(
         "FundsReleased",
         "TradeSettled",
         "FeesCollected",
+        "FeesNetted",
     }
 )
 
@@ -94,6 +95,8 @@ def _apply(balances: dict[str, list[int]], kind: str, data: dict[str, Any]) -> l
         ref = {"event": kind, "symbol": data["symbol"], "trade_id": data["trade_id"]}
         ref["order_id"] = data["order_id"]
         return [(asset, amount, "fee", ref)]
+    if kind == "FeesNetted":
+        return [(asset, amount, "fee", {"event": kind, "symbol": data["symbol"]})]
     return [(asset, amount, "deposit" if amount > 0 else "withdrawal", {"event": kind})]
 
 

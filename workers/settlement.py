@@ -7,9 +7,11 @@ partition) and the worker decodes nothing it does not book. It books the owner's
 the domain's rules:
 
 * ``OrderFilled`` → ``TradeSettled`` (consumes the order's hold, moves cash and shares, charges
-  the fee), and ``FundsReleased`` of the leftover when the order is filled; the fee is credited
-  to the fee account (``FeesCollected`` on ``account-0``);
-* ``OrderCancelled`` / ``OrderExpired`` / ``OrderRejected`` → ``FundsReleased`` of the rest.
+  the fee), and ``FundsReleased`` of the leftover when the order is filled;
+* ``OrderCancelled`` / ``OrderExpired`` / ``OrderRejected`` → ``FundsReleased`` of the rest;
+* the batch's fees → the fee account, netted: one ``FeesNetted`` per (currency, symbol) on
+  ``account-0`` per batch instead of a ``FeesCollected`` per trade side (a row per side less;
+  each side's fee stays on its ``TradeSettled``).
 
 An amend that lowers what an order may spend releases nothing until the order ends: the command
 API may already have reserved more for a later amend still in flight (its ``AmendRequested``
@@ -55,6 +57,8 @@ MAX_ATTEMPTS: Final = 20
 _FILLED: Final = OrderFilled.__name__
 _SETTLED: Final = frozenset({_FILLED, *ORDER_CLOSING_EVENT_TYPES})
 _ORDER_PREFIX: Final = streams.order(0).removesuffix("0")
+_FEE_META: Final = {"actor": ACTOR}
+"""A batch's ``FeesNetted`` has many causes: each side's ``TradeSettled`` names its own."""
 
 
 class SettlementError(Exception):
@@ -127,7 +131,7 @@ class SettlementWorker:
         """The account events of every input, per account stream (versions as read)."""
         decided: dict[int, list[NewEvent]] = {}
         versions: dict[int, int] = {}
-        fees: list[NewEvent] = []
+        settled: list[TradeSettled] = []
         for event in inputs:
             user_id = int(event.data["user_id"])
             cached = self._accounts[user_id]
@@ -142,12 +146,15 @@ class SettlementWorker:
             for produced in outcome:
                 booked.append(NewEvent(produced.event_type, produced.to_dict(), meta))
                 if type(produced) is TradeSettled:
-                    for fee in self._fees.collect_fee(produced):
-                        fees.append(NewEvent(fee.event_type, fee.to_dict(), meta))
+                    settled.append(produced)
         appends = [
             StreamAppend(streams.account(user), events, versions[user])
             for user, events in decided.items()
             if events
+        ]
+        fees = [
+            NewEvent(fee.event_type, fee.to_dict(), _FEE_META)
+            for fee in self._fees.net_fees(settled)
         ]
         if fees:
             appends.append(StreamAppend(streams.account(FEE_ACCOUNT), fees, ANY))

@@ -5,7 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from domain import Account, Balance, FeesCollected, Instrument, OrderFilled, TradeSettled
+from domain import (
+    Account,
+    Balance,
+    FeesCollected,
+    FeesNetted,
+    Instrument,
+    OrderFilled,
+    TradeSettled,
+)
 from domain.folds import fold_order
 
 FEES = Instrument.create("ACME", "0.01", maker_fee_bps=10, taker_fee_bps=20)
@@ -55,6 +63,25 @@ def test_the_fee_account_collects_each_settled_fee() -> None:
 
     assert collected == [FeesCollected(0, "USD", 10, "ACME", 1, 2, 9)]
     assert fees.balance("USD") == Balance(10, 0)
+
+
+def test_the_fee_account_nets_a_batchs_fees_per_currency_and_symbol() -> None:
+    buyer, seller = Account(7), Account(8)
+    buyer.deposit("USD", 20_000, 0)
+    seller.deposit("ACME", 10, 0)
+    buyer.reserve_order(FEES, 1, "buy", "limit", 10, 1010, 0)
+    seller.reserve_order(FEES, 2, "sell", "limit", 10, 1000, 0)
+    settled = [
+        *buyer.settle_fill(_fill(1, 7, "buy", "taker", 10, 0), FEES)[:1],
+        *seller.settle_fill(_fill(2, 8, "sell", "maker", 10, 0), FEES)[:1],
+    ]
+    fees = Account(0)
+
+    netted = fees.net_fees([e for e in settled if isinstance(e, TradeSettled)])
+
+    assert netted == [FeesNetted(0, "USD", 20 + 10, "ACME", 2, 9)]
+    assert fees.balance("USD") == Balance(30, 0)
+    assert fees.net_fees([]) == []
 
 
 @dataclass
