@@ -177,11 +177,19 @@ class SettlementWorker:
             ) from exc
 
 
+GC_THRESHOLDS: Final = (50_000, 50, 100)
+"""A batch allocates ~10^5 short-lived containers (decoded messages, account events, rows)
+beside the long-lived cache of every account met (holds and balances): with the default
+thresholds the collector walked that cache again and again (see ``common.gc_tuning``)."""
+
+
 async def _main() -> None:
+    from common.gc_tuning import tune_gc
     from common.settings import SettlementSettings
     from workers.service import Operations, run_store_consumer
 
     settings = SettlementSettings()
+    tune_gc(GC_THRESHOLDS)
 
     def make(store: EventStore, _ops: Operations) -> SettlementWorker:
         return SettlementWorker(
