@@ -45,6 +45,14 @@ ENGINE_OUTCOMES: Final = frozenset(
 means the engine processed that request."""
 
 
+def _answered(events: Sequence[OrderEvent], after: int, caused_by: str | None) -> bool:
+    """Whether ``events`` hold the engine's answer: an event caused by ``caused_by``, or
+    without it (an older server or caller) any engine event after position ``after``."""
+    if caused_by is not None:
+        return any(e.get("causation_id") == caused_by for e in events)
+    return any(e["type"] in ENGINE_OUTCOMES and e["position"] > after for e in events)
+
+
 class ExchangeClient:
     """An asyncio client of the command and query APIs (use ``async with``)."""
 
@@ -305,31 +313,55 @@ class ExchangeClient:
     # ----------------------------------------------------------------- helpers
 
     async def processed_order(
-        self, order_id: int, min_position: int, *, timeout_s: float = 30.0, poll_s: float = 0.005
+        self,
+        order_id: int,
+        min_position: int,
+        *,
+        caused_by: str | None = None,
+        timeout_s: float = 30.0,
+        poll_s: float = 0.005,
     ) -> list[OrderEvent]:
-        """The order's lifecycle once the engine's outcome of the request that answered
-        ``min_position`` (a placement, cancel or amend) is visible in the query API: an engine
-        event after that position. The end of an order's end-to-end path."""
+        """The order's lifecycle once the engine's answer to a request (a placement, cancel or
+        amend, answered with ``min_position``) is visible in the query API. The end of an
+        order's end-to-end path.
+
+        ``caused_by`` is the request's ``event_id`` (from its answer): the wait ends on an event
+        the engine wrote in reply to *that* request. Without it, any engine event after
+        ``min_position`` ends it, which may be the answer to an earlier request (a fill of the
+        placement landing after an amend's position, say)."""
         deadline = time.monotonic() + timeout_s
         while True:
             events = await self.order_events(order_id, min_position=min_position)
-            if any(e["type"] in ENGINE_OUTCOMES and e["position"] > min_position for e in events):
+            if _answered(events, min_position, caused_by):
                 return events
             if time.monotonic() > deadline:
                 raise Unavailable(503, "NOT_PROCESSED", f"order {order_id} not processed yet")
             await asyncio.sleep(poll_s)
 
     async def order_after(
-        self, order_id: int, position: int, *, timeout_s: float = 60.0, poll_s: float = 0.01
+        self,
+        order_id: int,
+        position: int,
+        *,
+        caused_by: str | None = None,
+        timeout_s: float = 60.0,
+        poll_s: float = 0.01,
     ) -> Order:
-        """The order once the query API shows an event of it after ``position`` (the answer of
-        the request that placed, cancelled or amended it): what the engine made of the request.
-        Cheaper than :meth:`processed_order` (one small document per poll)."""
+        """The order once the query API shows the engine's answer to the request that placed,
+        cancelled or amended it (answered with ``position``; ``caused_by``: its ``event_id``, as
+        in :meth:`processed_order`). Cheaper than :meth:`processed_order`: one small document
+        per poll, and the lifecycle only when a later event of the order hides the answer."""
         deadline = time.monotonic() + timeout_s
         while True:
             shown = await self.order(order_id, min_position=position)
-            if shown["position"] > position:
+            if caused_by is None and shown["position"] > position:
                 return shown
+            if caused_by is not None and shown.get("caused_by") == caused_by:
+                return shown
+            if caused_by is not None and shown["position"] > position:
+                events = await self.order_events(order_id, min_position=shown["position"])
+                if _answered(events, position, caused_by):
+                    return shown
             if time.monotonic() > deadline:
                 raise Unavailable(503, "NOT_PROCESSED", f"order {order_id} not processed yet")
             await asyncio.sleep(poll_s)

@@ -4,8 +4,9 @@
 ``drive`` sends the flow from ``concurrency`` tasks at a target rate (or flat out) until
 ``orders`` placements or ``duration_s`` seconds, and records each request's accept latency and,
 for a sample of orders, the end-to-end latency: from the POST to the query API showing the
-engine's outcome of that order (``ExchangeClient.order_after``, which reads with the POST's
-``position`` as ``min_position``). Loopback only (``loopback_only``).
+engine's answer to that request (``ExchangeClient.order_after``, which reads with the POST's
+``position`` as ``min_position`` and waits for the event caused by the POST's ``event_id``).
+Loopback only (``loopback_only``).
 """
 
 from __future__ import annotations
@@ -183,11 +184,12 @@ class Driver:
                 self.stats.cancels += 1
             elif len(action.orders) == 1:
                 placed = await trader.place_order(action.orders[0])
-                self._placed(action, [placed["order_id"]], placed["position"], started)
+                answer = (placed["position"], placed.get("event_id"))
+                self._placed(action, [placed["order_id"]], answer, started)
             else:
                 batch = await trader.place_batch(action.orders, all_or_nothing=False)
                 ids = [leg["order_id"] for leg in batch["orders"]]
-                self._placed(action, ids, batch["position"], started)
+                self._placed(action, ids, (batch["position"], batch.get("event_id")), started)
         except (Conflict, NotFound) as late:  # (a cancel of an order that filled or closed)
             self.stats.cancels_late += isinstance(action, Cancel)
             self._refused(late)
@@ -197,7 +199,11 @@ class Driver:
             self.stats.requests += 1
             self.stats.accept_ms.append((time.perf_counter() - started) * 1000)
 
-    def _placed(self, action: Place, ids: list[int], position: int, started: float) -> None:
+    def _placed(
+        self, action: Place, ids: list[int], answer: tuple[int, str | None], started: float
+    ) -> None:
+        """Count an acknowledged placement; probe its end-to-end path now and then (``answer``:
+        the request's position and event id)."""
         stats = self.stats
         stats.placed += len(ids)
         stats.acknowledged.extend(ids)
@@ -207,13 +213,15 @@ class Driver:
         every = self.config.probe_every_s
         if every > 0 and now - self._last_probe >= every and len(self._probes) < MAX_PROBES:
             self._last_probe = now
-            task = asyncio.ensure_future(self._probe(action.user, ids[-1], position, started))
+            task = asyncio.ensure_future(self._probe(action.user, ids[-1], answer, started))
             self._probes.add(task)
             task.add_done_callback(self._probes.discard)
 
-    async def _probe(self, user: int, order_id: int, position: int, started: float) -> None:
+    async def _probe(
+        self, user: int, order_id: int, answer: tuple[int, str | None], started: float
+    ) -> None:
         try:
-            await self.market.users[user].order_after(order_id, position)
+            await self.market.users[user].order_after(order_id, answer[0], caused_by=answer[1])
         except ExchangeError as failed:
             self._refused(failed)
             return

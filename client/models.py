@@ -55,6 +55,8 @@ class OrderAccepted(TypedDict):
     client_order_id: str | None
     status: Literal["accepted"]
     position: int
+    event_id: NotRequired[str | None]
+    """The request's event: the engine's answers cite it as their ``causation_id``."""
 
 
 class BatchLeg(TypedDict):
@@ -67,12 +69,14 @@ class BatchAccepted(TypedDict):
     batch_id: int
     orders: list[BatchLeg]
     position: int
+    event_id: NotRequired[str | None]
 
 
 class OrderChangeRequested(TypedDict):
     order_id: int
     status: Literal["cancel_requested", "amend_requested"]
     position: int
+    event_id: NotRequired[str | None]
 
 
 class Book(TypedDict):
@@ -120,6 +124,8 @@ class Order(TypedDict):
     created_at: str
     updated_at: str
     position: int
+    caused_by: NotRequired[str | None]
+    """The ``causation_id`` of the order's latest engine event."""
 
 
 class OrderEvent(TypedDict):
@@ -127,6 +133,8 @@ class OrderEvent(TypedDict):
     type: str
     at: str
     data: dict[str, Any]
+    causation_id: NotRequired[str | None]
+    """For an engine event, the ``event_id`` of the input it answers."""
 
 
 class Balance(TypedDict):

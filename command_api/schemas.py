@@ -161,6 +161,11 @@ class OrderAccepted(BaseModel):
     client_order_id: str | None
     status: Literal["accepted"]
     position: int
+    event_id: str | None = Field(
+        None,
+        description="The id of the event the matching engine answers (the causation_id of the"
+        " order events it writes in reply); absent from answers recorded before it existed.",
+    )
 
 
 class BatchRequest(Strict):
@@ -186,6 +191,11 @@ class BatchAccepted(BaseModel):
     batch_id: int
     orders: list[BatchLeg]
     position: int
+    event_id: str | None = Field(
+        None,
+        description="The id of the event the matching engine answers (the causation_id of the"
+        " order events it writes in reply); absent from answers recorded before it existed.",
+    )
 
 
 class AmendRequest(Strict):
@@ -203,6 +213,11 @@ class OrderChangeRequested(BaseModel):
     order_id: int
     status: Literal["cancel_requested", "amend_requested"]
     position: int
+    event_id: str | None = Field(
+        None,
+        description="The id of the event the matching engine answers (the causation_id of the"
+        " order events it writes in reply); absent from answers recorded before it existed.",
+    )
 
 
 class ProblemBody(BaseModel):

@@ -35,6 +35,9 @@ class StoredEvent(Protocol):
     @property
     def data(self) -> dict[str, Any]: ...
 
+    @property
+    def metadata(self) -> dict[str, Any]: ...
+
 
 class Fold(Protocol):
     """One projection's pure logic."""

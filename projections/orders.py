@@ -4,6 +4,11 @@ Fed by ``order-<id>`` streams, which sit whole in one events partition: the proj
 that partition is the only writer of the order's document, so the state is computed here
 (absolute values), and the lifecycle list gets each event once (the checkpoint dedupes).
 
+Engine events carry the id of the input they answer (``causation_id`` in their metadata): the
+document keeps the latest as ``caused_by`` and each lifecycle entry its own, so a client can
+tell the answer to *its* request (the ``event_id`` the command API returned) from any later
+event of the order.
+
 The document ``o:<order_id>`` keeps integers (price in ticks, ``notional`` = sum of price x quantity
 of the fills, in ticks x shares, ``at`` in ns); the read helpers render them for the wire.
 """
@@ -68,7 +73,17 @@ class OrdersFold:
             if key not in before:
                 before[key] = state["status"]
             _evolve(state, event)
-            entry = dumps({"position": event.position, "type": event.type, "data": event.data})
+            cause = event.metadata.get("causation_id")
+            if cause is not None:  # (an engine event: the id of the input it answers)
+                state["caused_by"] = cause
+            entry = dumps(
+                {
+                    "position": event.position,
+                    "type": event.type,
+                    "data": event.data,
+                    "causation_id": cause,
+                }
+            )
             lifecycle = lifecycles.get(events_prefix + stream[6:])
             if lifecycle is None:
                 lifecycles[events_prefix + stream[6:]] = [entry]
@@ -104,6 +119,7 @@ def _placed(event: StoredEvent) -> dict[str, Any]:
         "updated_at": data["at"],
         "position": event.position,
         "batch_id": data.get("batch_id"),
+        "caused_by": None,
     }
 
 

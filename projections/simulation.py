@@ -38,6 +38,7 @@ class SimEvent:
     stream_version: int
     type: str
     data: dict[str, Any]
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -175,7 +176,7 @@ def message_of(event: SimEvent) -> bytes:
             "schema_version": 1,
             "recorded_at": "2025-01-01T00:00:00.000000Z",
             "data": event.data,
-            "metadata": {"correlation_id": "sim", "actor": "sim"},
+            "metadata": {"correlation_id": "sim", "actor": "sim", **event.metadata},
         }
     )
 

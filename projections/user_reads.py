@@ -59,6 +59,7 @@ def order_view(instrument: Instrument, state: dict[str, Any]) -> dict[str, Any]:
         "created_at": render.iso(state["created_at"]),
         "updated_at": render.iso(state["updated_at"]),
         "position": state["position"],
+        "caused_by": state.get("caused_by"),  # (documents written before it have none)
     }
 
 
@@ -86,7 +87,7 @@ async def orders(
 async def order_events(
     models: ReadModels, instrument: Instrument, order_id: int, offset: int, limit: int
 ) -> list[dict[str, Any]]:
-    """The order's lifecycle, oldest first: ``[{"position","type","at","data"}]``."""
+    """The order's lifecycle, oldest first: ``[{"position","type","at","data","causation_id"}]``."""
     space = await models.space(ORDERS)
     raw = await models.redis.lrange(space.order_events(order_id), offset, offset + limit - 1)
     shown = []
@@ -99,6 +100,7 @@ async def order_events(
                 "type": entry["type"],
                 "at": render.iso(data.get("at")),
                 "data": render.event_data(instrument, data),
+                "causation_id": entry.get("causation_id"),
             }
         )
     return shown

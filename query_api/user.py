@@ -46,7 +46,9 @@ async def order(
 ) -> Response:
     """``{"order_id","client_order_id","symbol","side","type","time_in_force","price",
     "quantity","filled_quantity","remaining_quantity","avg_fill_price","status","reason",
-    "created_at","updated_at","position"}`` (``position``: the order's last event)."""
+    "created_at","updated_at","position","caused_by"}`` (``position``: the order's last event;
+    ``caused_by``: the ``causation_id`` of its latest engine event, the ``event_id`` of the request
+    or input it answered)."""
     shown = await user_reads.order(found, user_id, order_id)
     if shown is None:
         raise _not_found(order_id)
@@ -62,8 +64,9 @@ async def order_events(
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
 ) -> Response:
-    """Every event of the order's stream, oldest first: ``[{"position","type","at","data"}]``
-    (prices in ``data`` as decimal strings, times ISO 8601)."""
+    """Every event of the order's stream, oldest first:
+    ``[{"position","type","at","data","causation_id"}]`` (prices in ``data`` as decimal strings,
+    times ISO 8601; ``causation_id``: the id of the input an engine event answers, else null)."""
     state = await user_reads.order_state(found, user_id, order_id)
     instrument = await found.instrument(state["symbol"]) if state is not None else None
     if state is None or instrument is None:

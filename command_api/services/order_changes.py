@@ -33,15 +33,15 @@ async def cancel_order(
 
     async def attempt() -> Written:
         view = await _open_order(ctx, user_id, order_id)
-        body = {"order_id": order_id, "status": "cancel_requested"}
+        body: dict[str, object] = {"order_id": order_id, "status": "cancel_requested"}
         if view.cancel_position is not None:
-            return Written(Outcome.ACCEPTED, {**body, "position": view.cancel_position})
+            first = await _first_cancel_id(ctx, order_id)
+            body |= {"position": view.cancel_position, "event_id": first}
+            return Written(Outcome.ACCEPTED, body)
         event = CancelRequested(view.symbol, order_id, user_id, ctx.clock())
-        stream = StreamAppend(
-            streams.order(order_id),
-            [base.event(event.event_type, event.to_dict(), user_id, view.symbol)],
-            view.version,
-        )
+        request = base.event(event.event_type, event.to_dict(), user_id, view.symbol)
+        body["event_id"] = str(request.event_id)  # (what the engine's answer cites)
+        stream = StreamAppend(streams.order(order_id), [request], view.version)
         return await commit(ctx, Decision(Outcome.ACCEPTED, body, [stream]), claim)
 
     return await run(ctx, claim, attempt, keys=(streams.order(order_id),))
@@ -93,12 +93,13 @@ async def amend_order(
         )
 
         def decide(account: Account) -> Decision:
-            request = StreamAppend(
-                streams.order(order_id),
-                [base.event(event.event_type, event.to_dict(), user_id, view.symbol)],
-                view.version,
-            )
-            body = {"order_id": order_id, "status": "amend_requested"}
+            amend = base.event(event.event_type, event.to_dict(), user_id, view.symbol)
+            request = StreamAppend(streams.order(order_id), [amend], view.version)
+            body = {
+                "order_id": order_id,
+                "status": "amend_requested",
+                "event_id": str(amend.event_id),  # (what the engine's answer cites)
+            }
             decision = Decision(Outcome.ACCEPTED, body, [request])
             if extra > 0:
                 events = account.adjust_hold(order_id, account.reserved_for(order_id) + extra, at)
@@ -108,6 +109,14 @@ async def amend_order(
         return await commit_with_account(ctx, user_id, decide, claim)
 
     return await run(ctx, claim, attempt, keys=(streams.order(order_id),))
+
+
+async def _first_cancel_id(ctx: Context, order_id: int) -> str | None:
+    """The event id of the order's first cancel request (a repeated cancel answers it)."""
+    for recorded in await ctx.store.read_stream(streams.order(order_id)):
+        if recorded.type == CancelRequested.__name__:
+            return str(recorded.event_id)
+    return None
 
 
 def _need(instrument: Instrument, side: str, price: int, remaining: int) -> int:

@@ -135,13 +135,9 @@ async def place_batch(
                 ],
             }
             decision = _decision(user_id, placed, reserved, body, (batch_id, legs))
-            decision.appends.append(
-                StreamAppend(
-                    streams.batch(batch_id),
-                    [event(BatchPlaced.__name__, batch, user_id, placed[0].symbol)],
-                    NO_STREAM,
-                )
-            )
+            request = event(BatchPlaced.__name__, batch, user_id, placed[0].symbol)
+            body["event_id"] = str(request.event_id)  # (what the engine's answers cite)
+            decision.appends.append(StreamAppend(streams.batch(batch_id), [request], NO_STREAM))
             return decision
 
         return await commit_with_account(ctx, user_id, decide, claim)
@@ -194,6 +190,7 @@ def _decision(
     for index, order in enumerate(placed):
         if batch is None:
             placed_event = event(order.event_type, order.to_dict(), user_id, order.symbol)
+            body["event_id"] = str(placed_event.event_id)  # (what the engine's answers cite)
         else:  # == OrderPlacedInBatch.of(order, batch_id).to_dict(), from the leg's dict
             data = batch[1][index].copy()
             data["batch_id"] = batch[0]
@@ -233,11 +230,14 @@ async def _original_order(ctx: Context, cid_stream: str) -> Written | None:
     claimed = await ctx.repo.first_event(cid_stream)
     if claimed is None:
         return None
+    order_id = claimed.data["order_id"]
+    placed = await ctx.repo.first_event(streams.order(order_id))
     body = {
-        "order_id": claimed.data["order_id"],
+        "order_id": order_id,
         "client_order_id": claimed.data["client_order_id"],
         "status": "accepted",
         "position": claimed.position,
+        "event_id": None if placed is None else str(placed.event_id),
     }
     return Written(Outcome.ORIGINAL, body)
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from client import (
@@ -24,6 +22,11 @@ from tests.integration.client.conftest import funded_user, listed, unique
 pytestmark = pytest.mark.integration
 
 
+def caused_by(events: list[OrderEvent], event_id: str | None) -> list[str]:
+    """The types of the events the engine wrote in answer to the request ``event_id``."""
+    return [e["type"] for e in events if e.get("causation_id") == event_id]
+
+
 async def test_a_trade_is_read_back_through_every_query_route(admin: ExchangeClient) -> None:
     symbol = await listed(admin)
     seller = await funded_user(admin, usd=None, shares={symbol: 50})
@@ -33,10 +36,14 @@ async def test_a_trade_is_read_back_through_every_query_route(admin: ExchangeCli
     placed = await buyer.place_order(
         order(symbol, "buy", 3, "101.25", time_in_force="GTC", client_order_id=unique("b"))
     )
-    lifecycle = await buyer.processed_order(placed["order_id"], placed["position"])
+    lifecycle = await buyer.processed_order(
+        placed["order_id"], placed["position"], caused_by=placed["event_id"]
+    )
     filled = await buyer.order(placed["order_id"], min_position=lifecycle[-1]["position"])
 
     assert [e["type"] for e in lifecycle][-1] == "OrderFilled"
+    assert caused_by(lifecycle, placed["event_id"]) == ["OrderAccepted", "OrderFilled"]
+    assert filled.get("caused_by") == placed["event_id"]
     assert (filled["status"], filled["filled_quantity"], filled["avg_fill_price"]) == (
         "filled", 3, "101.00"
     )  # fmt: skip
@@ -98,29 +105,32 @@ async def test_cancelling_a_closed_order_is_a_conflict(admin: ExchangeClient) ->
     await trader.processed_order(placed["order_id"], placed["position"])
 
     cancelled = await trader.cancel_order(placed["order_id"])
-    await trader.processed_order(placed["order_id"], cancelled["position"])
-    lifecycle = await trader.order_events(placed["order_id"])
+    lifecycle = await trader.processed_order(
+        placed["order_id"], cancelled["position"], caused_by=cancelled["event_id"]
+    )
     with pytest.raises(Conflict) as again:
         await trader.cancel_order(placed["order_id"])
 
     assert cancelled["status"] == "cancel_requested"
     assert lifecycle[-1]["type"] == "OrderCancelled"
+    assert caused_by(lifecycle, cancelled["event_id"]) == ["OrderCancelled"]
     assert again.value.code == "ORDER_NOT_OPEN"
 
 
-AMEND_ANSWERS = frozenset({"OrderAmended", "OrderReduced", "AmendRejected"})
+async def test_a_resent_placement_names_the_first_request(
+    admin: ExchangeClient,
+) -> None:
+    symbol = await listed(admin)
+    trader = await funded_user(admin)
+    request = order(symbol, "buy", 1, "2.00", time_in_force="GTC", client_order_id=unique("r"))
+    placed = await trader.place_order(request)
+    resent = await trader.place_order(request)
+    lifecycle = await trader.processed_order(
+        placed["order_id"], resent["position"], caused_by=resent["event_id"]
+    )
 
-
-async def amend_answer(trader: ExchangeClient, order_id: int, requested_at: int) -> OrderEvent:
-    """The engine's answer to the amend requested at ``requested_at``. processed_order is not
-    enough here: the placement's OrderAccepted can land after the amend request's position."""
-    for _ in range(600):
-        events = await trader.processed_order(order_id, requested_at)
-        answers = [e for e in events if e["type"] in AMEND_ANSWERS and e["position"] > requested_at]
-        if answers:
-            return answers[0]
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"order {order_id}: no answer to the amend requested at {requested_at}")
+    assert resent["event_id"] == placed["event_id"] is not None
+    assert caused_by(lifecycle, placed["event_id"]) == ["OrderAccepted"]
 
 
 async def test_an_amend_and_a_batch_are_accepted(admin: ExchangeClient) -> None:
@@ -131,12 +141,20 @@ async def test_an_amend_and_a_batch_are_accepted(admin: ExchangeClient) -> None:
         all_or_nothing=False,
     )
 
-    amended = await trader.amend_order(batch["orders"][0]["order_id"], quantity=4)
-    answer = await amend_answer(trader, batch["orders"][0]["order_id"], amended["position"])
+    first = batch["orders"][0]["order_id"]
+    amended = await trader.amend_order(first, quantity=4)
+    events = await trader.processed_order(
+        first, amended["position"], caused_by=amended["event_id"]
+    )  # (the placement's OrderAccepted may land after the amend request: not its answer)
+    answer = next(e for e in events if e.get("causation_id") == amended["event_id"])
     book = await trader.book(symbol, min_position=answer["position"])
+    shown = await trader.order(first, min_position=answer["position"])
 
     assert [leg["status"] for leg in batch["orders"]] == ["accepted"] * 3
     assert amended["status"] == "amend_requested"
+    assert caused_by(events, amended["event_id"]) == ["OrderAmended"]
+    assert caused_by(events, batch["event_id"]) == ["OrderAccepted"]
+    assert shown.get("caused_by") == amended["event_id"]
     assert book["bids"] == [["3.00", 5], ["2.00", 5], ["1.00", 4]]
 
 

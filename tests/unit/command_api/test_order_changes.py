@@ -33,6 +33,7 @@ async def test_a_cancel_request_is_appended_to_the_order_stream(
     events = await store.read_stream(streams.order(order_id))
     assert written.outcome == Outcome.ACCEPTED and written.body["status"] == "cancel_requested"
     assert [e.type for e in events] == ["OrderPlaced", "CancelRequested"]
+    assert written.body["event_id"] == str(events[1].event_id)  # what the engine's answer cites
     assert again == written
 
 

@@ -248,3 +248,18 @@ async def test_only_the_engines_inputs_are_routed_to_the_orders_topic(
     assert placed.metadata["order_symbol"] == "ACME"
     assert placed.metadata["actor"] == str(user_id)
     assert "order_symbol" not in reserved.metadata
+
+
+async def test_the_answer_names_the_event_the_engine_will_answer(
+    ctx: Context, store: InMemoryEventStore
+) -> None:
+    await list_acme(ctx)
+    user_id = await new_user(ctx)
+
+    single = await orders.place_order(ctx, user_id, buy(), None)
+    batch = await orders.place_batch(ctx, user_id, [buy("1.00", 1)] * 2, True, None)
+
+    (placed,) = await store.read_stream(streams.order(single.body["order_id"]))
+    (batch_placed,) = await store.read_stream(streams.batch(batch.body["batch_id"]))
+    assert single.body["event_id"] == str(placed.event_id)
+    assert batch.body["event_id"] == str(batch_placed.event_id)

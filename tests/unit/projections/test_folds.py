@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -118,6 +119,27 @@ def test_a_cancelled_order_closes_with_its_reason_and_leaves_the_cache() -> None
     assert SPACE.order(order_id) in out.evict
     assert out.zsets[SPACE.user_orders(1, "cancelled", "ACME")] == {str(order_id): order_id}
     assert SPACE.user_orders(1, "accepted") not in out.zsets
+
+
+def test_an_order_keeps_the_cause_of_its_latest_engine_event_and_each_entry_its_own() -> None:
+    ex = _exchange()
+    order_id = ex.place(1, "ACME", "buy", 30, 10125)
+    assert order_id is not None
+    ex.cancel(1, "ACME", order_id)
+    stream = [e for e in ex.events if e.stream_id == f"order-{order_id}"]
+    causes = {"OrderAccepted": "placed-id", "OrderCancelled": "cancel-id"}  # (the engine's)
+    events = [replace(e, metadata={"causation_id": causes[e.type]}) if e.type in causes else e
+              for e in stream]  # fmt: skip
+
+    out = _fold(OrdersFold(), events)
+
+    state = orjson.loads(out.docs[SPACE.order(order_id)] or b"")
+    lifecycle = [orjson.loads(entry) for entry in out.lists[SPACE.order_events(order_id)]]
+    assert state["caused_by"] == "cancel-id"
+    assert [(e["type"], e["causation_id"]) for e in lifecycle] == [
+        ("OrderPlaced", None), ("OrderAccepted", "placed-id"),
+        ("CancelRequested", None), ("OrderCancelled", "cancel-id"),
+    ]  # fmt: skip
 
 
 def test_account_balances_and_ledger_follow_deposits_holds_and_trades() -> None:
