@@ -12,6 +12,11 @@ A worker (:class:`PartitionWorker`) only decides. The loop does the rest:
   over), the worker's in-memory state is suspect: the loop backs off, re-assigns the partition
   (reloading the durable state), and re-applies what is still new of the same batch. So an input
   is never applied twice and never skipped, whatever Kafka redelivers;
+* a pipelined worker (``start`` and ``flush`` beside ``apply``: the matching worker) decides a
+  batch while the previous one commits: the loop calls ``start`` instead of ``apply`` and
+  ``flush`` before it commits Kafka offsets (so an offset committed is durable) and before it
+  stops. When the failure is that of an earlier batch, started but never durable, the loop seeks
+  the partition back to the reloaded state instead, and those inputs come again;
 * logs progress as JSON lines and exports lag and throughput for ``/metrics``.
 """
 
@@ -36,6 +41,7 @@ from common.settings import InfraSettings
 from event_store.connection import DB_ERRORS
 from event_store.errors import EventStoreUnavailable
 from event_store.outbox import event_from_message
+from workers.consumer_progress import Offsets, Progress
 
 log = logging.getLogger("consumer")
 
@@ -61,8 +67,6 @@ RELOAD_ON: tuple[type[BaseException], ...] = (Fenced, Busy, *RETRYABLE)
 """Errors after which a worker's in-memory state of the partition is reloaded."""
 
 MAX_BACKOFF_S = 5.0
-PROGRESS_EVERY_S = 5.0
-COMMIT_EVERY_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +115,11 @@ class PartitionWorker(Protocol):
         ``events`` are the batch's new messages as the worker's ``decode(value)`` gives them,
         if it has one (anything with a ``position``), else as ``RecordedEvent``\\ s
         (``event_from_message``).
+
+        Optional, for a pipelined worker: ``start(partition, events, next_offset)`` decides the
+        batch and submits it once the partition's previous batch is durable, raising if that one
+        failed (then neither is applied); ``flush(partition)`` waits until what was started is
+        durable, or raises likewise. ``apply`` = ``start`` + ``flush``.
         """
         ...
 
@@ -167,19 +176,24 @@ class _Partitions(ConsumerRebalanceListener):  # type: ignore[misc]
                 "partitions revoked", extra={"partitions": sorted(t.partition for t in revoked)}
             )
 
+    async def resume_at(self, tp: TopicPartition, resume: Resume) -> None:
+        """Continue the partition from the worker's durable state (what was fetched before is
+        not applied)."""
+        self.positions[tp.partition] = resume.position
+        assert self.consumer is not None
+        if resume.offset is None:
+            await self.consumer.seek_to_beginning(tp)
+        else:
+            self.consumer.seek(tp, resume.offset)
+        self._assigned += 1
+        self.assignments[tp.partition] = self._assigned
+
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         for tp in sorted(assigned):
             resume = await _with_backoff(partial(self.worker.assign, tp.partition), self.stop)
             if resume is None:
                 return
-            self.positions[tp.partition] = resume.position
-            assert self.consumer is not None
-            if resume.offset is None:
-                await self.consumer.seek_to_beginning(tp)
-            else:
-                self.consumer.seek(tp, resume.offset)
-            self._assigned += 1
-            self.assignments[tp.partition] = self._assigned
+            await self.resume_at(tp, resume)
         if assigned:
             log.info(
                 "partitions assigned",
@@ -239,8 +253,8 @@ async def _consume(
     partitions.consumer = consumer
     consumer.subscribe([worker.topic], listener=partitions)
     await consumer.start()
-    progress = _Progress(worker.group)
-    offsets = _Offsets(consumer)
+    progress = Progress(worker.group)
+    offsets = Offsets(consumer)
     try:
         while not stop.is_set():
             fetched = await consumer.getmany(timeout_ms=200, max_records=max_records)
@@ -254,7 +268,7 @@ async def _consume(
                     # rebalance listener runs beside this loop): applying it would move the
                     # partition's position past the inputs the seek is about to deliver.
                     continue
-                done = await _apply(partitions, tp.partition, records, stop, metrics)
+                done = await _apply(partitions, offsets, tp, records, stop, metrics)
                 if done is None:
                     continue  # interrupted: the batch comes again (from the worker's offset)
                 progress.add(done)
@@ -262,25 +276,39 @@ async def _consume(
                 if high is not None:
                     metrics.lag(tp.partition, max(high - (records[-1].offset + 1), 0))
                 offsets.done(tp, records[-1].offset + 1)
-            await offsets.maybe_commit(idle=not fetched)
+            if offsets.due(idle=not fetched):
+                await _flush(partitions, offsets, stop, metrics)
+                await offsets.commit()
             progress.maybe_log(partitions.positions)
     finally:
+        flush = getattr(worker, "flush", None)
+        if flush is not None:  # let what was started end: stopping is no reason to waste it
+            for partition in list(partitions.assignments):
+                with contextlib.suppress(*RELOAD_ON):
+                    await flush(partition)
         with contextlib.suppress(*RETRYABLE, TimeoutError):
             await asyncio.wait_for(consumer.stop(), 10)
 
 
 async def _apply(
     partitions: _Partitions,
-    partition: int,
+    offsets: Offsets,
+    tp: TopicPartition,
     records: list[Any],
     stop: asyncio.Event,
     metrics: ConsumerMetrics,
 ) -> int | None:
     """Apply what is new in ``records``; after a failure, reload the partition and try again.
 
-    The number of events applied, or ``None`` when stopped before the batch was applied.
+    A pipelined worker (one with ``start`` and ``flush``, see :class:`PartitionWorker`) only
+    starts the batch here. If the failure was an earlier batch's, started but never durable,
+    the partition is sought back to the worker's durable state instead: those inputs come again.
+
+    The number of events applied, or ``None`` when stopped or sought back.
     """
+    partition = tp.partition
     worker = partitions.worker
+    start: Callable[[int, list[Any], int], Awaitable[None]] = getattr(worker, "start", worker.apply)
     values = [record.value for record in records]
     # A worker may say what its inputs look like on the wire (``input_filter``): the other
     # messages are not decoded. The last one always is: it carries the batch's position.
@@ -292,22 +320,20 @@ async def _apply(
     events = [decode(value) for value in values]
     next_offset = records[-1].offset + 1
     while not stop.is_set():
-        fresh = _new_events(events, partitions.positions[partition])
+        applied = partitions.positions[partition]
+        fresh = _new_events(events, applied)
         metrics.skipped.inc(len(events) - len(fresh))
         if not fresh:
             return 0
         try:
-            await worker.apply(partition, fresh, next_offset)
+            await start(partition, fresh, next_offset)
         except RELOAD_ON as exc:
-            metrics.retries.inc()
-            log.warning(
-                "apply failed; reloading the partition",
-                extra={"group": worker.group, "partition": partition, "error": repr(exc)},
-            )
-            if not isinstance(exc, Fenced):
-                await _sleep(stop, 0.5)
-            resume = await _with_backoff(partial(worker.assign, partition), stop)
+            resume = await _reload(partitions, partition, exc, stop, metrics)
             if resume is None:
+                return None
+            if resume.position < applied:
+                offsets.forget(tp)
+                await partitions.resume_at(tp, resume)
                 return None
             partitions.positions[partition] = resume.position
             continue
@@ -315,6 +341,47 @@ async def _apply(
         metrics.applied.inc(len(fresh))
         return len(fresh)
     return None
+
+
+async def _reload(
+    partitions: _Partitions,
+    partition: int,
+    exc: BaseException,
+    stop: asyncio.Event,
+    metrics: ConsumerMetrics,
+) -> Resume | None:
+    """After a failed batch: back off (unless fenced) and reload the partition's durable state."""
+    worker = partitions.worker
+    metrics.retries.inc()
+    log.warning(
+        "apply failed; reloading the partition",
+        extra={"group": worker.group, "partition": partition, "error": repr(exc)},
+    )
+    if not isinstance(exc, Fenced):
+        await _sleep(stop, 0.5)
+    return await _with_backoff(partial(worker.assign, partition), stop)
+
+
+async def _flush(
+    partitions: _Partitions, offsets: Offsets, stop: asyncio.Event, metrics: ConsumerMetrics
+) -> None:
+    """Wait until a pipelined worker's started batches are durable (before their offsets are
+    committed); a partition whose batch failed is reloaded and sought back."""
+    worker = partitions.worker
+    flush = getattr(worker, "flush", None)
+    if flush is None:
+        return
+    for partition in list(partitions.assignments):
+        try:
+            await flush(partition)
+        except RELOAD_ON as exc:
+            tp = TopicPartition(worker.topic, partition)
+            offsets.forget(tp)
+            resume = await _reload(partitions, partition, exc, stop, metrics)
+            if resume is None:
+                return
+            if partition in partitions.assignments:
+                await partitions.resume_at(tp, resume)
 
 
 def _new_events[E: Positioned](events: list[E], applied: int) -> list[E]:
@@ -344,58 +411,3 @@ async def _with_backoff[T](call: Callable[[], Awaitable[T]], stop: asyncio.Event
 async def _sleep(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
-
-
-class _Offsets:
-    """Kafka offsets of applied batches, committed about once a second and whenever idle.
-
-    They are for monitoring and drain checks only (lag per group): a worker resumes from the
-    offset it stored with its own output, so committing is never on the batch's path.
-    """
-
-    def __init__(self, consumer: AIOKafkaConsumer) -> None:
-        self._consumer = consumer
-        self._pending: dict[TopicPartition, int] = {}
-        self._since = time.monotonic()
-
-    def done(self, tp: TopicPartition, next_offset: int) -> None:
-        self._pending[tp] = next_offset
-
-    async def maybe_commit(self, idle: bool) -> None:
-        if not self._pending or not (idle or time.monotonic() - self._since >= COMMIT_EVERY_S):
-            return
-        pending, self._pending = self._pending, {}
-        self._since = time.monotonic()
-        owned = self._consumer.assignment()
-        commit = {tp: offset for tp, offset in pending.items() if tp in owned}
-        if commit:
-            with contextlib.suppress(KafkaError):
-                await self._consumer.commit(commit)
-
-
-class _Progress:
-    """A JSON progress line every few seconds while events flow."""
-
-    def __init__(self, group: str) -> None:
-        self._group = group
-        self._since = time.monotonic()
-        self._count = 0
-
-    def add(self, applied: int) -> None:
-        self._count += applied
-
-    def maybe_log(self, positions: dict[int, int]) -> None:
-        now = time.monotonic()
-        if now - self._since < PROGRESS_EVERY_S:
-            return
-        if self._count:
-            log.info(
-                "progress",
-                extra={
-                    "group": self._group,
-                    "events": self._count,
-                    "events_per_s": round(self._count / (now - self._since)),
-                    "positions": {str(p): v for p, v in sorted(positions.items())},
-                },
-            )
-        self._since, self._count = now, 0

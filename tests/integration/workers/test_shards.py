@@ -137,3 +137,46 @@ async def test_a_zombie_that_lost_its_partition_cannot_append_for_it(
     decided = await asyncio.gather(*(store.read_stream(e.stream_id) for e in taken))
     decisions = [sum(e.type in ("OrderAccepted", "OrderRejected") for e in s) for s in decided]
     assert decisions == [1] * len(taken)
+
+
+async def test_batches_started_back_to_back_are_appended_in_order_each_once(
+    store: MariaDbEventStore,
+) -> None:
+    await list_instrument(store)
+    live = worker(store)
+    await live.assign(PARTITION)
+    first, second = await orders(store, 6), await orders(store, 6, price=1002)
+    version = live.shards[PARTITION].version
+
+    await live.start(PARTITION, first, 20)
+    await live.start(PARTITION, second, 21)
+    await live.flush(PARTITION)
+
+    stream = await store.read_stream(streams.matching(PARTITION), version + 1)
+    assert [(e.data["last_position"], e.data["kafka_offset"]) for e in stream] == [
+        (first[-1].position, 20),
+        (second[-1].position, 21),
+    ]
+    reloaded = await load_shard(store, Instruments(store), PARTITION, PARTITIONS)
+    assert reloaded.engine.state_hash() == live.shards[PARTITION].engine.state_hash()
+
+
+async def test_a_batch_started_on_top_of_a_fenced_one_is_never_appended(
+    store: MariaDbEventStore,
+) -> None:
+    await list_instrument(store)
+    zombie, successor = worker(store), worker(store)
+    await zombie.assign(PARTITION)
+    await successor.assign(PARTITION)
+    taken, later = await orders(store, 4), await orders(store, 4, price=1004)
+    await successor.apply(PARTITION, taken, 30)
+    before = await store.last_position()
+
+    await zombie.start(PARTITION, taken, 30)  # submitted: fenced in the store
+    with pytest.raises(Fenced):
+        await zombie.start(PARTITION, later, 31)  # expects the version the successor made
+
+    assert await store.last_position() == before
+    assert PARTITION not in zombie.shards
+    decided = await asyncio.gather(*(store.read_stream(e.stream_id) for e in later))
+    assert all(len(s) == 1 for s in decided)  # only the order itself: no engine output

@@ -1,0 +1,77 @@
+"""What the consumer loop keeps besides the worker's output: Kafka offsets and progress lines."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+
+log = logging.getLogger("consumer")
+
+PROGRESS_EVERY_S = 5.0
+COMMIT_EVERY_S = 1.0
+
+
+class Offsets:
+    """Kafka offsets of applied batches, committed about once a second and whenever idle.
+
+    They are for monitoring and drain checks only (lag per group): a worker resumes from the
+    offset it stored with its own output, so committing is never on the batch's path. The loop
+    commits them only when the batches they follow are durable (a pipelined worker's flushed).
+    """
+
+    def __init__(self, consumer: AIOKafkaConsumer) -> None:
+        self._consumer = consumer
+        self._pending: dict[TopicPartition, int] = {}
+        self._since = time.monotonic()
+
+    def done(self, tp: TopicPartition, next_offset: int) -> None:
+        self._pending[tp] = next_offset
+
+    def forget(self, tp: TopicPartition) -> None:
+        """Not done after all (a pipelined batch failed): the partition is sought back."""
+        self._pending.pop(tp, None)
+
+    def due(self, idle: bool) -> bool:
+        """Whether to commit now (once a second, or when nothing came)."""
+        return bool(self._pending) and (idle or time.monotonic() - self._since >= COMMIT_EVERY_S)
+
+    async def commit(self) -> None:
+        pending, self._pending = self._pending, {}
+        self._since = time.monotonic()
+        owned = self._consumer.assignment()
+        commit = {tp: offset for tp, offset in pending.items() if tp in owned}
+        if commit:
+            with contextlib.suppress(KafkaError):
+                await self._consumer.commit(commit)
+
+
+class Progress:
+    """A JSON progress line every few seconds while events flow."""
+
+    def __init__(self, group: str) -> None:
+        self._group = group
+        self._since = time.monotonic()
+        self._count = 0
+
+    def add(self, applied: int) -> None:
+        self._count += applied
+
+    def maybe_log(self, positions: dict[int, int]) -> None:
+        now = time.monotonic()
+        if now - self._since < PROGRESS_EVERY_S:
+            return
+        if self._count:
+            log.info(
+                "progress",
+                extra={
+                    "group": self._group,
+                    "events": self._count,
+                    "events_per_s": round(self._count / (now - self._since)),
+                    "positions": {str(p): v for p, v in sorted(positions.items())},
+                },
+            )
+        self._since, self._count = now, 0
