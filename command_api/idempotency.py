@@ -43,12 +43,15 @@ class Outcome(StrEnum):
 class Written:
     """A successful write: what it did and its result (``body`` includes ``position``).
 
-    ``replayed`` is true when this is the recorded first response to an ``Idempotency-Key``.
+    ``replayed`` is true when this is the recorded first response to an ``Idempotency-Key``;
+    ``recorded`` when the write appended the key's record (expected: no stream) together with
+    its effect, which proves the key new.
     """
 
     outcome: Outcome
     body: dict[str, Any]
     replayed: bool = False
+    recorded: bool = False
 
     @property
     def position(self) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import replace
 
 from command_api.idempotency import IdempotencyClaim, Outcome, Written
 from command_api.services.base import Context, Decision, commit, event, run
@@ -53,7 +54,7 @@ async def register_user(
             ],
         )
         written = await commit(ctx, decision, claim)
-        return Written(written.outcome, {**written.body, "api_key": api_key})
+        return replace(written, body={**written.body, "api_key": api_key})
 
     async def on_conflict(exc: WrongExpectedVersion) -> Written | None:
         if exc.stream_id == name_stream:

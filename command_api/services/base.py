@@ -22,7 +22,7 @@ from command_api import idempotency
 from command_api.clock import Clock
 from command_api.idempotency import IdempotencyClaim, Outcome, Written
 from command_api.repository import AccountEntry, Repository
-from command_api.services.errors import ConflictRetryExhausted
+from command_api.services.errors import ApplicationError, ConflictRetryExhausted
 from command_api.services.locks import KeyedLocks
 from common.logging import correlation_id
 from domain import streams
@@ -35,6 +35,7 @@ from event_store.outbox import order_route
 from event_store.protocol import EventStore
 
 DAY_NS = 86_400 * 10**9
+_ACCOUNT_PREFIX = streams.account(0)[:-1]
 
 
 @dataclass(slots=True)
@@ -124,8 +125,12 @@ async def run(
     username): with the idempotency key's stream, their locks are held throughout, so requests
     on the same records take turns in this process instead of conflicting. A conflict left
     (another process wrote first) is retried after a jittered pause that doubles each time.
-    The idempotency key is checked before every attempt and after every conflict, so a
-    concurrent request with the same key is answered with that request's response.
+
+    The idempotency key is not read up front: nearly every key is new, and an attempt that
+    appends records the key in the same atomic append (expected: no stream), so a used key
+    fails it with a conflict. The key is read after a conflict, after a refusal and after an
+    answer that appended nothing (an original order, a cancel already requested), and its
+    recorded response wins: a resend gets the first response, whatever the state now.
     """
     held = [*keys] if claim is None else [*keys, claim.stream_id]
     if not held:  # (the common order: no lock, no context manager)
@@ -140,15 +145,20 @@ async def _run(
     attempt: Attempt,
     on_conflict: ConflictHandler | None,
 ) -> Written:
-    if claim is not None:  # (no coroutine at all for the common request without a key)
-        replayed = await idempotency.replay(ctx.store, claim)
-        if replayed is not None:
-            return replayed
     for tries in range(ctx.max_attempts):
         try:
-            return await attempt()
+            written = await attempt()
+        except (DomainError, ApplicationError):
+            if claim is not None:  # a resend refused now may have succeeded the first time
+                replayed = await idempotency.replay(ctx.store, claim)
+                if replayed is not None:
+                    return replayed
+            raise
         except WrongExpectedVersion as exc:
-            if claim is not None:  # the winner may be this key's first request
+            # The winner may be this key's first request, unless the conflict is an account's
+            # (settlement, or another decision: the retry reads it; a key conflicting as well
+            # shows up on that retry).
+            if claim is not None and not exc.stream_id.startswith(_ACCOUNT_PREFIX):
                 replayed = await idempotency.replay(ctx.store, claim)
                 if replayed is not None:
                     return replayed
@@ -156,6 +166,11 @@ async def _run(
                 answer = await on_conflict(exc)
                 if answer is not None:
                     return answer
+        else:
+            if claim is None or written.recorded:
+                return written
+            replayed = await idempotency.replay(ctx.store, claim)
+            return written if replayed is None else replayed
         if tries + 1 == ctx.max_attempts:
             break
         first, largest = ctx.backoff_s
@@ -170,14 +185,15 @@ def _appends(decision: Decision, claim: IdempotencyClaim | None) -> list[StreamA
     return appends
 
 
-def _written(decision: Decision, result: AppendResult) -> Written:
-    return Written(decision.outcome, {**decision.body, "position": result.last_position})
+def _written(decision: Decision, result: AppendResult, claim: IdempotencyClaim | None) -> Written:
+    body = {**decision.body, "position": result.last_position}
+    return Written(decision.outcome, body, recorded=claim is not None)
 
 
 async def commit(ctx: Context, decision: Decision, claim: IdempotencyClaim | None) -> Written:
     """Append a decision that touches no account."""
     result = await ctx.store.append(*_appends(decision, claim))
-    return _written(decision, result)
+    return _written(decision, result, claim)
 
 
 async def commit_with_account(
@@ -221,7 +237,7 @@ async def commit_with_account(
         result = await task
     finally:
         entry.inflight.discard(task)
-    return _written(decision, result)
+    return _written(decision, result, claim)
 
 
 def _decide(entry: AccountEntry, decide: Callable[[Account], Decision]) -> Decision:

@@ -44,10 +44,18 @@ async def place_order(
     cid_stream = _cid_stream(user_id, terms)
 
     async def attempt() -> Written:
-        if cid_stream is not None:  # (under the claim's lock: sees a concurrent resend's order)
-            original = await _original_order(ctx, cid_stream)
-            if original is not None:
-                return original
+        # The claim is not read up front (nearly every id is new): the append claims it with
+        # "no stream", so a resend conflicts there (``on_conflict``); a resend refused by the
+        # rules (the first order holds the cash now, say) still gets the original order.
+        try:
+            return await decide_and_commit()
+        except DomainError:
+            original = None if cid_stream is None else await _original_order(ctx, cid_stream)
+            if original is None:
+                raise
+            return original
+
+    async def decide_and_commit() -> Written:
         at = ctx.clock()
         order = order_placed(
             instrument, terms, (ctx.new_id(), user_id), at, ctx.next_session_close(at)
@@ -98,9 +106,19 @@ async def place_batch(
                 instruments[leg.symbol] = await _instrument(ctx, leg.symbol)
     if len(instruments) > 1:
         _check_one_shard(legs, ctx.orders_partitions)
+    _check_batch_repeats(legs)
 
     async def attempt() -> Written:
-        await _check_batch_client_ids(ctx, user_id, legs)  # (under the claims' locks)
+        # The legs' claims are not read up front (one read per leg): the append claims them
+        # with "no stream" (``on_conflict``), and a refusal checks them first, so a reused id
+        # still answers DUPLICATE_CLIENT_ORDER_ID.
+        try:
+            return await decide_and_commit()
+        except DomainError:
+            await _check_batch_client_ids(ctx, user_id, legs)
+            raise
+
+    async def decide_and_commit() -> Written:
         at = ctx.clock()
         batch_id = ctx.new_id()
         session_close = ctx.next_session_close(at)
@@ -242,7 +260,8 @@ async def _original_order(ctx: Context, cid_stream: str) -> Written | None:
     return Written(Outcome.ORIGINAL, body)
 
 
-async def _check_batch_client_ids(ctx: Context, user_id: int, legs: Sequence[OrderTerms]) -> None:
+def _check_batch_repeats(legs: Sequence[OrderTerms]) -> None:
+    """Refuse a ``client_order_id`` given to two legs of the batch."""
     seen: set[str] = set()
     for index, leg in enumerate(legs):
         cid = leg.client_order_id
@@ -254,7 +273,14 @@ async def _check_batch_client_ids(ctx: Context, user_id: int, legs: Sequence[Ord
                 ErrorCode.INVALID_ORDER,
             )
         seen.add(cid)
-        stream_id = streams.client_order(user_id, cid)
+
+
+async def _check_batch_client_ids(ctx: Context, user_id: int, legs: Sequence[OrderTerms]) -> None:
+    """``DuplicateClientOrderId`` for the first leg whose id the user has used before."""
+    for leg in legs:
+        if leg.client_order_id is None:
+            continue
+        stream_id = streams.client_order(user_id, leg.client_order_id)
         if await ctx.repo.first_event(stream_id) is not None:
             raise _duplicate_cid(stream_id)
 

@@ -11,7 +11,7 @@ from command_api.idempotency import Outcome
 from command_api.routes.common import STATUS_OF
 from command_api.services import funding, orders
 from command_api.services.base import Context
-from command_api.services.errors import IdempotencyKeyReused
+from command_api.services.errors import DuplicateClientOrderId, IdempotencyKeyReused
 from domain import streams
 from domain.errors import DomainError, ErrorCode
 from domain.events import event_from_dict
@@ -55,9 +55,11 @@ async def test_the_same_client_order_id_returns_the_original_order(ctx: Context)
 
     again = await orders.place_order(ctx, user_id, buy(quantity=7, client_order_id="c-1"), None)
 
+    entry = ctx.repo.account_entry(user_id)
+    await ctx.repo.refresh(entry)  # (the resend's speculative hold was dropped on its conflict)
     assert again.outcome == Outcome.ORIGINAL
     assert again.body == first.body
-    assert ctx.repo.account_entry(user_id).account.balance("USD").held == 5000
+    assert entry.account.balance("USD").held == 5000
 
 
 async def test_a_sell_needs_the_shares_and_reserves_them(ctx: Context) -> None:
@@ -230,9 +232,11 @@ async def test_an_idempotency_key_returns_the_first_response_and_refuses_another
     with pytest.raises(IdempotencyKeyReused) as raised:
         await orders.place_order(ctx, user_id, buy(), other)
 
+    entry = ctx.repo.account_entry(user_id)
+    await ctx.repo.refresh(entry)  # (a resend's speculative hold is dropped on its conflict)
     assert (again.outcome, again.body, again.replayed) == (first.outcome, first.body, True)
     assert raised.value.code == "IDEMPOTENCY_KEY_REUSED"
-    assert ctx.repo.account_entry(user_id).account.balance("USD").held == 5000
+    assert entry.account.balance("USD").held == 5000
 
 
 async def test_only_the_engines_inputs_are_routed_to_the_orders_topic(
@@ -263,3 +267,66 @@ async def test_the_answer_names_the_event_the_engine_will_answer(
     (batch_placed,) = await store.read_stream(streams.batch(batch.body["batch_id"]))
     assert single.body["event_id"] == str(placed.event_id)
     assert batch.body["event_id"] == str(batch_placed.event_id)
+
+
+def _count_reads(store: InMemoryEventStore, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The streams read from ``store`` from now on."""
+    read: list[str] = []
+    read_stream = store.read_stream
+
+    async def counted(stream_id: str, *args: object, **kwargs: object) -> object:
+        read.append(stream_id)
+        return await read_stream(stream_id, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "read_stream", counted)
+    return read
+
+
+async def test_a_new_key_and_a_new_client_order_id_cost_no_read_before_the_append(
+    ctx: Context, store: InMemoryEventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await list_acme(ctx)
+    user_id = await new_user(ctx)
+    claim = idempotency.claim(str(user_id), "k", "POST", "/v1/orders", {"q": 5}, STATUS_OF)
+    read = _count_reads(store, monkeypatch)
+
+    await orders.place_order(ctx, user_id, buy(client_order_id="c-1"), claim)
+
+    assert not [s for s in read if s.startswith(("idempotency-", "client-order-"))]
+
+
+async def test_a_keyed_resend_the_rules_would_refuse_now_gets_the_first_response(
+    ctx: Context,
+) -> None:
+    await list_acme(ctx)
+    user_id = await new_user(ctx, usd="50.00")
+    claim = idempotency.claim(str(user_id), "k", "POST", "/v1/orders", {"q": 5}, STATUS_OF)
+    first = await orders.place_order(ctx, user_id, buy("10.00", 5), claim)  # holds all the cash
+
+    again = await orders.place_order(ctx, user_id, buy("10.00", 5), claim)
+
+    assert (again.body, again.replayed) == (first.body, True)
+
+
+async def test_a_resent_client_order_id_the_rules_would_refuse_now_gets_the_original(
+    ctx: Context,
+) -> None:
+    await list_acme(ctx)
+    user_id = await new_user(ctx, usd="50.00")
+    first = await orders.place_order(ctx, user_id, buy("10.00", 5, client_order_id="c"), None)
+
+    again = await orders.place_order(ctx, user_id, buy("10.00", 5, client_order_id="c"), None)
+
+    assert (again.outcome, again.body) == (Outcome.ORIGINAL, first.body)
+
+
+async def test_a_reused_leg_id_is_a_duplicate_even_when_the_batch_is_also_unaffordable(
+    ctx: Context,
+) -> None:
+    await list_acme(ctx)
+    user_id = await new_user(ctx, usd="50.00")
+    await orders.place_order(ctx, user_id, buy("1.00", 1, client_order_id="c"), None)
+    legs = [buy("10.00", 5, client_order_id="c"), buy("10.00", 5, client_order_id="d")]
+
+    with pytest.raises(DuplicateClientOrderId):
+        await orders.place_batch(ctx, user_id, legs, True, None)
