@@ -4,12 +4,13 @@ FastAPI, pydantic and the dependency system cost about 200 µs per request on th
 much as the order's use case and the store together. This pure-ASGI layer (inside the edge
 middleware: correlation id, load shedding, body limit and metrics still apply) answers the
 common, well-formed request itself: a JSON object body that passes exactly the checks of
-``schemas.NewOrderRequest`` / ``BatchRequest``, a bearer key this process already knows, no
-``Idempotency-Key``. It calls the same use case and renders the same bytes. Anything else (bad
-JSON, a field pydantic would refuse, an unknown key, an idempotent request, another route) goes
-to FastAPI unchanged with the body replayed, so every error, the OpenAPI schema and the
-validation messages stay FastAPI's. Errors raised by the use case are rendered by the app's own
-exception handlers.
+``schemas.NewOrderRequest`` / ``BatchRequest``, a bearer key this process already knows. It calls
+the same use case and renders the same bytes. An ``Idempotency-Key`` (the Python client sends
+one with every command) is fingerprinted exactly as the route does it, from the pydantic model's
+dump, so a resend taking the other path still matches. Anything else (bad JSON, a field pydantic
+would refuse, an unknown key, a key header FastAPI would refuse, another route) goes to FastAPI
+unchanged with the body replayed, so every error, the OpenAPI schema and the validation messages
+stay FastAPI's. Errors raised by the use case are rendered by the app's own exception handlers.
 """
 
 from __future__ import annotations
@@ -18,13 +19,15 @@ import re
 from typing import Any
 
 import orjson
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from command_api.errors import render_error
-from command_api.idempotency import Written
-from command_api.routes.common import STATUS_OF
+from command_api.idempotency import IdempotencyClaim, Written
+from command_api.routes.common import STATUS_OF, claim_of
+from command_api.schemas import BatchRequest, NewOrderRequest
 from command_api.services import orders
 from command_api.services.admin import hash_key
 from command_api.services.base import Context
@@ -32,6 +35,8 @@ from command_api.services.order_rules import OrderTerms
 from domain.values import MAX_DECIMAL_LENGTH
 
 MAX_FAST_BODY = 256 * 1024
+MAX_IDEMPOTENCY_KEY = 200
+"""The route's ``Idempotency-Key`` header limit (``routes.common.IdempotencyKey``)."""
 _ORDER_KEYS = frozenset(
     {"symbol", "side", "type", "price", "quantity", "time_in_force", "post_only", "client_order_id"}
 )
@@ -114,27 +119,30 @@ class OrderFastPath:
         ):
             await self.app(scope, receive, send)
             return
-        user_id = self._caller(scope["headers"])
-        if user_id is None:
+        caller = self._caller(scope["headers"])
+        if caller is None:
             await self.app(scope, receive, send)
             return
         body, complete = await _read_body(receive)
         if complete:
             scope["route"] = self._route(path)
-        if complete and await self._serve(scope, send, user_id, path == "/v1/orders", body):
+        if complete and await self._serve(scope, send, caller, path == "/v1/orders", body):
             return
         await self.app(scope, _replay(body, complete, receive), send)
 
-    def _caller(self, headers: list[tuple[bytes, bytes]]) -> int | None:
-        """The user of a known bearer key, if the request is eligible for the fast path."""
-        key = json = None
+    def _caller(self, headers: list[tuple[bytes, bytes]]) -> tuple[int, str | None] | None:
+        """The user of a known bearer key and the ``Idempotency-Key``, if the request is
+        eligible for the fast path."""
+        key = json = idempotency_key = None
         for name, value in headers:
             if name == b"authorization":
                 key = value
             elif name == b"content-type":
                 json = value
             elif name == b"idempotency-key":
-                return None
+                if idempotency_key is not None or not 0 < len(value) <= MAX_IDEMPOTENCY_KEY:
+                    return None  # (FastAPI answers that one)
+                idempotency_key = value.decode("latin-1")
         if key is None or not key.startswith(b"Bearer ") or json is None:
             return None
         json = json.lower()
@@ -144,10 +152,11 @@ class OrderFastPath:
         if not 0 < len(raw) <= 256:
             return None
         repo = getattr(self.api.state, "repo", None)
-        return None if repo is None else repo.cached_user_of_key(hash_key(raw.decode("latin-1")))
+        user_id = None if repo is None else repo.cached_user_of_key(hash_key(raw.decode("latin-1")))
+        return None if user_id is None else (user_id, idempotency_key)
 
     async def _serve(
-        self, scope: Scope, send: Send, user_id: int, single: bool, raw: bytes
+        self, scope: Scope, send: Send, caller: tuple[int, str | None], single: bool, raw: bytes
     ) -> bool:
         """Answer the request; ``False`` if it must go to FastAPI instead."""
         try:
@@ -155,22 +164,36 @@ class OrderFastPath:
         except orjson.JSONDecodeError:
             return False
         ctx: Context = self.api.state.ctx
+        user_id, key = caller
         try:
             if single:
                 terms = order_terms(body)
                 if terms is None:
                     return False
-                written = await orders.place_order(ctx, user_id, terms, None)
+                claim = _claim(scope, user_id, key, NewOrderRequest, body)
+                written = await orders.place_order(ctx, user_id, terms, claim)
             else:
                 batch = batch_terms(body)
                 if batch is None:
                     return False
-                written = await orders.place_batch(ctx, user_id, batch[0], batch[1], None)
+                claim = _claim(scope, user_id, key, BatchRequest, body)
+                written = await orders.place_batch(ctx, user_id, batch[0], batch[1], claim)
         except Exception as exc:  # noqa: BLE001 - re-raised unless the app has a handler for it
             await render_error(self.api, scope, send, exc)
             return True
         await _send_json(send, written)
         return True
+
+
+def _claim(
+    scope: Scope, user_id: int, key: str | None, model: type[BaseModel], body: Any
+) -> IdempotencyClaim | None:
+    """The claim the route would make (``routes.common.claim_of``): the same scope, method, path
+    and pydantic dump (built only for a keyed request; the body passed the fast checks, which
+    accept nothing pydantic refuses)."""
+    if key is None:
+        return None
+    return claim_of(Request(scope), str(user_id), key, model.model_validate(body))
 
 
 async def _read_body(receive: Receive) -> tuple[bytes, bool]:

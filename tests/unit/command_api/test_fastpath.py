@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -100,3 +101,31 @@ async def test_orders_answer_the_same_through_fastapi_and_the_fast_path(
     assert refused.headers["content-type"] == "application/problem+json"
     assert refused.json()["detail"] == "USD available 686.25, needed 9999.00"
     assert (invalid.status_code, invalid.json()["code"]) == (422, "VALIDATION_ERROR")
+
+
+async def test_a_keyed_order_answers_the_same_whichever_path_each_send_takes(
+    api: httpx.AsyncClient,
+) -> None:
+    await api.post("/v1/instruments", json={"symbol": "ACME"}, headers=ADMIN)
+    user = (await api.post("/v1/users", json={"username": "keyed"}, headers=ADMIN)).json()
+    auth = {"Authorization": f"Bearer {user['api_key']}"}
+    await api.post("/v1/deposits", json={"asset": "USD", "amount": "10.00"}, headers=auth)
+    order = {"symbol": "ACME", "side": "buy", "price": "1.00", "quantity": 2}
+    batch = {"orders": [order], "all_or_nothing": False}
+    keyed, batch_keyed = {**auth, "Idempotency-Key": "k"}, {**auth, "Idempotency-Key": "b"}
+    # FastAPI reads any application/*+json body; the fast path takes application/json only.
+    slow = {"content-type": "application/x+json"}
+
+    first = await api.post("/v1/orders", content=orjson.dumps(order), headers={**keyed, **slow})
+    resent = await api.post("/v1/orders", json=order, headers=keyed)
+    changed = await api.post("/v1/orders", json={**order, "quantity": 3}, headers=keyed)
+    batched = await api.post("/v1/orders/batch", json=batch, headers=batch_keyed)
+    rebatched = await api.post(
+        "/v1/orders/batch", content=orjson.dumps(batch), headers={**batch_keyed, **slow}
+    )
+
+    assert (first.status_code, resent.status_code) == (201, 201)
+    assert resent.json() == first.json()
+    assert (changed.status_code, changed.json()["code"]) == (409, "IDEMPOTENCY_KEY_REUSED")
+    assert (batched.status_code, rebatched.status_code) == (201, 201)
+    assert rebatched.json() == batched.json()
