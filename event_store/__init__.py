@@ -18,6 +18,7 @@ from event_store.model import (
     NewEvent,
     RecordedEvent,
     Snapshot,
+    StoredData,
     StreamAppend,
 )
 from event_store.protocol import EventStore
@@ -39,6 +40,7 @@ __all__ = [
     "NewEvent",
     "RecordedEvent",
     "Snapshot",
+    "StoredData",
     "StreamAppend",
     "Upcasters",
     "WrongExpectedVersion",

@@ -10,7 +10,14 @@ from uuid import UUID
 import orjson
 
 from event_store.errors import CheckpointConflict, EventStoreError
-from event_store.model import AppendResult, Checkpoint, RecordedEvent, Snapshot, StreamAppend
+from event_store.model import (
+    AppendResult,
+    Checkpoint,
+    RecordedEvent,
+    Snapshot,
+    StoredData,
+    StreamAppend,
+)
 from event_store.planning import EncodedAppend, EventRow, encode_append, plan_batch, replay_result
 from event_store.upcasting import Upcasters
 
@@ -75,6 +82,16 @@ class InMemoryEventStore:
     ) -> dict[str, list[RecordedEvent]]:
         """See :meth:`event_store.protocol.EventStore.read_streams`."""
         return {s: await self.read_stream(s, version) for s, version in from_versions.items()}
+
+    async def read_stream_tails(
+        self, from_versions: Mapping[str, int]
+    ) -> dict[str, list[StoredData]]:
+        """See :meth:`event_store.protocol.EventStore.read_stream_tails`."""
+        found = await self.read_streams(from_versions)
+        return {
+            s: [StoredData(e.position, e.stream_version, e.type, e.data) for e in events]
+            for s, events in found.items()
+        }
 
     async def stream_ids(self, prefix: str) -> list[str]:
         """See :meth:`event_store.protocol.EventStore.stream_ids`."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 from uuid import UUID
 
 import orjson
@@ -166,3 +166,13 @@ def recorded_event(
     m(event, metadata)
     r(event, recorded_at)
     return event
+
+
+class StoredData(NamedTuple):
+    """A stored event without its id, metadata and time: what a fold of its stream reads
+    (:meth:`event_store.protocol.EventStore.read_stream_tails`)."""
+
+    position: int
+    stream_version: int
+    type: str
+    data: dict[str, Any]

@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Protocol
 
-from event_store.model import AppendResult, Checkpoint, RecordedEvent, Snapshot, StreamAppend
+from event_store.model import (
+    AppendResult,
+    Checkpoint,
+    RecordedEvent,
+    Snapshot,
+    StoredData,
+    StreamAppend,
+)
 from event_store.planning import EncodedAppend
 
 
@@ -46,6 +53,16 @@ class EventStore(Protocol):
 
         One round trip for a worker that refreshes many aggregates before deciding; a stream
         with nothing new (or absent) maps to ``[]``.
+        """
+        ...
+
+    async def read_stream_tails(
+        self, from_versions: Mapping[str, int]
+    ) -> dict[str, list[StoredData]]:
+        """:meth:`read_streams` with only each event's position, version, type and (upcast) data.
+
+        For a worker that folds many aggregates before deciding (settlement's accounts): no event
+        id, metadata or time is transferred, parsed or built for events it only folds.
         """
         ...
 

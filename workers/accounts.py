@@ -1,7 +1,9 @@
 """The accounts a worker decides on, cached with the stream version they reflect.
 
 Before a batch is decided every account it touches is brought up to its stream's end in one
-round trip (:meth:`EventStore.read_streams`), so a conflict with the command API's concurrent
+round trip (:meth:`EventStore.read_stream_tails`: each event's version, type and data only, no
+id, metadata or time to transfer and build for events that are only folded), so a conflict with
+the command API's concurrent
 appends is rare; when one happens the appends' expected versions catch it and the caller drops
 the accounts it touched (:meth:`Accounts.forget`) and decides again on fresh state.
 """
@@ -53,7 +55,7 @@ class Accounts:
         for user_id in users:
             cached = self._cached[user_id]
             wanted[streams.account(user_id)] = (cached, cached.version + 1)
-        found = await self._store.read_streams({s: v for s, (_, v) in wanted.items()})
+        found = await self._store.read_stream_tails({s: v for s, (_, v) in wanted.items()})
         for stream_id, events in found.items():
             cached = wanted[stream_id][0]
             cached.version = fold_account(cached.account, events) or cached.version

@@ -20,6 +20,7 @@ from event_store import (
     DuplicateEventId,
     NewEvent,
     Snapshot,
+    StoredData,
     StreamAppend,
     Upcasters,
     WrongExpectedVersion,
@@ -234,6 +235,25 @@ async def test_read_streams_reads_each_stream_from_its_own_version(
     assert [e.stream_version for e in found[second]] == [1, 2]
     assert found[absent] == []
     assert await store.read_streams({}) == {}
+
+
+async def test_read_stream_tails_reads_what_read_streams_does_without_ids_metadata_or_times(
+    store: EventStore, stream_prefix: str
+) -> None:
+    first, second, absent = (f"{stream_prefix}{name}" for name in ("a", "b", "none"))
+    await store.append(StreamAppend(first, events("A1", "A2", "A3"), NO_STREAM))
+    await store.append(StreamAppend(second, events("B1"), NO_STREAM))
+    wanted = {first: 2, second: 1, absent: 1}
+
+    tails = await store.read_stream_tails(wanted)
+
+    full = await store.read_streams(wanted)
+    assert tails == {
+        s: [StoredData(e.position, e.stream_version, e.type, e.data) for e in found]
+        for s, found in full.items()
+    }
+    assert [t.type for t in tails[first]] == ["A2", "A3"]
+    assert await store.read_stream_tails({}) == {}
 
 
 async def test_stream_ids_lists_the_streams_of_a_prefix(
