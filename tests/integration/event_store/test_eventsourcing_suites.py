@@ -8,6 +8,8 @@ module supports subscriptions, and so is the non-interleaving case.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Iterator
 from typing import ClassVar
 
@@ -22,8 +24,9 @@ from eventsourcing.tests import persistence as suites
 from eventsourcing.utils import Environment
 from sqlalchemy.engine import make_url
 
-from cli.databases import private_database, run_sql
+from cli.databases import private_database
 from event_store import eventsourcing as module
+from event_store.connection import DB_ERRORS, connect_raw
 from event_store.eventsourcing.recorders import (
     ExchangeAggregateRecorder,
     ExchangeApplicationRecorder,
@@ -47,13 +50,36 @@ def _database(request: pytest.FixtureRequest, eventsourcing_url: str) -> None:
 
 
 def empty_store(url: str) -> None:
-    """No events, snapshots or checkpoints, and the sequence back at 0."""
+    """No events, snapshots or checkpoints, and the sequence back at 0.
+
+    The library's concurrency tests close a recorder while its threads are still in a call; a
+    connection cancelled mid-read can be left open inside its transaction, and its metadata lock
+    would make the next TRUNCATE wait forever (seen once: the suite hung). So the connections an
+    earlier test left on this module's private database are killed first, and a TRUNCATE that
+    still waits fails after 30 s instead of hanging the run.
+    """
+    asyncio.run(_empty_store(url))
+
+
+async def _empty_store(url: str) -> None:
     name = make_url(url).database
-    run_sql(
-        url,
-        *(f"TRUNCATE TABLE `{name}`.{table}" for table in ("events", "snapshots", "checkpoints")),
-        f"UPDATE `{name}`.event_sequence SET last_position = 0",
-    )
+    conn = await connect_raw(make_url(url).set(database=""), autocommit=True)
+    try:
+        async with conn.cursor() as cur:
+            await cur.execute(
+                "SELECT id FROM information_schema.processlist"
+                " WHERE db = %s AND id <> CONNECTION_ID()",
+                (name,),
+            )
+            for (thread_id,) in await cur.fetchall():
+                with contextlib.suppress(*DB_ERRORS):  # (it may have ended meanwhile)
+                    await cur.execute(f"KILL CONNECTION {int(thread_id)}")
+            await cur.execute("SET SESSION lock_wait_timeout = 30")
+            for table in ("events", "snapshots", "checkpoints"):
+                await cur.execute(f"TRUNCATE TABLE `{name}`.{table}")
+            await cur.execute(f"UPDATE `{name}`.event_sequence SET last_position = 0")
+    finally:
+        conn.close()
 
 
 def environment(url: str, name: str = "") -> Environment:
