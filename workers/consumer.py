@@ -165,6 +165,7 @@ class _Partitions(ConsumerRebalanceListener):  # type: ignore[misc]
         current one must not be applied (it may start past the offset sought)."""
         self._assigned = 0
         self.consumer: AIOKafkaConsumer | None = None
+        self.offsets: Offsets | None = None
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         for tp in revoked:
@@ -185,6 +186,11 @@ class _Partitions(ConsumerRebalanceListener):  # type: ignore[misc]
             await self.consumer.seek_to_beginning(tp)
         else:
             self.consumer.seek(tp, resume.offset)
+            if self.offsets is not None:
+                # Durable already: committed like an applied batch's, or a partition with
+                # nothing new after a restart (or a batch that failed after its commit went
+                # in) would keep its group's old offset, and look behind, until more arrived.
+                self.offsets.done(tp, resume.offset)
         self._assigned += 1
         self.assignments[tp.partition] = self._assigned
 
@@ -251,10 +257,11 @@ async def _consume(
     )
     partitions = _Partitions(worker, stop)
     partitions.consumer = consumer
+    # (before start: the first assignment may be made while ``start`` is still running)
+    offsets = partitions.offsets = Offsets(consumer)
     consumer.subscribe([worker.topic], listener=partitions)
     await consumer.start()
     progress = Progress(worker.group)
-    offsets = Offsets(consumer)
     try:
         while not stop.is_set():
             fetched = await consumer.getmany(timeout_ms=200, max_records=max_records)
