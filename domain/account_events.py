@@ -208,7 +208,7 @@ class FeesNetted(Event):
         self.at: Final = at
 
 
-register(
+ACCOUNT_EVENTS: Final = (
     FundsDeposited,
     FundsWithdrawn,
     FundsReserved,
@@ -217,3 +217,6 @@ register(
     FeesCollected,
     FeesNetted,
 )
+"""Every event of an ``account-<user>`` stream (what an account's fold applies)."""
+
+register(*ACCOUNT_EVENTS)

@@ -14,13 +14,7 @@ from typing import Any, Final, Protocol
 from domain import streams
 from domain.account import Account
 from domain.account_events import (
-    FeesCollected,
-    FeesNetted,
-    FundsDeposited,
-    FundsReleased,
-    FundsReserved,
-    FundsWithdrawn,
-    TradeSettled,
+    ACCOUNT_EVENTS,
 )
 from domain.events import Event, event_from_dict
 from domain.order_events import (
@@ -50,18 +44,7 @@ class StoredEvent(Protocol):
     def position(self) -> int: ...
 
 
-ACCOUNT_EVENT_TYPES: Final = frozenset(
-    cls.__name__
-    for cls in (
-        FundsDeposited,
-        FundsWithdrawn,
-        FundsReserved,
-        FundsReleased,
-        TradeSettled,
-        FeesCollected,
-        FeesNetted,
-    )
-)
+ACCOUNT_EVENT_TYPES: Final = frozenset(cls.__name__ for cls in ACCOUNT_EVENTS)
 """The event types of an ``account-<user_id>`` stream."""
 
 ORDER_CLOSING_EVENT_TYPES: Final = frozenset(
