@@ -212,11 +212,7 @@ async def test_a_silent_connection_is_closed(small_api: str) -> None:
 async def test_unfinished_bodies_get_a_408_and_free_their_slots(small_api: str) -> None:
     async with httpx.AsyncClient(base_url=small_api, timeout=30) as api:
         trader = await new_trader(api)
-    stalled = (
-        f"POST /v1/deposits HTTP/1.1\r\nhost: t\r\n"
-        f"authorization: {trader.headers['Authorization']}\r\n"
-        "content-type: application/json\r\ncontent-length: 100\r\n\r\n{"
-    ).encode()
+    stalled = _stalled_deposit(trader)
 
     answers = await asyncio.gather(*(_closed_within(small_api, stalled, 10) for _ in range(6)))
 
@@ -228,11 +224,7 @@ async def test_unfinished_bodies_get_a_408_and_free_their_slots(small_api: str) 
 async def test_health_ready_and_metrics_answer_while_orders_are_shed(busy_api: str) -> None:
     async with httpx.AsyncClient(base_url=busy_api, timeout=30) as api:
         trader = await new_trader(api)
-        stalled = (
-            f"POST /v1/deposits HTTP/1.1\r\nhost: t\r\n"
-            f"authorization: {trader.headers['Authorization']}\r\n"
-            "content-type: application/json\r\ncontent-length: 100\r\n\r\n{"
-        ).encode()
+        stalled = _stalled_deposit(trader)
         holders = [asyncio.open_connection(*_address(busy_api)) for _ in range(4)]
         writers = []
         for reader_writer in await asyncio.gather(*holders):
@@ -252,3 +244,12 @@ async def test_health_ready_and_metrics_answer_while_orders_are_shed(busy_api: s
 
     assert (shed.status_code, shed.json()["code"]) == (503, "OVERLOADED")
     assert probes == [200, 200, 200]
+
+
+def _stalled_deposit(trader: Trader) -> bytes:
+    """A keyed deposit whose body never arrives past its first byte (of 100 announced)."""
+    return (
+        f"POST /v1/deposits HTTP/1.1\r\nhost: t\r\n"
+        f"authorization: {trader.headers['Authorization']}\r\n"
+        "content-type: application/json\r\ncontent-length: 100\r\n\r\n{"
+    ).encode()

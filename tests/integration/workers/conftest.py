@@ -10,20 +10,46 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 import httpx
+import orjson
 import pytest
 
+from common.settings import InfraSettings
 from domain import streams
 from domain.account import Account, Balance
 from domain.folds import OrderView, fold_account, fold_order
 from event_store.errors import EventStoreUnavailable
 from event_store.mariadb import MariaDbEventStore
 from tests.integration.command_api.conftest import ADMIN, Trader, new_trader, unique
+from tests.integration.projections.kafka_feed import delete_topic, new_topic
 
 DRAIN_TIMEOUT_S = 30.0
+TOPIC_PARTITIONS = 2
+"""Partitions of the :func:`topic` fixture's topic."""
+
+
+@pytest.fixture
+async def topic() -> AsyncIterator[str]:
+    """A fresh topic of its own (``TOPIC_PARTITIONS`` partitions) for a consumer loop under
+    test, deleted afterwards."""
+    bootstrap = InfraSettings().kafka_bootstrap
+    name = await new_topic(bootstrap, TOPIC_PARTITIONS)
+    yield name
+    await delete_topic(bootstrap, name)
+
+
+def message(position: int) -> bytes:
+    """A relayed event at ``position``, as the relay writes it (for :func:`topic`)."""
+    relayed = {
+        "position": position, "stream_id": f"s-{position}", "stream_version": 1,
+        "event_id": str(uuid.uuid4()), "type": "Tick", "schema_version": 1,
+        "recorded_at": "2026-12-02T08:00:00.000000Z", "data": {}, "metadata": {},
+    }  # fmt: skip
+    return orjson.dumps(relayed)
 
 
 @pytest.fixture

@@ -19,12 +19,11 @@ from prometheus_client import CollectorRegistry
 
 from common.settings import InfraSettings
 from event_store.model import RecordedEvent
-from tests.integration.workers.test_resume_while_assigning import message, topic
+from tests.integration.workers.conftest import TOPIC_PARTITIONS, message
 from workers.consumer import ConsumerMetrics, Resume, run
 
 pytestmark = pytest.mark.integration
 
-__all__ = ["topic"]  # (the fixture, used by name)
 SENT = 5
 
 
@@ -64,13 +63,14 @@ async def test_a_resumed_partition_commits_its_durable_offset_with_nothing_new(t
     await producer.start()
     try:
         for position in range(1, SENT + 1):
-            await producer.send_and_wait(topic, message(position), partition=position % 2)
+            partition = position % TOPIC_PARTITIONS
+            await producer.send_and_wait(topic, message(position), partition=partition)
     finally:
         await producer.stop()
     probe = AIOKafkaConsumer(bootstrap_servers=bootstrap)
     await probe.start()
     try:
-        parts = [TopicPartition(topic, p) for p in range(2)]
+        parts = [TopicPartition(topic, p) for p in range(TOPIC_PARTITIONS)]
         ends = {tp.partition: offset for tp, offset in (await probe.end_offsets(parts)).items()}
     finally:
         await probe.stop()
@@ -83,7 +83,7 @@ async def test_a_resumed_partition_commits_its_durable_offset_with_nothing_new(t
     try:
         for _ in range(300):
             await asyncio.sleep(0.1)
-            found = await committed(topic, worker.group, 2)
+            found = await committed(topic, worker.group, TOPIC_PARTITIONS)
             if found == ends:
                 break
     finally:

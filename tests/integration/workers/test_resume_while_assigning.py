@@ -11,21 +11,20 @@ from __future__ import annotations
 import asyncio
 import itertools
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
-import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 
 from common.settings import InfraSettings
 from event_store.model import RecordedEvent
-from tests.integration.projections.kafka_feed import delete_topic, new_topic
+from tests.integration.workers.conftest import TOPIC_PARTITIONS, message
 from workers.consumer import ConsumerMetrics, Resume, run
 
 pytestmark = pytest.mark.integration
 
-PARTITIONS = 2
+PARTITIONS = TOPIC_PARTITIONS
 SLOW = 1
 """The partition whose state takes long to load."""
 
@@ -51,24 +50,6 @@ class Recorder:
         if partition != SLOW:
             await asyncio.sleep(0.4)
         self.applied[partition] += [e.position for e in events]
-
-
-def message(position: int) -> bytes:
-    """A relayed event as the relay writes it."""
-    relayed = {
-        "position": position, "stream_id": f"s-{position}", "stream_version": 1,
-        "event_id": str(uuid.uuid4()), "type": "Tick", "schema_version": 1,
-        "recorded_at": "2026-12-02T08:00:00.000000Z", "data": {}, "metadata": {},
-    }  # fmt: skip
-    return orjson.dumps(relayed)
-
-
-@pytest.fixture
-async def topic() -> AsyncIterator[str]:
-    bootstrap = InfraSettings().kafka_bootstrap
-    name = await new_topic(bootstrap, PARTITIONS)
-    yield name
-    await delete_topic(bootstrap, name)
 
 
 async def produce(
