@@ -53,16 +53,8 @@ Shares = Annotated[
     ),
 ]
 """A count of shares: positive (the domain refuses others with its codes)."""
-OrderShares = Annotated[
-    StrictInt,
-    Field(
-        ge=-(2**62),
-        le=2**62,
-        examples=[10],
-        description=INTEGER_NOTE,
-        json_schema_extra={"minimum": 1, "maximum": MAX_QUANTITY},
-    ),
-]
+OrderShares = Annotated[Shares, Field(json_schema_extra={"minimum": 1, "maximum": MAX_QUANTITY})]
+"""An order's quantity: a count of shares whose schema also shows the domain's maximum."""
 ClientOrderId = Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
 Side = Literal["buy", "sell"]
 OrderType = Literal["limit", "market"]
