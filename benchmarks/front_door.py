@@ -81,7 +81,7 @@ async def hold_crowd(
     crowd = Crowd(clients)
     gate = asyncio.Semaphore(connecting)
     everyone_answered = asyncio.Event()
-    answered = 0
+    answered = open_now = 0
     spread_s = clients / rate
 
     async def ask(conn: Connection) -> None:
@@ -120,7 +120,6 @@ async def hold_crowd(
                 conn.close()
                 open_now -= 1
 
-    open_now = 0
     started = time.perf_counter()
     tasks = [asyncio.ensure_future(client()) for _ in range(clients)]
     await everyone_answered.wait()

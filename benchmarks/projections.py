@@ -274,6 +274,14 @@ def _spawn(env: dict[str, str]) -> subprocess.Popen[bytes]:
     )
 
 
+def _checkpointed(raw: bytes | str | None) -> int:
+    """The position in a projector checkpoint value (``<position>:...``), 0 if none yet."""
+    if not raw:
+        return 0
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    return int(text.split(":")[0])
+
+
 async def _watch(
     client: aioredis.Redis, keys: list[str], lasts: dict[int, int]
 ) -> tuple[float, int]:
@@ -282,7 +290,7 @@ async def _watch(
     total = sum(1 for _ in lasts)
     for _ in range(12_000):
         raw = await client.mget(keys)
-        done = [int(r.split(b":")[0]) if r else 0 for r in raw]
+        done = [_checkpointed(r) for r in raw]
         if any(done) and not first:
             first, at_first = time.perf_counter(), min(done)
         if all(d >= lasts[p] for d, p in zip(done, lasts, strict=True)) and total:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -164,7 +164,24 @@ class Exchange:
                 self._account_events(FEE_ACCOUNT, fees)
 
 
-def message_of(event: SimEvent) -> bytes:
+class Relayable(Protocol):
+    """What the relay's message needs of an event: a :class:`SimEvent` or a stored one."""
+
+    @property
+    def position(self) -> int: ...
+    @property
+    def stream_id(self) -> str: ...
+    @property
+    def stream_version(self) -> int: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def data(self) -> dict[str, Any]: ...
+    @property
+    def metadata(self) -> dict[str, Any]: ...
+
+
+def message_of(event: Relayable) -> bytes:
     """The relay's Kafka message value for ``event`` (``event_store.outbox`` format)."""
     return orjson.dumps(
         {

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from event_store.outbox import partition_of
-from projections.simulation import SimEvent, message_of
+from projections.simulation import Relayable, message_of
 
 
 async def new_topic(bootstrap: str, partitions: int) -> str:
@@ -34,7 +35,7 @@ async def delete_topic(bootstrap: str, name: str) -> None:
         await admin.close()
 
 
-async def publish(bootstrap: str, topic: str, partitions: int, events: list[SimEvent]) -> None:
+async def publish(bootstrap: str, topic: str, partitions: int, events: Sequence[Relayable]) -> None:
     """Every event keyed by its stream, on the relay's partition, acknowledged."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
     await producer.start()
