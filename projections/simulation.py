@@ -25,6 +25,7 @@ from domain.instrument import Instrument
 from domain.matching.engine import MatchingEngine
 from domain.order_events import OrderFilled, TradeExecuted
 from domain.order_requests import AmendRequested, CancelRequested, OrderPlaced
+from projections.base import StoredEvent
 
 _CLOSES = frozenset({"OrderCancelled", "OrderExpired", "OrderRejected"})
 
@@ -164,21 +165,11 @@ class Exchange:
                 self._account_events(FEE_ACCOUNT, fees)
 
 
-class Relayable(Protocol):
+class Relayable(StoredEvent, Protocol):
     """What the relay's message needs of an event: a :class:`SimEvent` or a stored one."""
 
     @property
-    def position(self) -> int: ...
-    @property
-    def stream_id(self) -> str: ...
-    @property
     def stream_version(self) -> int: ...
-    @property
-    def type(self) -> str: ...
-    @property
-    def data(self) -> dict[str, Any]: ...
-    @property
-    def metadata(self) -> dict[str, Any]: ...
 
 
 def message_of(event: Relayable) -> bytes:
