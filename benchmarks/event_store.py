@@ -28,6 +28,7 @@ from rich.table import Table
 from sqlalchemy.engine import make_url
 
 from benchmarks import event_store_phases as phases
+from cli.profiles import PROFILES
 from cli.stack import ensure_topics, migrate
 from common.settings import InfraSettings
 from event_store.connection import connect_raw
@@ -158,16 +159,10 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
 def main() -> None:
     """Parse the options, run the phases, print the JSON line last."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get(
-            "EXCHANGE_DATABASE_URL",
-            "mysql+asyncmy://exchange:exchange@127.0.0.1:3316/exchange_test",
-        ),
-    )
-    parser.add_argument(
-        "--kafka-bootstrap", default=os.environ.get("EXCHANGE_KAFKA_BOOTSTRAP", "127.0.0.1:9192")
-    )
+    # (the test stack's addresses, with EXCHANGE_PORT_OFFSET applied, unless the env names others)
+    env = {**PROFILES["test"].service_env(), **os.environ}
+    parser.add_argument("--database-url", default=env["EXCHANGE_DATABASE_URL"])
+    parser.add_argument("--kafka-bootstrap", default=env["EXCHANGE_KAFKA_BOOTSTRAP"])
     parser.add_argument("--seconds", type=float, default=8.0, help="length of phases a, b, c")
     parser.add_argument("--partitions", type=int, default=4)
     # uvloop, as the services run (uvicorn's loop="uvloop", the relay's main).
