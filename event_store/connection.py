@@ -6,6 +6,7 @@ rest of the store goes through the SQLAlchemy engine.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import asyncmy
@@ -56,3 +57,69 @@ async def connect_raw(url: str | URL, *, autocommit: bool, connect_timeout_s: in
         )
     except DB_ERRORS as exc:
         raise EventStoreUnavailable(f"cannot connect to MariaDB: {exc}") from exc
+
+
+class ReadPool:
+    """Autocommit asyncmy connections for the store's reads, reused without a round trip.
+
+    Through SQLAlchemy's pool a read cost three round trips (the checkout's ping, the
+    statement, the rollback on return) and ~0.3 ms of client CPU: in the full pipeline the
+    command API reads an account tail after each of settlement's fills and an order stream for
+    each cancel. Here a read is its statement alone. A pooled connection that died while idle
+    (MariaDB restarted) is dropped and the read retried once on a new one: reads change
+    nothing, so retrying them is always safe. At most ``2 * size`` reads run at once (the
+    bound SQLAlchemy's pool had, with its overflow); ``size`` connections stay open.
+    """
+
+    def __init__(self, url: str | URL, size: int = 8) -> None:
+        self._url = url
+        self._size = size
+        self._idle: list[Any] = []
+        self._slots = asyncio.Semaphore(2 * size)
+        self._closed = False
+
+    async def fetch(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        """All rows of ``sql`` (asyncmy placeholders); ``EventStoreUnavailable`` if MariaDB is
+        unreachable or the read fails on a new connection."""
+        async with self._slots:
+            return await self._fetch(sql, params)
+
+    async def _fetch(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        if self._idle:
+            try:
+                return await self._run(self._idle.pop(), sql, params)
+            except DB_ERRORS:
+                self._drop_idle()  # (MariaDB restarted: the other idle ones died too)
+        conn = await connect_raw(self._url, autocommit=True)
+        try:
+            return await self._run(conn, sql, params)
+        except DB_ERRORS as exc:
+            raise EventStoreUnavailable(f"MariaDB read failed: {exc}") from exc
+
+    async def _run(self, conn: Any, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        """The rows, the connection back in the pool; closed if the read failed or was
+        cancelled mid-statement (its state is unknown then)."""
+        try:
+            async with conn.cursor() as cur:
+                await cur.execute(sql, params)
+                rows: list[Any] = await cur.fetchall()
+        except BaseException:
+            conn.close()
+            raise
+        self._release(conn)
+        return rows
+
+    def _release(self, conn: Any) -> None:
+        if self._closed or len(self._idle) >= self._size:
+            conn.close()
+        else:
+            self._idle.append(conn)
+
+    def close(self) -> None:
+        """Close the idle connections (those in use close as they come back)."""
+        self._closed = True
+        self._drop_idle()
+
+    def _drop_idle(self) -> None:
+        while self._idle:
+            self._idle.pop().close()

@@ -1,4 +1,6 @@
-"""The MariaDB event store: appends through the group-commit writer, reads through SQLAlchemy."""
+"""The MariaDB event store: appends through the group-commit writer, reads on a pool of raw
+autocommit connections (``connection.ReadPool``), snapshot and checkpoint writes through
+SQLAlchemy."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.db import make_engine
-from event_store.connection import DB_ERRORS
+from event_store.connection import DB_ERRORS, ReadPool
 from event_store.errors import EventStoreUnavailable
 from event_store.ids import event_id_from_text
 from event_store.model import (
@@ -68,9 +70,9 @@ class MariaDbEventStore:
         self._engine = engine
         self._owns_engine = owns_engine
         self._upcasters = upcasters or Upcasters()
-        self._writer = GroupCommitWriter(
-            engine.url.render_as_string(hide_password=False), max_batch_appends
-        )
+        url = engine.url.render_as_string(hide_password=False)
+        self._writer = GroupCommitWriter(url, max_batch_appends)
+        self._reads = ReadPool(url)
 
     @classmethod
     def from_url(
@@ -239,16 +241,12 @@ class MariaDbEventStore:
     async def close(self) -> None:
         """Commit the queued appends, stop the writer; dispose the engine if we made it."""
         await self._writer.close()
+        self._reads.close()
         if self._owns_engine:
             await self._engine.dispose()
 
     async def _fetch(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
-        try:
-            async with self._engine.connect() as conn:
-                result = await conn.exec_driver_sql(sql, params)
-                return list(result.all())
-        except DB_ERRORS as exc:
-            raise EventStoreUnavailable(f"MariaDB read failed: {exc}") from exc
+        return await self._reads.fetch(sql, params)
 
     async def _write(self, sql: str, params: tuple[Any, ...]) -> None:
         try:

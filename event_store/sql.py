@@ -103,6 +103,17 @@ async def stream_versions(cursor: Any, stream_ids: Collection[str]) -> dict[str,
     return versions
 
 
+async def appended_versions(cursor: Any, after: int, upto: int) -> dict[str, int]:
+    """The latest version of each stream appended to at positions ``after < p <= upto`` (a range
+    of the primary key)."""
+    await cursor.execute(
+        "SELECT stream_id, MAX(stream_version) FROM events WHERE position > %s"
+        " AND position <= %s GROUP BY stream_id",
+        (after, upto),
+    )
+    return {stream_id: int(version) for stream_id, version in await cursor.fetchall()}
+
+
 async def recorded_event_ids(
     cursor: Any, event_ids: Sequence[str]
 ) -> dict[str, tuple[int, str, int]]:

@@ -13,6 +13,13 @@ the plan started from; a stream the cache does not know is assumed new when the 
 stale cache, a unique-key hit from a retried event id) replans the batch on the careful path:
 ``SELECT ... FOR UPDATE`` with versions, and event ids if needed, read from the table.
 
+Other processes append between our batches all the time in the full pipeline (the matching and
+settlement workers). The careful path then catches the cache up with what they appended since
+our last commit (one range read on the primary key, under the lock, so it is exact) instead of
+dropping it and reading every stream of the batch back; and while the fast path's claim keeps
+failing, batches go straight to the careful path (the failed claim and its rollback were two
+round trips per batch for nothing), trying the fast path again every ``PROBE_FAST_EVERY``.
+
 Pipelining: two lanes (connections) alternate. A lane plans its batch on top of the batch still
 in flight on the other lane (positions and versions included), so MariaDB is already receiving
 batch N+1, which waits for the row lock, while batch N commits. If N fails, N+1's conditional
@@ -38,6 +45,7 @@ from event_store.sql import (
     LOCK_SEQUENCE,
     SET_SEQUENCE,
     EventInserter,
+    appended_versions,
     insert_checkpoints,
     recorded_event_ids,
     saved_checkpoints,
@@ -49,6 +57,11 @@ log = logging.getLogger(__name__)
 _Pending = tuple[EncodedAppend, "asyncio.Future[AppendResult]"]
 
 SPLIT_BATCHES_FROM = 160
+CATCH_UP_MAX = 20_000
+"""Positions others appended since our last commit up to which the careful path reads what they
+changed; past it (or with nothing known) it drops the version cache instead."""
+PROBE_FAST_EVERY = 16
+"""While the fast path's claims fail, try it once per this many batches."""
 
 _APPEND_ERRORS: tuple[type[BaseException], ...] = (
     EventStoreError,
@@ -100,6 +113,8 @@ class GroupCommitWriter:
         self._tasks: list[asyncio.Task[None]] = []
         self._versions: dict[str, int] = {}
         self._last_position = -1  # where the next planned batch starts; -1: unknown
+        self._committed = -1  # where our last committed batch ended; -1: unknown
+        self._contended = 0  # batches since the fast path's claim last failed (0: it did not)
         self._in_flight = 0
         self._drained = asyncio.Event()
         self._careful = asyncio.Lock()
@@ -177,6 +192,8 @@ class GroupCommitWriter:
             conn = await lane.connect()
             try:
                 try:
+                    if self._skip_fast():
+                        raise _Retry
                     plan = await self._fast(lane, conn, appends)
                 except _Retry:
                     plan = await self._careful_path(lane, conn, appends, checked=False)
@@ -243,6 +260,14 @@ class GroupCommitWriter:
             assert outcome is not None
             _settle(batch[i][1], outcome)
 
+    def _skip_fast(self) -> bool:
+        """Whether to go straight to the careful path: the last claims failed (others keep
+        appending in between), except once per ``PROBE_FAST_EVERY`` batches."""
+        if not self._contended:
+            return False
+        self._contended += 1
+        return self._contended % PROBE_FAST_EVERY != 0
+
     async def _fast(self, lane: _Lane, conn: Any, appends: Sequence[EncodedAppend]) -> BatchPlan:
         """Plan on top of the cache (and of the batch in flight), claim, insert, commit."""
         while self._careful.locked():  # a careful batch is rebuilding the cache: wait for it
@@ -265,10 +290,13 @@ class GroupCommitWriter:
                 await cur.execute(CLAIM_SEQUENCE, (plan.last_position, start))
                 if cur.rowcount != 1:
                     await conn.rollback()
-                    self._forget()
+                    self._unplan(plan)
+                    self._contended = self._contended or 1
                     raise _Retry
                 await self._write(lane, cur, plan)
             await conn.commit()
+        except _Retry:
+            raise
         except BaseException:
             self._forget()
             raise
@@ -276,7 +304,20 @@ class GroupCommitWriter:
             self._in_flight -= 1
             if not self._in_flight:
                 self._drained.set()
+        self._committed = max(self._committed, plan.last_position)
+        self._contended = 0
         return plan
+
+    def _unplan(self, plan: BatchPlan) -> None:
+        """A claim that failed (someone else appended first): drop what its plan speculated.
+
+        What the cache holds for the plan's streams is a guess now, so they are read from the
+        table again; what our committed batches put there stays, and the careful path catches
+        it up from ``_committed``. A batch planned on top of this one fails its claim too.
+        """
+        for stream_id in plan.stream_versions:
+            self._versions.pop(stream_id, None)
+        self._last_position = -1
 
     def _batch_versions(self, appends: Sequence[EncodedAppend]) -> dict[str, int] | None:
         """The versions of the batch's streams from the cache; None if one is unknown."""
@@ -309,8 +350,7 @@ class GroupCommitWriter:
                 async with conn.cursor() as cur:
                     await cur.execute(LOCK_SEQUENCE)
                     (last_position,) = await cur.fetchone()
-                    if last_position != self._last_position:
-                        self._versions.clear()
+                    await self._catch_up(cur, last_position)
                     plan = await self._plan_from_table(cur, appends, last_position, checked)
                     if plan.rows:
                         await cur.execute(SET_SEQUENCE, (plan.last_position,))
@@ -322,8 +362,20 @@ class GroupCommitWriter:
             if len(self._versions) > self._cache_size:
                 self._versions.clear()
             self._versions.update(plan.stream_versions)
-            self._last_position = plan.last_position
+            self._last_position = self._committed = plan.last_position
             return plan
+
+    async def _catch_up(self, cur: Any, last_position: int) -> None:
+        """Under the sequence lock: bring the cache to ``last_position`` with the versions of
+        the streams others appended to since our last commit (or drop it if that is unknown or
+        too far behind). Every position up to ``last_position`` is committed then."""
+        since = self._committed
+        if since == last_position:
+            return
+        if since < 0 or not 0 < last_position - since <= CATCH_UP_MAX:
+            self._versions.clear()
+            return
+        self._versions.update(await appended_versions(cur, since, last_position))
 
     async def _plan_from_table(
         self, cur: Any, appends: Sequence[EncodedAppend], last_position: int, checked: bool
@@ -361,7 +413,7 @@ class GroupCommitWriter:
     def _forget(self) -> None:
         """Drop everything speculative or cached: the next batch reads from the table."""
         self._versions.clear()
-        self._last_position = -1
+        self._last_position = self._committed = -1
 
 
 def _store_error(exc: BaseException, lane: _Lane, appends: int) -> EventStoreError:
