@@ -14,7 +14,7 @@ from typing import Any, Final
 
 import orjson
 
-from projections.base import Cache, StoredEvent
+from projections.base import Cache, Inputs, StoredEvent
 from projections.changes import Changes
 from projections.keys import ACCOUNTS, Space
 
@@ -35,6 +35,7 @@ class AccountsFold:
     """Balances and ledgers."""
 
     name = ACCOUNTS
+    inputs = Inputs(types=ACCOUNT_TYPES)
 
     def wanted(self, events: Sequence[StoredEvent], space: Space, cache: Cache) -> list[str]:
         """Account documents touched by the batch and not cached."""

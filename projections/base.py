@@ -11,6 +11,7 @@ the documents of that partition's streams, so the cache stays exact while it own
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from projections.changes import Changes
@@ -39,10 +40,27 @@ class StoredEvent(Protocol):
     def metadata(self) -> dict[str, Any]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Inputs:
+    """The events a fold reads: every event of streams starting with one of ``streams``, and
+    events of ``types`` on any stream. The projector decodes no other message."""
+
+    streams: frozenset[str] = frozenset()
+    types: frozenset[str] = frozenset()
+
+    def __or__(self, other: Inputs) -> Inputs:
+        return Inputs(self.streams | other.streams, self.types | other.types)
+
+    def wants(self, event: StoredEvent) -> bool:
+        """Whether ``event`` is one of these inputs (the reference of the wire filter)."""
+        return event.type in self.types or event.stream_id.startswith(tuple(self.streams))
+
+
 class Fold(Protocol):
     """One projection's pure logic."""
 
     name: str
+    inputs: Inputs
 
     def wanted(self, events: Sequence[StoredEvent], space: Space, cache: Cache) -> list[str]:
         """Document keys the fold needs that are not in ``cache`` yet."""

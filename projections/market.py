@@ -18,7 +18,7 @@ from typing import Any, Final
 
 import orjson
 
-from projections.base import Cache, StoredEvent
+from projections.base import Cache, Inputs, StoredEvent
 from projections.changes import Changes
 from projections.keys import MARKET, Space, side_code
 
@@ -36,6 +36,7 @@ class MarketFold:
     """Books, trades and candles."""
 
     name = MARKET
+    inputs = Inputs(types=_TOUCHING | {"OrderAccepted"})
 
     def wanted(self, events: Sequence[StoredEvent], space: Space, cache: Cache) -> list[str]:
         """Book entries of orders touched by the batch but not cached."""

@@ -21,7 +21,7 @@ from typing import Any, Final
 import orjson
 
 from domain import streams
-from projections.base import Cache, StoredEvent
+from projections.base import Cache, Inputs, StoredEvent
 from projections.changes import Changes
 from projections.keys import ANY, ORDERS, Space
 
@@ -35,6 +35,7 @@ class OrdersFold:
     """Order documents, per-user indexes and lifecycles."""
 
     name = ORDERS
+    inputs = Inputs(streams=frozenset({"order-"}))
 
     def wanted(self, events: Sequence[StoredEvent], space: Space, cache: Cache) -> list[str]:
         """Documents of orders the batch changes but did not place and are not cached."""

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import orjson
 
 from domain import streams
-from projections.base import Cache, StoredEvent
+from projections.base import Cache, Inputs, StoredEvent
 from projections.changes import Changes
 from projections.keys import REFDATA, Space
 
@@ -16,6 +16,11 @@ class RefdataFold:
     """Users, key hashes and instruments: set once, never changed."""
 
     name = REFDATA
+    inputs = Inputs(
+        types=frozenset(
+            {streams.USER_REGISTERED, streams.API_KEY_ISSUED, streams.INSTRUMENT_LISTED}
+        )
+    )
 
     def wanted(self, events: Sequence[StoredEvent], space: Space, cache: Cache) -> list[str]:
         """Nothing: every change is a plain write."""

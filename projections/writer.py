@@ -25,7 +25,7 @@ from redis.exceptions import NoScriptError, ResponseError
 
 from common.gc_tuning import tune_gc as tune_gc_to
 from projections.accounts import AccountsFold
-from projections.base import Cache, Fold, StoredEvent
+from projections.base import Cache, Fold, Inputs, StoredEvent
 from projections.changes import Arg, Changes
 from projections.keys import Control, Space
 from projections.market import MarketFold
@@ -145,6 +145,13 @@ class ProjectionWriter:
     def folds(self) -> list[Fold]:
         """The folds applied."""
         return self._folds
+
+    def inputs(self) -> Inputs:
+        """Every event some fold reads (the others may be skipped before decoding)."""
+        found = Inputs()
+        for fold in self._folds:
+            found |= fold.inputs
+        return found
 
     async def claim(self, partition: int, gens: dict[str, int] | None = None) -> Checkpoint:
         """Own ``partition`` from now on (fences its previous owner); where to resume.

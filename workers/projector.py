@@ -25,6 +25,7 @@ from redis.exceptions import RedisError
 
 from common.settings import ProjectorSettings
 from event_store.model import RecordedEvent
+from event_store.outbox import header_filter
 from event_store.protocol import EventStore
 from projections import writer as projection_writer
 from projections.keys import Control
@@ -41,6 +42,11 @@ class Projector:
         self._writer = writer
         self._group = group
         self._topic = topic
+        inputs = writer.inputs()
+        self.input_filter = header_filter(inputs.streams, inputs.types)
+        """The consumer loop decodes only messages some projection reads: a third of the
+        events topic is the command API's bookkeeping (client order ids, batch and idempotent
+        answers, some of them tens of kB), which no read model shows."""
 
     @property
     def group(self) -> str:
