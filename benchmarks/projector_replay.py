@@ -35,6 +35,7 @@ from cli.profiles import PROFILES
 from event_store.connection import connect_raw
 from event_store.outbox import fetch_outbox, partition_of
 from projections.keys import PROJECTIONS, Control
+from projections.writer import Checkpoint
 from tests.integration.projections.kafka_feed import delete_topic, new_topic
 
 _HEAD = struct.Struct("<iI")
@@ -151,8 +152,7 @@ async def _wait(
     wanted = [lasts[p] for _ in PROJECTIONS for p in lasts]
     startup = None
     for _ in range(60_000):
-        raw = await client.mget(keys)
-        done = [int(r.split(b":")[0]) if r else 0 for r in raw]
+        done = [Checkpoint.decode(r).position for r in await client.mget(keys)]
         if startup is None and any(done):
             startup = _cpu_s(process)
         if all(d >= w for d, w in zip(done, wanted, strict=True)):
