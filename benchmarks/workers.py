@@ -184,10 +184,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             plan, setup_s = await seed(bench, rows, instrument, progress)
             relay_in = await relay_until(bench, db, progress, "setup")
             matching, matching_figures = await matching_phase(bench, db, progress, new_orders)
-            relay_out = await relay_until(bench, db, progress, "outputs")
             _, _, trades = await settlement_targets(db)
-            settlement, settlement_figures = await settlement_phase(bench, db, progress, trades)
-            problems_found = await verify(bench, db, progress, trades)
+            if args.matching_only:
+                relay_out: dict[str, Any] = {"events": None, "events_per_s": 0}
+                settlement, settlement_figures = None, {}
+            else:
+                relay_out = await relay_until(bench, db, progress, "outputs")
+                settlement, settlement_figures = await settlement_phase(bench, db, progress, trades)
+                problems_found = await verify(bench, db, progress, trades)
     finally:
         db.close()
         with contextlib.suppress(Exception):
@@ -195,7 +199,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         if not args.keep:
             sql = f"DROP DATABASE IF EXISTS `{name}`"
             await asyncio.to_thread(in_thread, lambda: run_sql(bench.url, sql))
-    for worker in ("matching", "settlement"):
+    for worker in ("matching",) if args.matching_only else ("matching", "settlement"):
         print_profile(bench.command(f"workers.{worker}", worker)[1], worker)
     if figures["engine_trades"] != trades:
         problems_found.append(
@@ -230,7 +234,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return figures
 
 
-def show(figures: dict[str, Any], matching: Phase, settlement: Phase) -> None:
+def show(figures: dict[str, Any], matching: Phase, settlement: Phase | None) -> None:
     """The per-phase table on stderr."""
     table = Table(title=f"workers: {figures['commands']:,} commands, {figures['trades']:,} trades")
     for column in ("phase", "rate (wall)", "steady", "s", "batches", "p50/p99 ms",
@@ -248,6 +252,25 @@ def show(figures: dict[str, Any], matching: Phase, settlement: Phase) -> None:
         f"{matching.cpu.get('kafka', 0):.2f}",
         f"{matching.worker_peak_rss_mb:.0f}",
     )
+    if settlement is not None:
+        _settlement_row(table, figures, settlement)
+    console.print(table)
+    console.print(
+        f"in-process engine {figures['engine_commands_per_s']:,} commands/s"
+        f" ({figures['engine_build']}); through the matching worker"
+        f" {figures['matching_inputs_per_s']:,} inputs/s"
+        f" ({figures['matching_worker_steady_busy']:.0%} busy while steady); relay"
+        f" {figures['relay_setup_events_per_s']:,} / {figures['relay_outputs_events_per_s']:,}"
+        " events/s (setup / outputs)"
+    )
+    if figures["problems"]:
+        for line in figures["problems"]:
+            console.print(f"[red]✗[/] {line}")
+    elif settlement is not None:
+        console.print("[green]✓[/] trades match the in-process engine; invariants hold")
+
+
+def _settlement_row(table: Table, figures: dict[str, Any], settlement: Phase) -> None:
     table.add_row(
         "settlement",
         f"{figures['settlement_trades_per_s']:,} trades/s",
@@ -260,19 +283,6 @@ def show(figures: dict[str, Any], matching: Phase, settlement: Phase) -> None:
         f"{settlement.cpu.get('kafka', 0):.2f}",
         f"{settlement.worker_peak_rss_mb:.0f}",
     )
-    console.print(table)
-    console.print(
-        f"in-process engine {figures['engine_commands_per_s']:,} commands/s"
-        f" ({figures['engine_build']}); through the matching worker"
-        f" {figures['matching_inputs_per_s']:,} inputs/s; relay"
-        f" {figures['relay_setup_events_per_s']:,} / {figures['relay_outputs_events_per_s']:,}"
-        " events/s (setup / outputs)"
-    )
-    if figures["problems"]:
-        for line in figures["problems"]:
-            console.print(f"[red]✗[/] {line}")
-    else:
-        console.print("[green]✓[/] trades match the in-process engine; invariants hold")
 
 
 def main() -> None:
@@ -301,6 +311,11 @@ def main() -> None:
         "--cold-start",
         action="store_true",
         help="start the workers with this environment's bytecode settings (no cache)",
+    )
+    parser.add_argument(
+        "--matching-only",
+        action="store_true",
+        help="time the matching worker only (no settlement phase, no invariants check)",
     )
     parser.add_argument("--maker-fee-bps", type=int, default=10)
     parser.add_argument("--taker-fee-bps", type=int, default=20)

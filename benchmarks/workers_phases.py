@@ -109,6 +109,11 @@ async def matching_phase(
         "matching_batch_mean_inputs": round(inputs / len(rows)) if rows else 0,
         **phase_figures("matching", phase, steady_cpu),
         "matching_engine_build": phase.engine,
+        # CPU per input, and the share of the steady time the worker was on the CPU (the
+        # rest it waited: on its commits, or on Kafka)
+        "matching_worker_cpu_us_per_input": round(phase.worker_cpu_s / inputs * 1e6, 1),
+        "matching_mariadb_cpu_us_per_input": round(phase.cpu.get("mariadb", 0) / inputs * 1e6, 1),
+        "matching_worker_steady_busy": round(steady_cpu / steady_s, 2) if steady_s else None,
     }
     return phase, figures
 

@@ -324,7 +324,7 @@ async def _apply(
         search = prefilter.search
         values = [v for v in values[:-1] if search(v)] + values[-1:]
     decode: Callable[[bytes], Positioned] = getattr(worker, "decode", event_from_message)
-    events = [decode(value) for value in values]
+    events = await _decoded(values, decode)
     next_offset = records[-1].offset + 1
     while not stop.is_set():
         applied = partitions.positions[partition]
@@ -389,6 +389,20 @@ async def _flush(
                 return
             if partition in partitions.assignments:
                 await partitions.resume_at(tp, resume)
+
+
+DECODE_CHUNK = 500
+"""Messages decoded between two returns to the event loop (a pipelined worker's previous batch
+commits on this loop: its round trips must not wait for a whole fetch to be decoded)."""
+
+
+async def _decoded(values: list[bytes], decode: Callable[[bytes], Positioned]) -> list[Positioned]:
+    events: list[Positioned] = []
+    for start in range(0, len(values), DECODE_CHUNK):
+        if start:
+            await asyncio.sleep(0)
+        events.extend([decode(value) for value in values[start : start + DECODE_CHUNK]])
+    return events
 
 
 def _new_events[E: Positioned](events: list[E], applied: int) -> list[E]:
