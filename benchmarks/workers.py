@@ -187,7 +187,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             _, _, trades = await settlement_targets(db)
             if args.matching_only:
                 relay_out: dict[str, Any] = {"events": None, "events_per_s": 0}
-                settlement, settlement_figures = None, {}
+                settlement: Phase | None = None
+                settlement_figures: dict[str, Any] = {}
             else:
                 relay_out = await relay_until(bench, db, progress, "outputs")
                 settlement, settlement_figures = await settlement_phase(bench, db, progress, trades)
