@@ -22,7 +22,7 @@ from domain import streams
 from domain.account import Account
 from domain.folds import OrderView, fold_account, fold_order
 from domain.instrument import Instrument
-from event_store.model import AppendResult, RecordedEvent, Snapshot
+from event_store.model import AppendResult, RecordedEvent, Snapshot, StoredData
 from event_store.protocol import EventStore
 
 SNAPSHOT_EVERY = 500
@@ -104,7 +104,12 @@ class Repository:
 
     async def order(self, order_id: int) -> OrderView | None:
         """The order's view, read from its stream (orders are not cached)."""
-        return fold_order(await self.store.read_stream(streams.order(order_id)))
+        return fold_order(await self._tail(streams.order(order_id), 1))
+
+    async def _tail(self, stream_id: str, from_version: int) -> list[StoredData]:
+        """What a fold reads of a stream from ``from_version``: no ids, metadata or times to
+        decode (a cancel reads its order's stream, an account catches up after settlement)."""
+        return (await self.store.read_stream_tails({stream_id: from_version}))[stream_id]
 
     async def first_event(self, stream_id: str) -> RecordedEvent | None:
         """The first event of a stream, or ``None`` when the stream does not exist."""
@@ -126,7 +131,7 @@ class Repository:
         if not entry.loaded:
             await self._load(entry, stream_id)
             return
-        events = await self.store.read_stream(stream_id, entry.version + 1)
+        events = await self._tail(stream_id, entry.version + 1)
         entry.version = fold_account(entry.account, events) or entry.version
 
     async def _load(self, entry: AccountEntry, stream_id: str) -> None:
@@ -135,7 +140,7 @@ class Repository:
         account, version = entry.confirmed, entry.confirmed_version
         if account is None:
             account, version = await self._snapshot(entry.account.user_id, stream_id)
-        events = await self.store.read_stream(stream_id, version + 1)
+        events = await self._tail(stream_id, version + 1)
         version = fold_account(account, events) or version
         entry.confirmed, entry.confirmed_version = account, version
         entry.account, entry.version = account.copy(), version

@@ -67,15 +67,16 @@ class ReadPool:
     command API reads an account tail after each of settlement's fills and an order stream for
     each cancel. Here a read is its statement alone. A pooled connection that died while idle
     (MariaDB restarted) is dropped and the read retried once on a new one: reads change
-    nothing, so retrying them is always safe. At most ``2 * size`` reads run at once (the
-    bound SQLAlchemy's pool had, with its overflow); ``size`` connections stay open.
+    nothing, so retrying them is always safe. At most ``size`` reads run at once (the bound
+    SQLAlchemy's pool had, with its overflow), and as many connections stay open: a connection
+    opened per read past a smaller idle limit cost more than the read.
     """
 
-    def __init__(self, url: str | URL, size: int = 8) -> None:
+    def __init__(self, url: str | URL, size: int = 16) -> None:
         self._url = url
         self._size = size
         self._idle: list[Any] = []
-        self._slots = asyncio.Semaphore(2 * size)
+        self._slots = asyncio.Semaphore(size)
         self._closed = False
 
     async def fetch(self, sql: str, params: tuple[Any, ...]) -> list[Any]:

@@ -43,6 +43,11 @@ READ_STREAM_TAILS: Final = (
     + _FROM_VERSIONS
 )
 """The same, only what a fold reads (:meth:`MariaDbEventStore.read_stream_tails`)."""
+READ_ONE_TAIL: Final = (
+    "SELECT position, stream_id, stream_version, type, schema_version, data FROM events"
+    " WHERE stream_id = %s AND stream_version >= %s ORDER BY stream_version"
+)
+"""The same for one stream (the command API's cancels and account catch-ups): no JSON table."""
 LOAD_SNAPSHOTS: Final = (
     "SELECT s.stream_id, s.version, s.type, s.schema_version, s.state FROM JSON_TABLE(%s,"
     " '$[*]' COLUMNS (sid VARCHAR(200) PATH '$')) AS w JOIN snapshots AS s"
@@ -129,10 +134,12 @@ class MariaDbEventStore:
         found: dict[str, list[StoredData]] = {stream_id: [] for stream_id in from_versions}
         if not from_versions:
             return found
+        if len(from_versions) == 1:
+            rows = await self._fetch(READ_ONE_TAIL, next(iter(from_versions.items())))
+        else:
+            rows = await self._fetch(READ_STREAM_TAILS, (_pairs(from_versions),))
         upcast, loads = self._upcasters.upcast, orjson.loads
-        for position, stream_id, version, event_type, schema_version, data in await self._fetch(
-            READ_STREAM_TAILS, (_pairs(from_versions),)
-        ):
+        for position, stream_id, version, event_type, schema_version, data in rows:
             payload = upcast(event_type, schema_version, loads(data))[1]
             found[stream_id].append(StoredData(int(position), int(version), event_type, payload))
         return found

@@ -129,3 +129,37 @@ async def test_a_keyed_order_answers_the_same_whichever_path_each_send_takes(
     assert (changed.status_code, changed.json()["code"]) == (409, "IDEMPOTENCY_KEY_REUSED")
     assert (batched.status_code, rebatched.status_code) == (201, 201)
     assert rebatched.json() == batched.json()
+
+
+async def test_cancels_answer_the_same_through_fastapi_and_the_fast_path(
+    api: httpx.AsyncClient,
+) -> None:
+    await api.post("/v1/instruments", json={"symbol": "ACME"}, headers=ADMIN)
+    owner = (await api.post("/v1/users", json={"username": "owner"}, headers=ADMIN)).json()
+    other = (await api.post("/v1/users", json={"username": "other"}, headers=ADMIN)).json()
+    auth = {"Authorization": f"Bearer {owner['api_key']}"}
+    others = {"Authorization": f"Bearer {other['api_key']}"}
+    await api.post("/v1/deposits", json={"asset": "USD", "amount": "10.00"}, headers=auth)
+    order = {"symbol": "ACME", "side": "buy", "price": "1.00", "quantity": 2}
+    order_id = (await api.post("/v1/orders", json=order, headers=auth)).json()["order_id"]
+
+    # The first request of a key goes through FastAPI (the key is not cached yet), the next
+    # ones take the fast path.
+    not_theirs = [await api.delete(f"/v1/orders/{order_id}", headers=others) for _ in range(2)]
+    keyed = {**auth, "Idempotency-Key": "cancel-1"}
+    cancelled = await api.delete(f"/v1/orders/{order_id}", headers=keyed)
+    resent = await api.delete(f"/v1/orders/{order_id}", headers=keyed)
+    again = await api.delete(f"/v1/orders/{order_id}", headers=auth)
+    unknown = await api.delete(f"/v1/orders/{order_id + 10**6}", headers=auth)
+    invalid = [
+        await api.delete(f"/v1/orders/{bad}", headers=auth) for bad in ("0", "x1", str(2**63))
+    ]
+
+    assert [r.status_code for r in not_theirs] == [404, 404]
+    assert not_theirs[0].json() == not_theirs[1].json()
+    assert cancelled.status_code == resent.status_code == again.status_code == 202
+    assert cancelled.json()["status"] == "cancel_requested"
+    assert resent.json() == cancelled.json()
+    assert again.json()["event_id"] == cancelled.json()["event_id"]
+    assert (unknown.status_code, unknown.json()["code"]) == (404, not_theirs[0].json()["code"])
+    assert [r.status_code for r in invalid] == [422, 422, 422]
