@@ -274,13 +274,10 @@ class Account:
 
     def _settlement(self, fill: OrderFilled, instrument: Instrument, maker: bool) -> TradeSettled:
         order_id, side = fill.order_id, fill.side
-        notional = instrument.notional(fill.price, fill.quantity)
-        fee = instrument.maker_fee(notional) if maker else instrument.taker_fee(notional)
+        cash_delta, fee, shares_delta, hold_used = settlement_terms(
+            instrument, side, fill.price, fill.quantity, maker
+        )
         hold = self.holds.get(order_id)
-        if side == "buy":
-            cash_delta, shares_delta, hold_used = -(notional + fee), fill.quantity, notional + fee
-        else:
-            cash_delta, shares_delta, hold_used = notional - fee, -fill.quantity, fill.quantity
         if hold is None or hold.amount < hold_used:
             error = InsufficientFunds if side == "buy" else InsufficientHoldings
             raise error(f"order {order_id} holds too little to settle this trade")
@@ -303,36 +300,61 @@ class Account:
 
     def apply(self, event: Event) -> None:
         """Evolve the state by one event (used by decisions and by replay alike)."""
-        if isinstance(event, FundsDeposited):
-            self._bal(event.asset).total += event.amount
-        elif isinstance(event, FundsWithdrawn):
-            self._bal(event.asset).total -= event.amount
-        elif isinstance(event, FundsReserved):
-            self._bal(event.asset).held += event.amount
-            hold = self.holds.get(event.order_id)
-            if hold is None:
-                self._open_hold(
-                    Hold(event.order_id, event.symbol, event.side, event.asset, event.amount)
-                )
-            else:
-                hold.amount += event.amount
-        elif isinstance(event, FundsReleased):
-            self._bal(event.asset).held -= event.amount
-            self._consume_hold(event.order_id, event.amount)
-        elif isinstance(event, TradeSettled):
-            self._apply_settlement(event)
-        elif isinstance(event, (FeesCollected, FeesNetted)):
-            self._bal(event.asset).total += event.amount
+        e: Any = event
+        cls = type(event)
+        if cls is FundsReserved:
+            self.reserved(e.asset, e.amount, e.order_id, e.symbol, e.side)
+        elif cls is TradeSettled:
+            self.settled(
+                e.currency, e.symbol, e.side, e.order_id, e.hold_used, e.cash_delta, e.shares_delta
+            )
+        elif cls is FundsReleased:
+            self.released(e.asset, e.amount, e.order_id)
+        elif cls is FundsWithdrawn:
+            self.credited(e.asset, -e.amount)
+        elif cls in (FundsDeposited, FeesCollected, FeesNetted):
+            self.credited(e.asset, e.amount)
         else:
             raise TypeError(f"not an account event: {event!r}")
         self.version += 1
 
-    def _apply_settlement(self, event: TradeSettled) -> None:
-        held_asset = event.currency if event.side == "buy" else event.symbol
-        self._bal(held_asset).held -= event.hold_used
-        self._consume_hold(event.order_id, event.hold_used)
-        self._bal(event.currency).total += event.cash_delta
-        self._bal(event.symbol).total += event.shares_delta
+    # The effect of each account event on the state, from its plain values: ``apply`` and the
+    # workers' folds of stored data (``domain.folds.fold_account_data``) share them. They leave
+    # ``version`` to the caller (one per event).
+
+    def reserved(self, asset: str, amount: int, order_id: int, symbol: str, side: Side) -> None:
+        """``FundsReserved``: ``amount`` more held for ``order_id`` (a new hold or a bigger one)."""
+        self._bal(asset).held += amount
+        hold = self.holds.get(order_id)
+        if hold is None:
+            self._open_hold(Hold(order_id, symbol, side, asset, amount))
+        else:
+            hold.amount += amount
+
+    def released(self, asset: str, amount: int, order_id: int) -> None:
+        """``FundsReleased``: ``amount`` of ``order_id``'s hold available again."""
+        self._bal(asset).held -= amount
+        self._consume_hold(order_id, amount)
+
+    def settled(
+        self,
+        currency: str,
+        symbol: str,
+        side: str,
+        order_id: int,
+        hold_used: int,
+        cash_delta: int,
+        shares_delta: int,
+    ) -> None:
+        """``TradeSettled``: the order's hold consumed, cash and shares moved."""
+        self._bal(currency if side == "buy" else symbol).held -= hold_used
+        self._consume_hold(order_id, hold_used)
+        self._bal(currency).total += cash_delta
+        self._bal(symbol).total += shares_delta
+
+    def credited(self, asset: str, amount: int) -> None:
+        """A deposit, a fee credit (``amount`` > 0) or a withdrawal (< 0) of ``asset``."""
+        self._bal(asset).total += amount
 
     def _consume_hold(self, order_id: int, amount: int) -> None:
         hold = self.holds[order_id]
@@ -372,6 +394,22 @@ class Account:
                 shown = f"{_cash(available, asset)}, needed {_cash(amount, asset)}"
                 raise InsufficientFunds(f"{asset} available {shown}")
             raise InsufficientHoldings(f"{asset} available {available}, needed {amount}")
+
+
+def settlement_terms(
+    instrument: Instrument, side: str, price: int, quantity: int, maker: bool
+) -> tuple[int, int, int, int]:
+    """One side of a fill in money: ``(cash_delta, fee, shares_delta, hold_used)``.
+
+    Buyer: pays notional + fee out of its cash hold, gets the shares. Seller: delivers the
+    shares out of its share hold, gets notional - fee. (``TradeSettled``'s fields; the settlement
+    worker's row builder uses it too.)
+    """
+    notional = instrument.notional(price, quantity)
+    fee = instrument.maker_fee(notional) if maker else instrument.taker_fee(notional)
+    if side == "buy":
+        return -(notional + fee), fee, quantity, notional + fee
+    return notional - fee, fee, -quantity, quantity
 
 
 def _is_cash(asset: str) -> bool:
