@@ -2,21 +2,27 @@
 
 Before a batch is decided every account it touches is brought up to its stream's end in one
 round trip (:meth:`EventStore.read_stream_tails`: each event's version, type and data only, no
-id, metadata or time to transfer and build for events that are only folded), so a conflict with
-the command API's concurrent
+id, metadata or time to transfer and build for events that are only folded; folded by
+``fold_account_data``, without domain events), so a conflict with the command API's concurrent
 appends is rare; when one happens the appends' expected versions catch it and the caller drops
 the accounts it touched (:meth:`Accounts.forget`) and decides again on fresh state.
+
+A pipelined caller decides a batch while the previous one commits: the accounts that batch
+booked are then *speculative* (their cached state and version include its events, not durable
+yet). Their tails are read past the speculative version, which is exact once that batch
+commits, and moot if it fails (the caller forgets them then); they are never snapshotted nor
+noted to the store's writer as committed versions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
 from domain import streams
 from domain.account import Account
-from domain.folds import fold_account
+from domain.folds import fold_account_data
 from event_store.model import Snapshot
 from event_store.protocol import EventStore
 
@@ -24,7 +30,6 @@ SNAPSHOT_TYPE: Final = "domain.Account"
 """The command API's account snapshots (``Account.snapshot()``), shared with it."""
 SNAPSHOT_EVERY: Final = 500
 MAX_CACHED: Final = 200_000
-_PREFIX: Final = streams.account(0).removesuffix("0")
 
 
 @dataclass(slots=True)
@@ -45,8 +50,9 @@ class Accounts:
     def __getitem__(self, user_id: int) -> Cached:
         return self._cached[user_id]
 
-    async def refresh(self, user_ids: Iterable[int]) -> None:
-        """Bring every named account up to its stream's end (new ones from their snapshot)."""
+    async def refresh(self, user_ids: Iterable[int], speculative: Collection[int] = ()) -> None:
+        """Bring every named account up to its stream's end (new ones from their snapshot);
+        ``speculative``: accounts whose cached state includes appends not durable yet."""
         users = set(user_ids)
         if len(self._cached) + len(users) > MAX_CACHED:
             self._cached.clear()  # (never inside the loop: the batch needs all it loads)
@@ -58,23 +64,24 @@ class Accounts:
         found = await self._store.read_stream_tails({s: v for s, (_, v) in wanted.items()})
         for stream_id, events in found.items():
             cached = wanted[stream_id][0]
-            cached.version = fold_account(cached.account, events) or cached.version
-            if len(events) >= SNAPSHOT_EVERY:
+            cached.version = fold_account_data(cached.account, events) or cached.version
+            if len(events) >= SNAPSHOT_EVERY and cached.account.user_id not in speculative:
                 snapshot = Snapshot(
                     stream_id, cached.version, cached.account.snapshot(), SNAPSHOT_TYPE
                 )
                 await self._store.save_snapshot(snapshot)
         # The versions just read are committed ones: the store's writer plans the batch's
         # appends on them instead of looking each account up again under its lock.
-        self._store.note_versions({s: c.version for s, (c, _) in wanted.items()})
+        self._store.note_versions(
+            {s: c.version for s, (c, _) in wanted.items() if c.account.user_id not in speculative}
+        )
 
-    def appended(self, stream_versions: Mapping[str, int]) -> None:
-        """Our own append went in: the cached accounts (which applied it) are at these versions."""
-        for stream_id, version in stream_versions.items():
-            if stream_id.startswith(_PREFIX):
-                cached = self._cached.get(int(stream_id.removeprefix(_PREFIX)))
-                if cached is not None:
-                    cached.version = version
+    def advance(self, booked: Mapping[int, int]) -> None:
+        """The caller applied ``booked[user]`` events of its own to each cached account (their
+        append is submitted, or about to be): its version moves past them."""
+        cached = self._cached
+        for user_id, count in booked.items():
+            cached[user_id].version += count
 
     def forget(self, user_ids: Iterable[int]) -> None:
         """Drop accounts whose cached state went ahead of the store (a failed append)."""

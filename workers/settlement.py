@@ -24,49 +24,82 @@ append. Account streams are appended with the versions the decisions were taken 
 settlement partition writes an account, so only the command API's appends (reservations) can
 conflict, and a conflict drops those accounts and decides the batch again.
 
+Batches are pipelined like the matching worker's (:meth:`SettlementWorker.start`): batch N+1 is
+decided on the accounts as batch N leaves them while N commits, and submitted only once N is
+durable (so N+1's fence expects the version N created). If N fails, N+1 was decided on state
+that never became durable: a conflict on an account (the command API appended to it) drops the
+accounts of both, books N again on fresh state, then decides N+1 again; any other failure
+(fenced, MariaDB down) drops both and the consumer loop seeks back to the durable offset.
+Decisions and rows are made by :mod:`workers.settlement_codec` (no domain events built).
+
 Checkpoints written on another topic (the layout before the settlement topic consumed the
 events topic, keyed by stream) are moved once: ``workers.settlement_resume``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from typing import Any, Final
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
 
+import orjson
 import uvloop
 
 from domain import streams
-from domain.account import Account
-from domain.account_events import FEE_ACCOUNT, RELEASED_ORDER_CLOSED, TradeSettled
-from domain.errors import DomainError
-from domain.events import Event, event_from_dict
 from domain.folds import ORDER_CLOSING_EVENT_TYPES
-from domain.order_events import OrderFilled
+from domain.instrument import Instrument
 from event_store.errors import WrongExpectedVersion
-from event_store.model import NewEvent, RecordedEvent, StreamAppend
+from event_store.ids import new_event_id_text
+from event_store.model import AppendResult, RecordedEvent
+from event_store.planning import EncodedAppend
 from event_store.protocol import EventStore
 from workers.accounts import Accounts
 from workers.consumer import Busy, Fenced, Resume
 from workers.instruments import Instruments
-from workers.settlement_resume import ACTOR, checkpoint, last_checkpoint, move_to_topic
+from workers.settlement_codec import (
+    FILLED,
+    SCHEMA_VERSION,
+    Bookings,
+    SettlementError,
+    SettlementInput,
+    input_from_event,
+    input_from_message,
+)
+from workers.settlement_resume import checkpoint, last_checkpoint, move_to_topic
 
 log = logging.getLogger("settlement")
 
-ANY: Final = -1
 MAX_ATTEMPTS: Final = 20
-_FILLED: Final = OrderFilled.__name__
-_SETTLED: Final = frozenset({_FILLED, *ORDER_CLOSING_EVENT_TYPES})
+_SETTLED: Final = frozenset({FILLED, *ORDER_CLOSING_EVENT_TYPES})
 _ORDER_PREFIX: Final = streams.order(0).removesuffix("0")
-_FEE_META: Final = {"actor": ACTOR}
-"""A batch's ``FeesNetted`` has many causes: each side's ``TradeSettled`` names its own."""
+
+__all__ = ["SettlementError", "SettlementWorker"]
 
 
-class SettlementError(Exception):
-    """An input the account rules refuse even on fresh state: a bug, never skipped."""
+@dataclass(slots=True)
+class _Batch:
+    """The inputs of one batch and what its append expects."""
+
+    partition: int
+    inputs: list[SettlementInput]
+    users: set[int]
+    position: int
+    next_offset: int
+    fence: int | None = None
+    """The version of ``settlement-<p>`` its append expects (taken when decided)."""
+
+
+@dataclass(slots=True)
+class _InFlight:
+    batch: _Batch
+    commit: asyncio.Future[AppendResult]
 
 
 class SettlementWorker:
-    """A :class:`~workers.consumer.PartitionWorker` of the settlement topic."""
+    """A pipelined :class:`~workers.consumer.PartitionWorker` of the settlement topic."""
 
     def __init__(self, store: EventStore, *, group: str, topic: str, partitions: int) -> None:
         self.group = group
@@ -75,16 +108,19 @@ class SettlementWorker:
         self._store = store
         self._accounts = Accounts(store)
         self._instruments = Instruments(store)
-        self._versions: dict[int, int] = {}
-        self._fees = Account(FEE_ACCOUNT)
+        self._fences: dict[int, int] = {}
+        """Per partition: the version of ``settlement-<p>`` the next batch decided expects."""
+        self._in_flight: dict[int, _InFlight] = {}
+        """Per partition, the append submitted last (at most one: see :meth:`start`)."""
 
     async def assign(self, partition: int) -> Resume:
         """Where ``settlement-<p>`` says this partition stands (moved off a legacy topic first)."""
+        await self._drop_in_flight(partition)
         version, last = await last_checkpoint(self._store, partition)
         if last is None or last.get("topic") != self.topic:
             await move_to_topic(self._store, self.topic, self._partitions)
             version, last = await last_checkpoint(self._store, partition)
-        self._versions[partition] = version
+        self._fences[partition] = version
         if last is None:
             return Resume(0, None)
         if last.get("topic") != self.topic:
@@ -95,86 +131,173 @@ class SettlementWorker:
         return Resume(int(last["last_position"]), last.get("kafka_offset"))
 
     async def revoke(self, partition: int) -> None:
-        """Forget the partition's fence version."""
-        self._versions.pop(partition, None)
+        """Forget the partition's fence version and what it had in flight."""
+        await self._drop_in_flight(partition)
+        self._fences.pop(partition, None)
 
-    async def apply(self, partition: int, events: list[RecordedEvent], next_offset: int) -> None:
+    def decode(self, value: bytes) -> SettlementInput:
+        """A settlement-topic message as an input (the consumer loop's decoder for us)."""
+        return input_from_message(value)
+
+    async def apply(
+        self,
+        partition: int,
+        events: Sequence[SettlementInput | RecordedEvent],
+        next_offset: int,
+    ) -> None:
         """Book the batch's fills and closes, with the position, in one append."""
-        inputs = [e for e in events if e.type in _SETTLED and e.stream_id.startswith(_ORDER_PREFIX)]
-        if not inputs:
+        await self.start(partition, events, next_offset)
+        await self.flush(partition)
+
+    async def start(
+        self,
+        partition: int,
+        events: Sequence[SettlementInput | RecordedEvent],
+        next_offset: int,
+    ) -> None:
+        """:meth:`apply`, pipelined: decide the batch now, on the accounts as the batch in
+        flight leaves them, then wait for that one and submit this one without waiting for it
+        (:meth:`flush` or the next ``start`` does). Raises if the batch in flight failed other
+        than by a conflict on an account (neither is applied then)."""
+        batch = _batch_of(partition, events, next_offset)
+        if batch is None:
             return  # nothing to book; the position moves with the next batch that has some
-        users = {int(e.data["user_id"]) for e in inputs}
-        consumed = checkpoint(self.topic, partition, events[-1].position, next_offset)
-        for attempt in range(MAX_ATTEMPTS):
-            await self._accounts.refresh(users)
-            appends = await self._decide(inputs)
-            appends.append(
-                StreamAppend(streams.settlement(partition), [consumed], self._versions[partition])
-            )
+        try:
+            append = await self._decide(batch)
+        except SettlementError:
+            # Decided on the state of the batch in flight: if that one fails, the refusal may
+            # be its doing, and the batch is decided again once it is booked afresh.
+            self._void(batch)
+            if not await self._settle(partition):
+                raise
+            append = await self._decide(batch)
+        except BaseException:
+            self._void(batch)
+            raise
+        if await self._settle(partition, batch):
+            append = await self._decide(batch)  # the batch in flight was booked again
+        self._submit(batch, append)
+
+    async def flush(self, partition: int) -> None:
+        """Wait until the partition's started batches are durable (a batch that met a conflict
+        is booked again); raise if one failed otherwise."""
+        await self._settle(partition)
+
+    async def _decide(self, batch: _Batch) -> EncodedAppend:
+        """The batch's append, decided on the cached accounts (refreshed first)."""
+        in_flight = self._in_flight.get(batch.partition)
+        speculative = in_flight.batch.users if in_flight is not None else ()
+        await self._accounts.refresh(batch.users, speculative)
+        return self._book(batch, await self._instruments_of(batch.inputs))
+
+    def _book(self, batch: _Batch, instruments: dict[str, Instrument]) -> EncodedAppend:
+        """The batch's append, decided on the cached accounts as they stand, which move on to
+        the state it makes durable; the fence version is taken."""
+        partition = batch.partition
+        bookings = Bookings(instruments)
+        accounts = self._accounts
+        for item in batch.inputs:
+            cached = accounts[item.data["user_id"]]
+            bookings.book(cached.account, cached.version, item)
+        fence = self._fences.get(partition)
+        if fence is None:  # revoked while the batch was decided
+            raise Fenced(f"partition {partition} is no longer assigned")
+        batch.fence = fence
+        consumed = checkpoint(self.topic, partition, batch.position, batch.next_offset)
+        row = (
+            new_event_id_text(), consumed.type, SCHEMA_VERSION, orjson.dumps(consumed.data),
+            orjson.dumps(consumed.metadata),
+        )  # fmt: skip
+        append = bookings.append(streams.settlement(partition), batch.fence, row)
+        accounts.advance(bookings.booked())
+        self._fences[partition] = fence + 1
+        return append
+
+    async def _instruments_of(self, inputs: list[SettlementInput]) -> dict[str, Instrument]:
+        found: dict[str, Instrument] = {}
+        for symbol in {i.data["symbol"] for i in inputs if i.type == FILLED}:
+            instrument = await self._instruments.get(symbol)
+            if instrument is not None:
+                found[symbol] = instrument
+        return found
+
+    def _submit(self, batch: _Batch, append: EncodedAppend) -> None:
+        commit = asyncio.ensure_future(self._store.append_encoded(append))
+        self._in_flight[batch.partition] = _InFlight(batch, commit)
+
+    async def _settle(self, partition: int, decided: _Batch | None = None) -> bool:
+        """Wait for the partition's batch in flight. True when it met a conflict on an account
+        and was booked again: what was ``decided`` on top of it is void (and forgotten)."""
+        flight = self._in_flight.pop(partition, None)
+        if flight is None:
+            return False
+        try:
+            await flight.commit
+        except WrongExpectedVersion as exc:
+            self._void(decided)
+            self._void(flight.batch)
+            if exc.stream_id == streams.settlement(partition):
+                raise Fenced(f"{exc.stream_id} moved on to version {exc.actual}") from exc
+            log.info("account changed meanwhile; booking the batch again")
+            await self._book_alone(flight.batch)
+            return True
+        except BaseException:
+            self._void(decided)
+            self._void(flight.batch)
+            raise
+        return False
+
+    async def _book_alone(self, batch: _Batch) -> None:
+        """Book a batch that met a conflict, on fresh accounts, waiting for each attempt."""
+        for attempt in range(1, MAX_ATTEMPTS):
+            append = await self._decide(batch)
             try:
-                result = await self._store.append(*appends)
+                await self._store.append_encoded(append)
             except WrongExpectedVersion as exc:
-                self._accounts.forget(users)
-                if exc.stream_id == streams.settlement(partition):
+                self._void(batch)
+                if exc.stream_id == streams.settlement(batch.partition):
                     raise Fenced(f"{exc.stream_id} moved on to version {exc.actual}") from exc
                 log.info("account changed meanwhile; deciding again", extra={"attempt": attempt})
                 continue
             except BaseException:
-                self._accounts.forget(users)
+                self._void(batch)
                 raise
-            self._versions[partition] += 1
-            self._accounts.appended(result.stream_versions)
             return
         raise Busy(f"accounts kept changing during {MAX_ATTEMPTS} attempts")
 
-    async def _decide(self, inputs: list[RecordedEvent]) -> list[StreamAppend]:
-        """The account events of every input, per account stream (versions as read)."""
-        decided: dict[int, list[NewEvent]] = {}
-        versions: dict[int, int] = {}
-        settled: list[TradeSettled] = []
-        for event in inputs:
-            user_id = int(event.data["user_id"])
-            cached = self._accounts[user_id]
-            versions.setdefault(user_id, cached.version)
-            outcome = await self._settle(cached.account, event)
-            meta = {
-                "correlation_id": event.metadata.get("correlation_id"),
-                "causation_id": str(event.event_id),
-                "actor": ACTOR,
-            }
-            booked = decided.setdefault(user_id, [])
-            for produced in outcome:
-                booked.append(NewEvent(produced.event_type, produced.to_dict(), meta))
-                if type(produced) is TradeSettled:
-                    settled.append(produced)
-        appends = [
-            StreamAppend(streams.account(user), events, versions[user])
-            for user, events in decided.items()
-            if events
-        ]
-        fees = [
-            NewEvent(fee.event_type, fee.to_dict(), _FEE_META)
-            for fee in self._fees.net_fees(settled)
-        ]
-        if fees:
-            appends.append(StreamAppend(streams.account(FEE_ACCOUNT), fees, ANY))
-        return appends
+    def _void(self, batch: _Batch | None) -> None:
+        """A decided batch that will never be durable: drop the accounts it touched (their
+        cached state may include it) and give its fence version back."""
+        if batch is None:
+            return
+        self._accounts.forget(batch.users)
+        if batch.fence is not None and batch.partition in self._fences:
+            self._fences[batch.partition] = min(self._fences[batch.partition], batch.fence)
+            batch.fence = None
 
-    async def _settle(self, account: Account, event: RecordedEvent) -> list[Event]:
-        data: dict[str, Any] = event.data
-        try:
-            if event.type == _FILLED:
-                fill: Any = event_from_dict(_FILLED, data)
-                instrument = await self._instruments.get(fill.symbol)
-                if instrument is None:
-                    raise SettlementError(f"a fill in the unlisted {fill.symbol}")
-                return account.settle_fill(fill, instrument)
-            order_id = int(data["order_id"])
-            return account.release_order(order_id, RELEASED_ORDER_CLOSED, int(data["at"]))
-        except DomainError as exc:
-            raise SettlementError(
-                f"{event.type} at position {event.position} cannot be settled: {exc}"
-            ) from exc
+    async def _drop_in_flight(self, partition: int) -> None:
+        """Let the partition's last append end (what the store holds is what counts next)."""
+        flight = self._in_flight.pop(partition, None)
+        if flight is None:
+            return
+        with contextlib.suppress(Exception):
+            await flight.commit
+        self._accounts.forget(flight.batch.users)
+
+
+def _batch_of(
+    partition: int, events: Sequence[SettlementInput | RecordedEvent], next_offset: int
+) -> _Batch | None:
+    """The batch's inputs (fills and closes of orders), or ``None`` if it has none."""
+    inputs = [
+        e if isinstance(e, SettlementInput) else input_from_event(e)
+        for e in events
+        if e.type in _SETTLED and e.stream_id.startswith(_ORDER_PREFIX)
+    ]
+    if not inputs:
+        return None
+    users = {i.data["user_id"] for i in inputs}
+    return _Batch(partition, inputs, users, events[-1].position, next_offset)
 
 
 GC_THRESHOLDS: Final = (50_000, 50, 100)
