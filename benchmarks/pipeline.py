@@ -17,13 +17,13 @@ output is one JSON object. Loopback only.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import time
 from pathlib import Path
 from typing import Any
 
 import orjson
+import uvloop
 from rich.console import Console
 
 from benchmarks.pipeline_check import last_position, trades_between, verdict
@@ -211,7 +211,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.single_orders is None:
         args.single_orders = max(1, args.orders // 10)
-    figures_ = asyncio.run(run(args))
+    figures_ = uvloop.run(run(args))  # (the load generator on the loop the services use)
     print(orjson.dumps(figures_).decode(), flush=True)
 
 

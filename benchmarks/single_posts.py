@@ -13,13 +13,13 @@ not depend on what the other stacks were doing. The last line of output is one J
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import time
 from typing import Any
 
 import orjson
 import psutil
+import uvloop
 from rich.console import Console
 
 from benchmarks.pipeline import _settings, drained
@@ -103,7 +103,7 @@ def main() -> None:
     parser.add_argument("--max-s", type=float, default=600.0)
     parser.add_argument("--drain-timeout", type=float, default=300.0)
     args = parser.parse_args()
-    print(orjson.dumps(asyncio.run(run(args))).decode(), flush=True)
+    print(orjson.dumps(uvloop.run(run(args))).decode(), flush=True)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 import orjson
 import typer
+import uvloop
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -145,7 +146,7 @@ def bench(
             return await run_load(admin, users, symbols, config, f"exchange bench ({profile})")
 
     try:
-        stats = asyncio.run(go())
+        stats = uvloop.run(go())  # (as the services run: the client's loop costs less CPU)
     except ValueError as exc:  # (a non-loopback target)
         console.print(f"[red]✗ {exc}[/]")
         raise typer.Exit(2) from exc

@@ -248,7 +248,7 @@ class MariaDbEventStore:
     async def close(self) -> None:
         """Commit the queued appends, stop the writer; dispose the engine if we made it."""
         await self._writer.close()
-        self._reads.close()
+        await self._reads.close()
         if self._owns_engine:
             await self._engine.dispose()
 
