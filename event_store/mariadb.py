@@ -4,7 +4,7 @@ SQLAlchemy."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -25,7 +25,13 @@ from event_store.model import (
     recorded_event,
 )
 from event_store.planning import EncodedAppend, encode_append, encode_checkpoint
-from event_store.sql import EVENT_COLUMNS, INSERT_CHECKPOINTS, LAST_POSITION
+from event_store.sql import (
+    EVENT_COLUMNS,
+    INSERT_CHECKPOINTS,
+    LAST_POSITION,
+    STREAM_VERSIONS,
+    versions_of,
+)
 from event_store.upcasting import Upcasters
 from event_store.writer import GroupCommitWriter
 
@@ -147,6 +153,15 @@ class MariaDbEventStore:
     def note_versions(self, versions: Mapping[str, int]) -> None:
         """See :meth:`event_store.protocol.EventStore.note_versions` (the writer's cache)."""
         self._writer.note_versions(versions)
+
+    async def prefetch_versions(self, stream_ids: Iterable[str]) -> None:
+        """See :meth:`event_store.protocol.EventStore.prefetch_versions` (the writer's cache,
+        read on the read pool)."""
+        await self._writer.prefetch_versions(stream_ids, self._read_versions)
+
+    async def _read_versions(self, stream_ids: list[str]) -> dict[str, int]:
+        rows = await self._fetch(STREAM_VERSIONS, (orjson.dumps(stream_ids).decode(),))
+        return versions_of(rows)
 
     async def stream_ids(self, prefix: str) -> list[str]:
         """See :meth:`event_store.protocol.EventStore.stream_ids`."""

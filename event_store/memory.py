@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -132,6 +132,9 @@ class InMemoryEventStore:
 
     def note_versions(self, versions: Mapping[str, int]) -> None:
         """See :meth:`event_store.protocol.EventStore.note_versions` (nothing to do here)."""
+
+    async def prefetch_versions(self, stream_ids: Iterable[str]) -> None:
+        """See :meth:`event_store.protocol.EventStore.prefetch_versions` (nothing to do here)."""
 
     async def load_snapshots(self, stream_ids: Collection[str]) -> dict[str, Snapshot]:
         """See :meth:`event_store.protocol.EventStore.load_snapshots`."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Protocol
 
 from event_store.model import (
@@ -72,6 +72,16 @@ class EventStore(Protocol):
         A store that checks expected versions against a cache may plan on these instead of
         looking the streams up; a stale hint costs a replan, never a wrong append. Optional to
         act on (the in-memory store ignores it).
+        """
+        ...
+
+    async def prefetch_versions(self, stream_ids: Iterable[str]) -> None:
+        """Read ahead, for a coming append with expected version ``ANY``, the versions of
+        ``stream_ids`` a store that plans from a cache does not know yet.
+
+        A hint like :meth:`note_versions`, read from the store itself: the append is exactly
+        what it would be without it, only planned without looking those streams up while it
+        holds the store's append lock. Optional to act on (the in-memory store ignores it).
         """
         ...
 

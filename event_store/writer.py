@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import asyncmy
@@ -152,6 +152,30 @@ class GroupCommitWriter:
             known = cache.get(stream_id)
             if known is None or known < version:
                 cache[stream_id] = version
+
+    async def prefetch_versions(
+        self,
+        stream_ids: Iterable[str],
+        read: Callable[[list[str]], Awaitable[Mapping[str, int]]],
+    ) -> None:
+        """Look up, with ``read`` (off the sequence lock, on another connection), the versions
+        of the streams the cache does not know, and note them: a coming append to those streams
+        then plans on the fast path, or on the careful path without a look-up under the lock.
+
+        Read at any moment, they are committed versions: never ahead of the table. Whatever
+        others append afterwards the careful path's catch-up (or a failed claim) covers; a hint
+        that still went stale hits the unique key and the batch is replanned from the table.
+        Noted only once a careful batch in progress ended, as it may rebuild the cache.
+        """
+        cache = self._versions
+        unknown = [s for s in dict.fromkeys(stream_ids) if s not in cache]
+        if not unknown:
+            return
+        versions = await read(unknown)
+        while self._careful.locked():
+            async with self._careful:
+                pass
+        self.note_versions(versions)
 
     async def close(self) -> None:
         """Commit what is queued, then stop and release the connections."""

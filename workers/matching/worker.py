@@ -161,6 +161,9 @@ class MatchingWorker:
             shard = self.shards[partition]
             try:
                 append, snapshot = await self._decide(shard, inputs, next_offset)
+                # While the previous batch commits: the versions of the order streams this one
+                # appends to, which the writer would otherwise look up under its lock.
+                await self._store.prefetch_versions(append.stream_ids)
                 await self._settle(partition)
             except BaseException:
                 self.shards.pop(partition, None)  # the engine ran ahead of the store: reload it

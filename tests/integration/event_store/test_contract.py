@@ -25,6 +25,7 @@ from event_store import (
     Upcasters,
     WrongExpectedVersion,
 )
+from event_store.mariadb import MariaDbEventStore
 from event_store.protocol import EventStore
 from tests.integration.event_store.conftest import StoreFactory
 
@@ -395,3 +396,44 @@ async def test_an_invalid_append_is_refused_before_it_reaches_the_store(
         await store.append(StreamAppend(f"{stream_prefix}s", [same, same]))
     with pytest.raises(TypeError):
         await store.append(StreamAppend(f"{stream_prefix}s", [NewEvent("A", {"x": object()})]))
+
+
+async def test_prefetched_versions_change_nothing_about_an_append(
+    store: EventStore, stream_prefix: str
+) -> None:
+    known, fresh = f"{stream_prefix}order-1", f"{stream_prefix}order-2"
+    await store.append(StreamAppend(known, events("A", "B"), NO_STREAM))
+
+    await store.prefetch_versions([known, fresh, known])
+    result = await store.append(
+        StreamAppend(known, events("C"), ANY), StreamAppend(fresh, events("D"), ANY)
+    )
+
+    assert result.stream_versions == {known: 3, fresh: 1}
+    assert [e.stream_version for e in await store.read_stream(known)] == [1, 2, 3]
+
+
+@pytest.mark.integration
+async def test_versions_prefetched_before_another_writer_appended_still_append_in_sequence(
+    event_store_url: str, stream_prefix: str
+) -> None:
+    ours, theirs = (MariaDbEventStore.from_url(event_store_url) for _ in range(2))
+    try:
+        stream = f"{stream_prefix}order-1"
+        await theirs.append(StreamAppend(stream, events("OrderPlaced"), NO_STREAM))
+        await ours.append(StreamAppend(f"{stream_prefix}other", events("A"), NO_STREAM))
+        await ours.prefetch_versions([stream])  # version 1, noted in our writer's cache
+
+        await theirs.append(StreamAppend(stream, events("CancelRequested"), 1))
+        result = await ours.append(StreamAppend(stream, events("OrderAccepted"), ANY))
+
+        assert result.stream_versions == {stream: 3}
+        stored = await ours.read_stream(stream)
+        assert [(e.stream_version, e.type) for e in stored] == [
+            (1, "OrderPlaced"),
+            (2, "CancelRequested"),
+            (3, "OrderAccepted"),
+        ]
+    finally:
+        await ours.close()
+        await theirs.close()
