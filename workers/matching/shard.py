@@ -18,6 +18,7 @@ from domain import streams
 from domain.commands import Command
 from domain.events import event_from_dict
 from domain.matching import MatchingEngine
+from domain.matching.snapshot import state_of
 from domain.order_requests import (
     AmendRequested,
     BatchPlaced,
@@ -57,10 +58,12 @@ class Shard:
 
     def snapshot(self) -> Snapshot:
         """The engine at this shard's version, for the snapshots table."""
+        # The engine's canonical snapshot as data (what ``json.loads(engine.snapshot())``
+        # gives), without encoding it to JSON and parsing it back: the store encodes it once.
         state = {
             "position": self.position,
             "kafka_offset": self.kafka_offset,
-            "engine": json.loads(self.engine.snapshot()),
+            "engine": state_of(self.engine),
         }
         return Snapshot(self.stream_id, self.version, state, SNAPSHOT_TYPE)
 
