@@ -108,7 +108,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             monitor.mark("single POSTs")
             single_config = _config(args, args.single_orders, 1, args.single_concurrency)
             single = await phase(market, single_config, "single", settings, args)
-            half_rate = batch["figures"]["sustained_orders_per_s"] / 2
+            half_rate = args.e2e_rate or batch["figures"]["sustained_orders_per_s"] / 2
             monitor.mark("half rate")
             half_config = _config(args, 10**9, args.batch_size, rate=half_rate,
                                   duration=args.e2e_duration, probe_every=0.02)  # fmt: skip
@@ -201,6 +201,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8, help="batches in flight")
     parser.add_argument("--single-concurrency", type=int, default=64)
     parser.add_argument("--e2e-duration", type=float, default=30.0)
+    parser.add_argument("--e2e-rate", type=float, default=0.0,
+                        help="orders/s of phase (3) (default: half the batch phase's)")  # fmt: skip
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--symbols", type=int, default=8)
     parser.add_argument("--seed", type=int, default=1)

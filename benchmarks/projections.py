@@ -189,7 +189,7 @@ redis.call('HINCRBY', key, 'v', ARGV[9]) redis.call('HINCRBY', key, 'n', ARGV[10
 
 def _split(body: list[Arg]) -> tuple[list[list[Arg]], list[list[Arg]]]:
     """The checkpoints (key, expected, new) and the commands of an apply script's arguments."""
-    index = 7 + 2 * int(body[6])
+    index = 8 + 2 * int(body[7])
     count = int(body[index])
     flat = body[index + 1 : index + 1 + 3 * count]
     checkpoints = [flat[i : i + 3] for i in range(0, len(flat), 3)]

@@ -1,6 +1,6 @@
 -- Apply one batch of net changes and its checkpoints atomically (projections/writer.py).
 -- ARGV, flat (no JSON to decode):
---   epoch_key epoch pos_key pos seq_prefix chan_prefix
+--   epoch_key epoch pos_key pos seq_prefix chan_prefix moved_chan
 --   ngens {gen_key gen}*ngens  ncks {ck_key expected new}*ncks
 --   then the op stream: {name argc arg1..argc}* (projections/changes.py)
 -- Fenced (another owner, a swapped generation, a moved checkpoint): nothing is written.
@@ -8,8 +8,8 @@ local A = ARGV
 if redis.call('GET', A[1]) ~= A[2] then
   return redis.error_reply('FENCED epoch')
 end
-local i = 8
-for _ = 1, tonumber(A[7]) do
+local i = 9
+for _ = 1, tonumber(A[8]) do
   if (redis.call('GET', A[i]) or '1') ~= A[i + 1] then
     return redis.error_reply('FENCED generation')
   end
@@ -41,7 +41,7 @@ local function level(s) -- L2 levels_key qty_key symbol side price delta
     redis.call('HDEL', qty_key, price)
     redis.call('ZREM', levels_key, price)
     q = 0
-  else
+  elseif q - tonumber(A[s + 5]) <= 0 then -- (a level is in the zset exactly while its quantity is positive)
     redis.call('ZADD', levels_key, price, price)
   end
   touch(symbol)
@@ -103,6 +103,9 @@ for j = cks, cks + 3 * (ncks - 1), 3 do
 end
 if tonumber(A[4]) > tonumber(redis.call('GET', A[3]) or '0') then
   redis.call('SET', A[3], A[4])
+  if A[7] ~= '' then
+    redis.call('PUBLISH', A[7], A[4])
+  end
 end
 if A[6] == '' then
   return ops

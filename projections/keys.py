@@ -13,6 +13,7 @@ Control keys, outside any generation:
   the relay's position once the partition is caught up)
 * ``x:md:<SYMBOL>`` - pub/sub channel of the symbol's market data (book and trade deltas)
 * ``x:mdseq:<SYMBOL>`` - sequence of those messages (gap-free, kept across a swap)
+* ``x:moved`` - pub/sub channel: a partition's reflected position moved (message: the position)
 
 Per projection and generation (``<P>`` = ``x:<projection><gen>``):
 
@@ -73,6 +74,11 @@ class Control:
     def channel(self, symbol: str) -> str:
         """Pub/sub channel of a symbol's market data."""
         return f"{self.prefix}:md:{symbol}"
+
+    def moved(self) -> str:
+        """Pub/sub channel told each time a partition's reflected position moves (the query
+        API's ``min_position`` waits wake on it instead of polling)."""
+        return f"{self.prefix}:moved"
 
     def market_seq(self, symbol: str) -> str:
         """Sequence of a symbol's market-data messages (across generations: a swap keeps it)."""

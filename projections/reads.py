@@ -25,6 +25,35 @@ from projections.resp import RespPipe
 GEN_CACHE_S: Final = 0.25
 
 
+class Moves:
+    """Wakes whoever waits for the projection's position each time it may have moved.
+
+    Fired by the query API's subscriber of the ``moved`` channel (``query_api/positions.py``);
+    with none, a wait is a plain sleep (its timeout), as polling was.
+    """
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def ticket(self) -> asyncio.Event:
+        """Take before reading the position: set by any move after that read began."""
+        return self._event
+
+    def fire(self) -> None:
+        """A move: wake every ticket taken so far."""
+        self._event.set()
+        self._event = asyncio.Event()
+
+    @staticmethod
+    async def wait(ticket: asyncio.Event, timeout_s: float) -> None:
+        """Until the ticket's move, or ``timeout_s``."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                await ticket.wait()
+        except TimeoutError:
+            pass
+
+
 class ReadModels:
     """Redis-backed read access to every projection."""
 
@@ -47,6 +76,7 @@ class ReadModels:
         self.position_keys: tuple[str, ...] = tuple(self._pos_keys)
         """The per-partition position keys (a script reads the minimum with its data)."""
         self._scripts: dict[str, AsyncScript] = {}
+        self.moves = Moves()
 
     def script(self, source: str) -> AsyncScript:
         """A registered Lua script (``EVALSHA``, loaded on first use)."""
@@ -95,15 +125,19 @@ class ReadModels:
         return min(int(value) if value is not None else 0 for value in raw)
 
     async def wait_for(self, position: int, timeout_s: float, poll_s: float = 0.01) -> int | None:
-        """Wait until the projection reaches ``position``; its position, or ``None`` on timeout."""
+        """Wait until the projection reaches ``position``; its position, or ``None`` on timeout.
+
+        Rechecks on every move :attr:`moves` hears of, and at least every ``poll_s`` (growing
+        to 0.1 s): a move missed while the subscriber reconnects costs at most that."""
         deadline = time.monotonic() + timeout_s
         while True:
+            ticket = self.moves.ticket()
             reached = await self.position()
             if reached >= position:
                 return reached
             if time.monotonic() >= deadline:
                 return None
-            await asyncio.sleep(min(poll_s, max(0.0, deadline - time.monotonic())))
+            await self.moves.wait(ticket, min(poll_s, max(0.0, deadline - time.monotonic())))
             poll_s = min(poll_s * 1.5, 0.1)
 
     def known_instrument(self, symbol: str) -> Instrument | None:

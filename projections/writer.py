@@ -40,11 +40,12 @@ APPLY_SHA: Final = hashlib.sha1(APPLY_LUA.encode()).hexdigest()
 RAISE_LUA: Final = """
 if tonumber(ARGV[1]) > tonumber(redis.call('GET', KEYS[1]) or '0') then
   redis.call('SET', KEYS[1], ARGV[1])
+  redis.call('PUBLISH', ARGV[2], ARGV[1])
   return 1
 end
 return 0
 """
-"""Move a position key forward only."""
+"""Move a position key forward only (and say so on the ``moved`` channel)."""
 CHUNK: Final = 1000
 """Events per script call: a batch is folded and sent in chunks, the next folding while the
 previous one runs in Redis (a call of 1000 events holds Redis ~10 ms)."""
@@ -183,7 +184,9 @@ class ProjectionWriter:
         True of a partition whose input is consumed up to a Kafka end offset read *after* the
         relay's checkpoint reached ``position``: every event up to it is applied.
         """
-        moved = await self._raise(keys=[self._control.pos(partition)], args=[position])
+        moved = await self._raise(
+            keys=[self._control.pos(partition)], args=[position, self._control.moved()]
+        )
         return bool(moved)
 
     async def _load(self, partition: int, claim: Claim, gens: dict[str, int] | None) -> None:
@@ -344,6 +347,7 @@ class ProjectionWriter:
             str(last),
             control.market_seq(""),
             control.channel("") if live else "",
+            control.moved() if live else "",
         ]
         if live:
             args.append(str(len(claim.gens)))

@@ -8,6 +8,7 @@ with ``Retry-After``.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Final
@@ -27,7 +28,7 @@ from common.webapp import new_api
 from projections.keys import Control
 from projections.reads import ReadModels
 from projections.resp import RespPipe
-from query_api import feed, market, user
+from query_api import feed, market, positions, user
 from query_api.deps import listed
 from query_api.fastpath import ReadFastPath
 
@@ -51,9 +52,13 @@ def redis_lifespan(
         app.state.readiness = Readiness(
             {"redis": redis_probe(client)}, settings.dependency_timeout_s
         )
+        stop = asyncio.Event()
+        moves = asyncio.ensure_future(positions.watch_moves(app.state.models, stop))
         try:
             yield
         finally:
+            stop.set()
+            await moves
             await app.state.feed.close()
             await pipe.close()
             await client.aclose()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
+from collections.abc import AsyncIterator
 
 import orjson
 import pytest
 import redis.asyncio as aioredis
+from redis.asyncio.client import PubSub
 
 from event_store.outbox import partition_of
 from projections import market_reads, render, user_reads
@@ -14,6 +17,7 @@ from projections.keys import MARKET, Control
 from projections.reads import ReadModels
 from projections.simulation import Exchange, SimEvent, random_flow
 from projections.writer import Fenced, ProjectionWriter
+from query_api import positions
 from tests.integration.projections.conftest import delete_prefix, dump
 
 pytestmark = pytest.mark.integration
@@ -143,3 +147,42 @@ async def test_market_data_is_published_with_a_gap_free_sequence(
     await pubsub.aclose()
     assert seqs == list(range(1, len(seqs) + 1))
     assert len(seqs) >= 5
+
+
+async def test_a_moved_position_is_published_and_wakes_a_min_position_wait(
+    redis_client: aioredis.Redis, control: Control, flow: Exchange
+) -> None:
+    writer = ProjectionWriter(redis_client, control)
+    models = ReadModels(redis_client, control, 1)
+    await writer.claim(0)
+    events = flow.events[:50]
+    stop = asyncio.Event()
+    watcher = asyncio.ensure_future(positions.watch_moves(models, stop))
+    listener = redis_client.pubsub()
+    await listener.subscribe(control.moved())
+    try:
+        await asyncio.sleep(0.2)  # (the watcher subscribed)
+        waiting = asyncio.ensure_future(models.wait_for(events[-1].position, 60, poll_s=60))
+        await writer.apply(0, events, 50)
+        reached = await asyncio.wait_for(waiting, 10)  # woken, not at its 60 s poll
+        await writer.raise_position(0, events[-1].position + 7)
+        heard = [m async for m in _messages(listener, 2)]
+    finally:
+        stop.set()
+        await watcher
+        await listener.aclose()  # type: ignore[no-untyped-call]
+
+    assert reached == events[-1].position
+    assert heard == [str(events[-1].position).encode(), str(events[-1].position + 7).encode()]
+
+
+async def _messages(listener: PubSub, count: int) -> AsyncIterator[bytes]:
+    """The next ``count`` messages (a subscription's confirmation reads as ``None``)."""
+    got = 0
+    for _ in range(count + 10):
+        message = await listener.get_message(ignore_subscribe_messages=True, timeout=10)
+        if message is not None:
+            got += 1
+            yield message["data"]
+        if got == count:
+            return
