@@ -262,6 +262,7 @@ async def _consume(
     consumer.subscribe([worker.topic], listener=partitions)
     await consumer.start()
     progress = Progress(worker.group)
+    pipelined = hasattr(worker, "flush")
     try:
         while not stop.is_set():
             fetched = await consumer.getmany(timeout_ms=200, max_records=max_records)
@@ -282,9 +283,17 @@ async def _consume(
                 high = consumer.highwater(tp)
                 if high is not None:
                     metrics.lag(tp.partition, max(high - (records[-1].offset + 1), 0))
-                offsets.done(tp, records[-1].offset + 1)
-            if offsets.due(idle=not fetched):
-                await _flush(partitions, offsets, stop, metrics)
+                next_offset = records[-1].offset + 1
+                if not pipelined:
+                    offsets.done(tp, next_offset)
+                elif done:
+                    offsets.started(tp, next_offset)
+                else:
+                    offsets.caught_up(tp, next_offset)
+            idle = not fetched
+            if offsets.due(idle):
+                if idle:
+                    await _flush(partitions, offsets, stop, metrics)
                 await offsets.commit()
             progress.maybe_log(partitions.positions)
     finally:
@@ -379,16 +388,18 @@ async def _flush(
     if flush is None:
         return
     for partition in list(partitions.assignments):
+        tp = TopicPartition(worker.topic, partition)
         try:
             await flush(partition)
         except RELOAD_ON as exc:
-            tp = TopicPartition(worker.topic, partition)
             offsets.forget(tp)
             resume = await _reload(partitions, partition, exc, stop, metrics)
             if resume is None:
                 return
             if partition in partitions.assignments:
                 await partitions.resume_at(tp, resume)
+        else:
+            offsets.flushed(tp)
 
 
 DECODE_CHUNK = 500

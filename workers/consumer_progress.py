@@ -26,18 +26,48 @@ class Offsets:
     def __init__(self, consumer: AIOKafkaConsumer) -> None:
         self._consumer = consumer
         self._pending: dict[TopicPartition, int] = {}
+        self._started: dict[TopicPartition, int] = {}
         self._since = time.monotonic()
 
     def done(self, tp: TopicPartition, next_offset: int) -> None:
+        """The batch before ``next_offset`` is durable (what was started before it is
+        superseded: a partition resumed from its durable state)."""
         self._pending[tp] = next_offset
+        self._started.pop(tp, None)
+
+    def started(self, tp: TopicPartition, next_offset: int) -> None:
+        """A pipelined worker started the batch before ``next_offset``: the one it started
+        before on that partition is durable now (a start returns once it is)."""
+        previous = self._started.get(tp)
+        if previous is not None:
+            self._pending[tp] = previous
+        self._started[tp] = next_offset
+
+    def caught_up(self, tp: TopicPartition, next_offset: int) -> None:
+        """A pipelined worker had applied every message before ``next_offset`` already: as
+        durable as what it started last on the partition, or now if nothing is in flight."""
+        if tp in self._started:
+            self._started[tp] = next_offset
+        else:
+            self._pending[tp] = next_offset
+
+    def flushed(self, tp: TopicPartition) -> None:
+        """What was started on the partition is durable (the worker's ``flush`` returned)."""
+        started = self._started.pop(tp, None)
+        if started is not None:
+            self._pending[tp] = started
 
     def forget(self, tp: TopicPartition) -> None:
         """Not done after all (a pipelined batch failed): the partition is sought back."""
         self._pending.pop(tp, None)
+        self._started.pop(tp, None)
 
     def due(self, idle: bool) -> bool:
-        """Whether to commit now (once a second, or when nothing came)."""
-        return bool(self._pending) and (idle or time.monotonic() - self._since >= COMMIT_EVERY_S)
+        """Whether to commit now: when nothing came (after a flush of what was started), or
+        once a second what is durable already (a flush then would stall the pipeline)."""
+        if idle:
+            return bool(self._pending or self._started)
+        return bool(self._pending) and time.monotonic() - self._since >= COMMIT_EVERY_S
 
     async def commit(self) -> None:
         pending, self._pending = self._pending, {}
