@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import orjson
 from aiokafka.partitioner import murmur2
@@ -123,6 +123,26 @@ def event_from_message(value: bytes, upcasters: Upcasters | None = None) -> Reco
         raw["metadata"],
         _fromisoformat(raw["recorded_at"]),
     )
+
+
+class FoldInput(NamedTuple):
+    """What a fold of the read models reads of a relayed event (``projections.StoredEvent``)."""
+
+    position: int
+    stream_id: str
+    type: str
+    data: dict[str, Any]
+    metadata: dict[str, Any]
+
+
+def fold_input_from_message(value: bytes, upcasters: Upcasters | None = None) -> FoldInput:
+    """Decode a relayed message as :func:`event_from_message` does, keeping only what the
+    projector's folds read: no event id or record time is parsed (a UUID and a datetime per
+    message were ~5 % of the projector's CPU)."""
+    raw = orjson.loads(value)
+    event_type = raw["type"]
+    _, data = (upcasters or _NO_UPCASTERS).upcast(event_type, raw["schema_version"], raw["data"])
+    return FoldInput(raw["position"], raw["stream_id"], event_type, data, raw["metadata"])
 
 
 _NO_UPCASTERS: Final = Upcasters()

@@ -24,8 +24,7 @@ from aiokafka.errors import KafkaError
 from redis.exceptions import RedisError
 
 from common.settings import ProjectorSettings
-from event_store.model import RecordedEvent
-from event_store.outbox import header_filter
+from event_store.outbox import FoldInput, fold_input_from_message, header_filter
 from event_store.protocol import EventStore
 from projections import writer as projection_writer
 from projections.keys import Control
@@ -58,6 +57,11 @@ class Projector:
         """The events topic."""
         return self._topic
 
+    @staticmethod
+    def decode(value: bytes) -> FoldInput:
+        """A relayed message as the folds read it (the consumer loop's decoder for us)."""
+        return fold_input_from_message(value)
+
     async def assign(self, partition: int) -> consumer.Resume:
         """Claim the partition (fencing any previous owner) and resume at its checkpoints."""
         resume = await self._writer.claim(partition)
@@ -67,7 +71,7 @@ class Projector:
         """Forget the partition."""
         self._writer.release(partition)
 
-    async def apply(self, partition: int, events: list[RecordedEvent], next_offset: int) -> None:
+    async def apply(self, partition: int, events: list[FoldInput], next_offset: int) -> None:
         """Apply the batch and its checkpoints atomically."""
         try:
             await self._writer.apply(partition, events, next_offset)

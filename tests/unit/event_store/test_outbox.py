@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 from aiokafka.partitioner import DefaultPartitioner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from event_store import Upcasters
-from event_store.outbox import event_from_message, order_route
+from event_store.outbox import event_from_message, fold_input_from_message, order_route
 from workers.relay import Partitioner
 
 
@@ -48,3 +51,32 @@ def test_a_relayed_message_decodes_to_the_upcast_event() -> None:
     assert (event.schema_version, event.data) == (2, {"qty": 5, "tif": "GTC"})
     assert event.metadata == {"order_symbol": "ACME"}
     assert event.recorded_at == datetime(2026, 12, 1, 20, 39, 49, 835171, tzinfo=UTC)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(1, 2**62),
+    st.text(min_size=1, max_size=30),
+    st.sampled_from(["OrderAccepted", "OrderFilled", "FundsReserved", "Renamed"]),
+    st.integers(1, 3),
+    st.dictionaries(
+        st.text(max_size=8), st.integers(-(2**62), 2**62) | st.text(max_size=20), max_size=6
+    ),
+    st.dictionaries(st.text(max_size=8), st.text(max_size=20), max_size=4),
+)
+def test_a_fold_input_reads_what_the_full_decode_reads(
+    position: int, stream: str, kind: str, version: int, data: dict[str, Any],
+    metadata: dict[str, Any],
+) -> None:  # fmt: skip
+    upcasters = Upcasters()
+    upcasters.register("Renamed", 1, lambda d: {**d, "upcast": True})
+    value = orjson.dumps(
+        {"position": position, "stream_id": stream, "stream_version": 3,
+         "event_id": str(uuid.uuid4()), "type": kind, "schema_version": version,
+         "recorded_at": "2026-12-01T20:39:49.835171Z", "data": data, "metadata": metadata}
+    )  # fmt: skip
+
+    full = event_from_message(value, upcasters)
+    light = fold_input_from_message(value, upcasters)
+
+    assert light == (full.position, full.stream_id, full.type, full.data, full.metadata)
