@@ -50,9 +50,12 @@ class Accounts:
     def __getitem__(self, user_id: int) -> Cached:
         return self._cached[user_id]
 
-    async def refresh(self, user_ids: Iterable[int], speculative: Collection[int] = ()) -> None:
+    async def refresh(self, user_ids: Iterable[int], speculative: Collection[int] = ()) -> set[int]:
         """Bring every named account up to its stream's end (new ones from their snapshot);
-        ``speculative``: accounts whose cached state includes appends not durable yet."""
+        ``speculative``: accounts whose cached state includes appends not durable yet. Returns
+        the speculative accounts that had events to fold: if those appends fail, the events
+        folded past them were someone else's (the caller must drop them, not rewind them)."""
+        tainted: set[int] = set()
         users = set(user_ids)
         if len(self._cached) + len(users) > MAX_CACHED:
             self._cached.clear()  # (never inside the loop: the batch needs all it loads)
@@ -65,6 +68,8 @@ class Accounts:
         for stream_id, events in found.items():
             cached = wanted[stream_id][0]
             cached.version = fold_account_data(cached.account, events) or cached.version
+            if events and cached.account.user_id in speculative:
+                tainted.add(cached.account.user_id)
             if len(events) >= SNAPSHOT_EVERY and cached.account.user_id not in speculative:
                 snapshot = Snapshot(
                     stream_id, cached.version, cached.account.snapshot(), SNAPSHOT_TYPE
@@ -75,6 +80,7 @@ class Accounts:
         self._store.note_versions(
             {s: c.version for s, (c, _) in wanted.items() if c.account.user_id not in speculative}
         )
+        return tainted
 
     def advance(self, booked: Mapping[int, int]) -> None:
         """The caller applied ``booked[user]`` events of its own to each cached account (their
@@ -82,6 +88,14 @@ class Accounts:
         cached = self._cached
         for user_id, count in booked.items():
             cached[user_id].version += count
+
+    def rewind(self, undone: Mapping[int, tuple[Account, int]]) -> None:
+        """Accounts whose bookings were taken back out (``Bookings.undo``) stand at the
+        version they were decided on again (unless dropped meanwhile: then nothing to do)."""
+        for user_id, (account, version) in undone.items():
+            cached = self._cached.get(user_id)
+            if cached is not None and cached.account is account:
+                cached.version = version
 
     def forget(self, user_ids: Iterable[int]) -> None:
         """Drop accounts whose cached state went ahead of the store (a failed append)."""

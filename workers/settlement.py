@@ -42,7 +42,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 import orjson
@@ -90,6 +90,11 @@ class _Batch:
     next_offset: int
     fence: int | None = None
     """The version of ``settlement-<p>`` its append expects (taken when decided)."""
+    bookings: Bookings | None = None
+    """Its decisions, applied to the cached accounts (taken back if it is void)."""
+    tainted: set[int] = field(default_factory=set)
+    """Accounts of the batch in flight that its refresh folded events into (see
+    :meth:`Accounts.refresh`)."""
 
 
 @dataclass(slots=True)
@@ -161,7 +166,10 @@ class SettlementWorker:
         than by a conflict on an account (neither is applied then)."""
         batch = _batch_of(partition, events, next_offset)
         if batch is None:
-            return  # nothing to book; the position moves with the next batch that has some
+            # Nothing to book (the position moves with the next batch that has some); still,
+            # a start returns once the batch before it is durable (the loop counts on it).
+            await self._settle(partition)
+            return
         try:
             append = await self._decide(batch)
         except SettlementError:
@@ -172,7 +180,7 @@ class SettlementWorker:
                 raise
             append = await self._decide(batch)
         except BaseException:
-            self._void(batch)
+            self._void(batch, drop=True)
             raise
         if await self._settle(partition, batch):
             append = await self._decide(batch)  # the batch in flight was booked again
@@ -187,14 +195,14 @@ class SettlementWorker:
         """The batch's append, decided on the cached accounts (refreshed first)."""
         in_flight = self._in_flight.get(batch.partition)
         speculative = in_flight.batch.users if in_flight is not None else ()
-        await self._accounts.refresh(batch.users, speculative)
+        batch.tainted = await self._accounts.refresh(batch.users, speculative)
         return self._book(batch, await self._instruments_of(batch.inputs))
 
     def _book(self, batch: _Batch, instruments: dict[str, Instrument]) -> EncodedAppend:
         """The batch's append, decided on the cached accounts as they stand, which move on to
         the state it makes durable; the fence version is taken."""
         partition = batch.partition
-        bookings = Bookings(instruments)
+        bookings = batch.bookings = Bookings(instruments)
         accounts = self._accounts
         for item in batch.inputs:
             cached = accounts[item.data["user_id"]]
@@ -265,12 +273,17 @@ class SettlementWorker:
             return
         raise Busy(f"accounts kept changing during {MAX_ATTEMPTS} attempts")
 
-    def _void(self, batch: _Batch | None) -> None:
-        """A decided batch that will never be durable: drop the accounts it touched (their
-        cached state may include it) and give its fence version back."""
+    def _void(self, batch: _Batch | None, *, drop: bool = False) -> None:
+        """A decided batch that will never be durable: take its bookings back out of the
+        cached accounts (or ``drop`` them all), drop those its refresh folded others' events
+        into on top of speculation, and give its fence version back."""
         if batch is None:
             return
-        self._accounts.forget(batch.users)
+        if batch.bookings is not None:
+            self._accounts.rewind(batch.bookings.undo())
+            batch.bookings = None
+        self._accounts.forget(batch.users if drop else batch.tainted)
+        batch.tainted = set()
         if batch.fence is not None and batch.partition in self._fences:
             self._fences[batch.partition] = min(self._fences[batch.partition], batch.fence)
             batch.fence = None

@@ -110,6 +110,7 @@ def metadata_of(item: SettlementInput) -> dict[str, Any]:
 class _Stream:
     """One account's rows of the batch and the version they were decided on."""
 
+    account: Account
     expected_version: int
     rows: list[EncodedEvent]
 
@@ -119,12 +120,15 @@ class Bookings:
     booking, then the netted fees. Each booking is applied to the cached account at once (the
     next input of the batch sees it), as the reference's decisions are."""
 
-    __slots__ = ("_fees", "_instruments", "_streams")
+    __slots__ = ("_fees", "_instruments", "_journal", "_streams")
 
     def __init__(self, instruments: Mapping[str, Instrument]) -> None:
         self._instruments = instruments
         self._streams: dict[int, _Stream] = {}
         self._fees: dict[tuple[str, str], list[int]] = {}
+        self._journal: list[tuple[Account, str, int, int | None, str, Any]] = []
+        """What each booking did to an account, to take it back (:meth:`undo`): a hold
+        consumed or released (its order id, symbol and side), or a total moved (no order)."""
 
     def book(self, account: Account, version: int, item: SettlementInput) -> None:
         """The account's events of one input: a fill's ``TradeSettled`` (and the release of
@@ -132,7 +136,7 @@ class Bookings:
         version of the account's stream that ``account`` reflects."""
         stream = self._streams.get(account.user_id)
         if stream is None:  # (the version before the batch's first booking)
-            stream = self._streams[account.user_id] = _Stream(version, [])
+            stream = self._streams[account.user_id] = _Stream(account, version, [])
         data = item.data
         if item.type == FILLED:
             if data.keys() != _FILL_FIELDS:
@@ -165,6 +169,26 @@ class Bookings:
         ids.append(checkpoint[0])
         return EncodedAppend(tuple(encoded), tuple(ids), None)
 
+    def undo(self) -> dict[int, tuple[Account, int]]:
+        """Take every booking back out of its account, latest first (a batch that will never
+        be durable); per account booked, the account and the stream version it was decided on.
+
+        A consumed or released hold is reserved again (re-opened if it was closed), a moved
+        total moved back, and the account's event count goes back by the events booked.
+        """
+        for account, asset, amount, order_id, symbol, side in reversed(self._journal):
+            if order_id is None:
+                account.credited(asset, amount)
+            else:
+                account.reserved(asset, amount, order_id, symbol, side)
+        self._journal.clear()
+        undone: dict[int, tuple[Account, int]] = {}
+        for user_id, stream in self._streams.items():
+            stream.account.version -= len(stream.rows)
+            stream.rows.clear()
+            undone[user_id] = (stream.account, stream.expected_version)
+        return undone
+
     def booked(self) -> dict[int, int]:
         """Per account with bookings: how many events the batch appends to its stream."""
         return {user: len(s.rows) for user, s in self._streams.items() if s.rows}
@@ -188,6 +212,10 @@ class Bookings:
             )
         currency = instrument.currency
         account.settled(currency, symbol, side, order_id, hold_used, cash_delta, shares_delta)
+        held = currency if side == "buy" else symbol
+        self._journal.append((account, held, hold_used, order_id, hold.symbol, hold.side))
+        self._journal.append((account, currency, -cash_delta, None, "", ""))
+        self._journal.append((account, symbol, -shares_delta, None, "", ""))
         account.version += 1
         metadata = _dumps(metadata_of(item))
         settled = {
@@ -216,6 +244,7 @@ class Bookings:
             return []
         asset, amount = hold.asset, hold.amount
         account.released(asset, amount, order_id)
+        self._journal.append((account, asset, amount, order_id, hold.symbol, hold.side))
         account.version += 1
         released = {
             "user_id": account.user_id, "asset": asset, "amount": amount, "order_id": order_id,

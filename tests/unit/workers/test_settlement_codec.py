@@ -201,3 +201,36 @@ def test_a_message_decodes_as_its_stored_event(position: int, kind: str, correla
     value = orjson.dumps(relayed)
 
     assert input_from_message(value) == input_from_event(event_from_message(value))
+
+
+def _state(account: Account) -> tuple[Any, ...]:
+    """An account's state, a zero balance counted as no balance."""
+    balances = {a: (b.total, b.held) for a, b in account.balances.items() if b.total or b.held}
+    holds = {i: (h.symbol, h.side, h.asset, h.amount) for i, h in account.holds.items()}
+    return account.version, balances, holds, dict(account._open_sides)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(st.sampled_from(sorted(ORDERS)), st.integers(1, 60), max_size=8),
+    st.lists(STEPS, max_size=25),
+)
+def test_undoing_the_bookings_restores_the_accounts_and_their_versions(
+    holds: dict[int, int], steps: list[Step]
+) -> None:
+    instrument = Instrument.create(SYMBOL, self_trade="cancel_newest", maker_fee_bps=7)
+    accounts = accounts_with_holds(instrument, holds)
+    before = {user: _state(account) for user, account in accounts.items()}
+    bookings = Bookings({SYMBOL: instrument})
+    for item in (input_of(position, step) for position, step in enumerate(steps, start=10)):
+        try:
+            bookings.book(accounts[item.data["user_id"]], 40 + item.data["user_id"], item)
+        except SettlementError:
+            break  # (a refused batch is undone as it stands)
+
+    undone = bookings.undo()
+
+    assert {user: _state(account) for user, account in accounts.items()} == before
+    assert {user: version for user, (_, version) in undone.items()} == {
+        user: 40 + user for user in undone
+    }

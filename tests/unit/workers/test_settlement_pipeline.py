@@ -133,6 +133,26 @@ async def test_a_fill_refused_on_the_state_of_a_batch_that_then_conflicts_is_boo
     assert await checkpoints(store) == [100, 101]
 
 
+async def test_events_folded_past_a_batch_that_then_conflicts_are_not_folded_twice() -> None:
+    store = await _store_with_an_order(1, 10)
+    worker = await worker_of(store)
+
+    await worker.start(0, [fill(100, 1, 3, 7)], 1)  # books one event: expects version 2
+    await reserve(store, 2, 4)  # version 3: N conflicts ...
+    await reserve(store, 3, 6)  # ... and version 4 lies past N's speculative version (3)
+    # N+1 reads the account past version 3 on top of N and folds order 3's hold; once N has
+    # failed, that account must be read again, not rewound (order 3 would be held twice).
+    await worker.start(0, [cancel(101, 3, 6)], 2)
+    await worker.flush(0)
+
+    types, account = await booked(store)
+    assert types.count("FundsReleased") == 1
+    assert account.reserved_for(3) == 0
+    held = INSTRUMENT.buy_hold(10_000, 10) - used(3) + INSTRUMENT.buy_hold(10_000, 4)
+    assert account.balance("USD").held == held
+    assert await checkpoints(store) == [100, 101]
+
+
 class Gated:
     """The store, with appends held at a gate while it is closed (a worker paused mid-append)."""
 
