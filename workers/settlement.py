@@ -27,9 +27,10 @@ conflict, and a conflict drops those accounts and decides the batch again.
 Batches are pipelined like the matching worker's (:meth:`SettlementWorker.start`): batch N+1 is
 decided on the accounts as batch N leaves them while N commits, and submitted only once N is
 durable (so N+1's fence expects the version N created). If N fails, N+1 was decided on state
-that never became durable: a conflict on an account (the command API appended to it) drops the
-accounts of both, books N again on fresh state, then decides N+1 again; any other failure
-(fenced, MariaDB down) drops both and the consumer loop seeks back to the durable offset.
+that never became durable: a conflict on an account (the command API appended to it) takes the
+bookings of both back out of the cached accounts (``Bookings.undo``), books N again on fresh
+state, then decides N+1 again; any other failure (fenced, MariaDB down) drops both and the
+consumer loop seeks back to the durable offset.
 Decisions and rows are made by :mod:`workers.settlement_codec` (no domain events built).
 
 Checkpoints written on another topic (the layout before the settlement topic consumed the
