@@ -18,7 +18,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from event_store.errors import WrongExpectedVersion
+from event_store.connection import DB_ERRORS
+from event_store.errors import EventStoreUnavailable, WrongExpectedVersion
 from event_store.model import RecordedEvent, Snapshot
 from event_store.planning import EncodedAppend
 from event_store.protocol import EventStore
@@ -47,6 +48,9 @@ are stale, and a stale hint costs the writer a failed insert, its rollback and a
 look-up before it plans carefully anyway. ``benchmarks.workers --n 100000`` (catching up,
 batches of ~4,700): MariaDB 1.11-1.30 CPU-s without the hint, 1.96-2.01 with it; worker CPU
 3.1-3.4 s against 4.0-4.1 s. Live batches are small and their streams rarely moved since."""
+
+SNAPSHOT_SAVE_ERRORS: tuple[type[BaseException], ...] = (EventStoreUnavailable, *DB_ERRORS)
+"""A snapshot save that failed for these (MariaDB unreachable) is only logged."""
 
 YIELD_EVERY_INPUTS = 250
 """Inputs decided between two returns to the event loop.
@@ -82,6 +86,7 @@ class MatchingWorker:
         self._snapshot_every_s = snapshot_every_s
         self._snapshot_at: dict[int, float] = {}
         self._applying: set[int] = set()
+        self._snapshot_saves: set[asyncio.Future[None]] = set()
         self._in_flight: dict[int, asyncio.Future[None]] = {}
         """Per partition, the append started last (at most one: see :meth:`start`)."""
 
@@ -159,25 +164,31 @@ class MatchingWorker:
         try:
             inputs = [e if isinstance(e, EngineInput) else input_from_event(e) for e in events]
             shard = self.shards[partition]
+            prefetch: asyncio.Future[None] | None = None
             try:
                 append, snapshot = await self._decide(shard, inputs, next_offset)
-                # While the previous batch commits: the versions of the order streams this one
-                # appends to, which the writer would otherwise look up under its lock.
-                await self._store.prefetch_versions(append.stream_ids)
+                # Beside the previous batch's commit, and not waited for here: the versions of
+                # the order streams this one appends to, which the writer would otherwise look
+                # up under its lock.
+                prefetch = asyncio.ensure_future(self._store.prefetch_versions(append.stream_ids))
                 await self._settle(partition)
             except BaseException:
+                if prefetch is not None:
+                    prefetch.cancel()
                 self.shards.pop(partition, None)  # the engine ran ahead of the store: reload it
                 raise
             self._in_flight[partition] = asyncio.ensure_future(
-                self._commit(shard, append, snapshot)
+                self._commit(shard, append, snapshot, prefetch)
             )
         finally:
             self._applying.discard(partition)
 
     async def flush(self, partition: int) -> None:
         """Wait until the partition's started batches are durable; raise (the shard dropped) if
-        one failed."""
+        one failed; and for the snapshots being saved."""
         await self._settle(partition)
+        if self._snapshot_saves:
+            await asyncio.wait(set(self._snapshot_saves))
 
     async def _settle(self, partition: int) -> None:
         in_flight = self._in_flight.pop(partition, None)
@@ -228,7 +239,15 @@ class MatchingWorker:
         shard.inputs_since_snapshot += applied
         return append, self._due_snapshot(shard)
 
-    async def _commit(self, shard: Shard, append: EncodedAppend, snapshot: Snapshot | None) -> None:
+    async def _commit(
+        self,
+        shard: Shard,
+        append: EncodedAppend,
+        snapshot: Snapshot | None,
+        prefetch: asyncio.Future[None],
+    ) -> None:
+        with contextlib.suppress(EventStoreUnavailable):  # a hint: the append looks up itself
+            await prefetch
         try:
             await self._store.append_encoded(append)
         except WrongExpectedVersion as exc:
@@ -236,11 +255,22 @@ class MatchingWorker:
                 raise Fenced(f"{shard.stream_id} moved on to version {exc.actual}") from exc
             raise
         if snapshot is not None:  # only once the version it reflects is durable
+            # Saved beside the next batches, not before them: a snapshot lost to a crash or an
+            # outage only means a longer replay from the one before.
+            save = asyncio.ensure_future(self._save_snapshot(shard.partition, snapshot))
+            self._snapshot_saves.add(save)
+            save.add_done_callback(self._snapshot_saves.discard)
+
+    async def _save_snapshot(self, partition: int, snapshot: Snapshot) -> None:
+        try:
             await self._store.save_snapshot(snapshot)
-            log.info(
-                "snapshot saved",
-                extra={"partition": shard.partition, "version": snapshot.version},
+        except SNAPSHOT_SAVE_ERRORS as exc:
+            log.warning(
+                "snapshot not saved",
+                extra={"partition": partition, "version": snapshot.version, "error": repr(exc)},
             )
+            return
+        log.info("snapshot saved", extra={"partition": partition, "version": snapshot.version})
 
     def _due_snapshot(self, shard: Shard) -> Snapshot | None:
         """The engine's snapshot at the shard's version, if one is due (taken now: the engine

@@ -116,6 +116,28 @@ async def test_a_shard_restored_from_its_snapshot_hashes_equal_to_a_full_replay(
     assert fast.position == full.position == live.shards[PARTITION].position
 
 
+async def test_a_due_snapshot_is_saved_once_its_batch_is_durable_and_restores_the_shard(
+    store: MariaDbEventStore,
+) -> None:
+    await list_instrument(store)
+    live = MatchingWorker(
+        store, group="matching", topic="orders", partitions=PARTITIONS,
+        snapshot_every_inputs=10, snapshot_every_s=10**9,
+    )  # fmt: skip
+    await live.assign(PARTITION)
+
+    await live.start(PARTITION, await orders(store, 12, price=1005), 1)
+    await live.start(PARTITION, await orders(store, 4, price=1007), 2)
+    await live.flush(PARTITION)
+
+    shard = live.shards[PARTITION]
+    snapshot = await store.load_snapshot(shard.stream_id)
+    assert snapshot is not None and snapshot.version == shard.version - 1
+    restored = await load_shard(store, Instruments(store), PARTITION, PARTITIONS)
+    assert restored.from_snapshot == snapshot.version
+    assert restored.engine.state_hash() == shard.engine.state_hash()
+
+
 async def test_a_zombie_that_lost_its_partition_cannot_append_for_it(
     store: MariaDbEventStore,
 ) -> None:
