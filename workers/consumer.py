@@ -13,11 +13,12 @@ A worker (:class:`PartitionWorker`) only decides. The loop does the rest:
   (reloading the durable state), and re-applies what is still new of the same batch. So an input
   is never applied twice and never skipped, whatever Kafka redelivers;
 * a pipelined worker (``start`` and ``flush`` beside ``apply``: the matching worker) decides a
-  batch while the previous one commits: the loop calls ``start`` instead of ``apply``, and
-  ``flush`` when idle (then commits the Kafka offsets of what was started, durable now) and
-  before it stops; never on a timer, which would stall the pipeline. When the failure is that
-  of an earlier batch, started but never durable, the loop seeks the partition back to the
-  reloaded state instead, and those inputs come again;
+  batch while the previous one commits: the loop calls ``start`` instead of ``apply``, commits
+  a batch's Kafka offset once it is durable (the next ``start`` of its partition returned, about
+  once a second, or ``flush``, called when idle and before it stops; never a flush on a timer,
+  which would stall the pipeline). When the failure is that of an earlier batch, started but
+  never durable, the loop seeks the partition back to the reloaded state instead, and those
+  inputs come again;
 * logs progress as JSON lines and exports lag and throughput for ``/metrics``.
 """
 
@@ -119,8 +120,10 @@ class PartitionWorker(Protocol):
 
         Optional, for a pipelined worker: ``start(partition, events, next_offset)`` decides the
         batch and submits it once the partition's previous batch is durable, raising if that one
-        failed (then neither is applied); ``flush(partition)`` waits until what was started is
-        durable, or raises likewise. ``apply`` = ``start`` + ``flush``.
+        failed (then neither is applied); it returns only once that previous batch is durable,
+        even when this one has nothing to submit (the loop then commits the previous batch's
+        Kafka offset). ``flush(partition)`` waits until what was started is durable, or raises
+        likewise. ``apply`` = ``start`` + ``flush``.
         """
         ...
 

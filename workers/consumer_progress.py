@@ -36,9 +36,13 @@ class Offsets:
         self._started.pop(tp, None)
 
     def started(self, tp: TopicPartition, next_offset: int) -> None:
-        """A pipelined worker started the batch before ``next_offset``: committed after the
-        next flush (a worker's ``start`` need not wait for the batch before, e.g. when it had
-        nothing to book, so only a flush says what is durable)."""
+        """A pipelined worker started the batch before ``next_offset``: the one it started
+        before on that partition is durable now (a ``start`` returns only once the partition's
+        previous batch is, see ``PartitionWorker``), so it is committed within a second, while
+        the pipeline keeps running: the group's lag stays true under a long backlog."""
+        previous = self._started.get(tp)
+        if previous is not None:
+            self._pending[tp] = previous
         self._started[tp] = next_offset
 
     def caught_up(self, tp: TopicPartition, next_offset: int) -> None:
@@ -62,8 +66,8 @@ class Offsets:
 
     def due(self, idle: bool) -> bool:
         """Whether to commit now: when nothing came (after a flush of what was started), or
-        once a second what is durable already (a flush then would stall the pipeline: a
-        pipelined worker's offsets wait for an idle moment)."""
+        once a second what is durable already (never a flush then: it would stall the
+        pipeline)."""
         if idle:
             return bool(self._pending or self._started)
         return bool(self._pending) and time.monotonic() - self._since >= COMMIT_EVERY_S

@@ -30,16 +30,16 @@ def offsets() -> tuple[Offsets, FakeConsumer]:
     return Offsets(made), consumer
 
 
-async def test_a_started_batch_is_committed_only_after_a_flush() -> None:
+async def test_a_started_batch_is_committed_once_the_next_one_started() -> None:
     tracked, consumer = offsets()
 
     tracked.started(TP, 100)
+    await tracked.commit()
     tracked.started(TP, 200)
-    due_while_busy = tracked.due(idle=False)
     await tracked.commit()
 
-    assert consumer.committed == []
-    assert not due_while_busy
+    assert consumer.committed == [{TP: 100}]
+    assert not tracked.due(idle=False)
     assert tracked.due(idle=True)
 
 

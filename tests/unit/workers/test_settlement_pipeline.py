@@ -189,6 +189,27 @@ async def test_a_batch_in_flight_when_a_successor_takes_the_partition_over_is_fe
     assert await checkpoints(store) == [100, 101]
 
 
+async def test_a_start_with_nothing_to_book_returns_once_the_batch_in_flight_is_durable() -> None:
+    # The consumer loop commits the previous batch's Kafka offset when a start returned.
+    store = await _store_with_an_order(1, 10)
+    paused = Gated(store)
+    worker = SettlementWorker(paused, group="g", topic=TOPIC, partitions=1)  # type: ignore[arg-type]
+    await worker.assign(0)
+    paused.gate.clear()
+    await worker.start(0, [fill(100, 1, 3, 7)], 1)  # submitted, held at the gate
+    unbooked = SettlementInput(101, streams.order(1), "OrderAccepted", {}, "e", "corr")
+
+    second = asyncio.ensure_future(worker.start(0, [unbooked], 2))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    returned_early = second.done()
+    paused.gate.set()
+    await second
+
+    assert not returned_early
+    assert await checkpoints(store) == [100]
+
+
 async def test_a_worker_dying_between_n_and_n_plus_1_loses_and_doubles_nothing() -> None:
     store = await _store_with_an_order(1, 10)
     dying = await worker_of(store)
