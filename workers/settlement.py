@@ -254,6 +254,7 @@ class SettlementWorker:
             self._void(decided)
             self._void(flight.batch)
             raise
+        flight.batch.bookings = None  # durable: never taken back
         return False
 
     async def _book_alone(self, batch: _Batch) -> None:

@@ -54,6 +54,8 @@ _SETTLED: Final = TradeSettled.__name__
 _RELEASED: Final = FundsReleased.__name__
 _NETTED: Final = FeesNetted.__name__
 _FILL_FIELDS: Final = frozenset(OrderFilled.FIELDS)
+_ENTRY: Final = 6
+"""Items per entry of :attr:`Bookings._journal`."""
 FEE_METADATA: Final = {"actor": ACTOR}
 """A batch's ``FeesNetted`` has many causes: each side's ``TradeSettled`` names its own."""
 _dumps: Final = orjson.dumps
@@ -126,9 +128,12 @@ class Bookings:
         self._instruments = instruments
         self._streams: dict[int, _Stream] = {}
         self._fees: dict[tuple[str, str], list[int]] = {}
-        self._journal: list[tuple[Account, str, int, int | None, str, Any]] = []
-        """What each booking did to an account, to take it back (:meth:`undo`): a hold
-        consumed or released (its order id, symbol and side), or a total moved (no order)."""
+        self._journal: list[Any] = []
+        """What each booking did to an account, to take it back (:meth:`undo`), flat in
+        entries of ``_ENTRY`` items (account, asset, amount, order id, symbol, side): a hold
+        consumed or released, or a total moved (order id ``None``). Flat: a tuple per entry
+        was ~10^4 tracked containers per batch, and the collector's runs over the account
+        cache cost more than the journal itself."""
 
     def book(self, account: Account, version: int, item: SettlementInput) -> None:
         """The account's events of one input: a fill's ``TradeSettled`` (and the release of
@@ -176,7 +181,9 @@ class Bookings:
         A consumed or released hold is reserved again (re-opened if it was closed), a moved
         total moved back, and the account's event count goes back by the events booked.
         """
-        for account, asset, amount, order_id, symbol, side in reversed(self._journal):
+        journal = self._journal
+        for at in range(len(journal) - _ENTRY, -1, -_ENTRY):
+            account, asset, amount, order_id, symbol, side = journal[at : at + _ENTRY]
             if order_id is None:
                 account.credited(asset, amount)
             else:
@@ -213,9 +220,11 @@ class Bookings:
         currency = instrument.currency
         account.settled(currency, symbol, side, order_id, hold_used, cash_delta, shares_delta)
         held = currency if side == "buy" else symbol
-        self._journal.append((account, held, hold_used, order_id, hold.symbol, hold.side))
-        self._journal.append((account, currency, -cash_delta, None, "", ""))
-        self._journal.append((account, symbol, -shares_delta, None, "", ""))
+        self._journal += (
+            account, held, hold_used, order_id, hold.symbol, hold.side,
+            account, currency, -cash_delta, None, "", "",
+            account, symbol, -shares_delta, None, "", "",
+        )  # fmt: skip
         account.version += 1
         metadata = _dumps(metadata_of(item))
         settled = {
@@ -244,7 +253,7 @@ class Bookings:
             return []
         asset, amount = hold.asset, hold.amount
         account.released(asset, amount, order_id)
-        self._journal.append((account, asset, amount, order_id, hold.symbol, hold.side))
+        self._journal += (account, asset, amount, order_id, hold.symbol, hold.side)
         account.version += 1
         released = {
             "user_id": account.user_id, "asset": asset, "amount": amount, "order_id": order_id,
