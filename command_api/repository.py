@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from domain import streams
 from domain.account import Account
-from domain.folds import OrderView, fold_account, fold_order
+from domain.folds import OrderView, fold_account_data, fold_order
 from domain.instrument import Instrument
 from event_store.model import AppendResult, RecordedEvent, Snapshot, StoredData
 from event_store.protocol import EventStore
@@ -132,7 +132,7 @@ class Repository:
             await self._load(entry, stream_id)
             return
         events = await self._tail(stream_id, entry.version + 1)
-        entry.version = fold_account(entry.account, events) or entry.version
+        entry.version = fold_account_data(entry.account, events) or entry.version
 
     async def _load(self, entry: AccountEntry, stream_id: str) -> None:
         """Fold the stream past the confirmed state (or the snapshot) into it; copy it as the
@@ -141,7 +141,7 @@ class Repository:
         if account is None:
             account, version = await self._snapshot(entry.account.user_id, stream_id)
         events = await self._tail(stream_id, version + 1)
-        version = fold_account(account, events) or version
+        version = fold_account_data(account, events) or version
         entry.confirmed, entry.confirmed_version = account, version
         entry.account, entry.version = account.copy(), version
         if len(events) >= SNAPSHOT_EVERY:
