@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 
@@ -12,6 +13,16 @@ from event_store.model import ANY, NewEvent, StreamAppend
 from event_store.outbox import SETTLEMENT_INPUTS, fetch_outbox, header_filter, order_route
 
 pytestmark = pytest.mark.integration
+
+
+async def outbox_after(url: str, start: int) -> list[Any]:
+    """The relay's outbox rows after position ``start`` (up to 100), as it reads them."""
+    conn = await connect_raw(url, autocommit=True)
+    try:
+        async with conn.cursor() as cursor:
+            return list(await fetch_outbox(cursor, start, 100))
+    finally:
+        conn.close()
 
 
 async def test_settlement_inputs_of_order_streams_are_keyed_by_their_owner(
@@ -35,12 +46,7 @@ async def test_settlement_inputs_of_order_streams_are_keyed_by_their_owner(
         )
     finally:
         await store.close()
-    conn = await connect_raw(event_store_url, autocommit=True)
-    try:
-        async with conn.cursor() as cursor:
-            rows = await fetch_outbox(cursor, start, 100)
-    finally:
-        conn.close()
+    rows = await outbox_after(event_store_url, start)
 
     routes = [(stream.decode(), symbol, user) for _, stream, symbol, user, _ in rows]
     assert routes == [
@@ -72,11 +78,6 @@ async def test_the_header_filter_reads_the_stream_and_type_of_the_outboxs_own_me
         )
     finally:
         await store.close()
-    conn = await connect_raw(event_store_url, autocommit=True)
-    try:
-        async with conn.cursor() as cursor:
-            rows = await fetch_outbox(cursor, start, 100)
-    finally:
-        conn.close()
+    rows = await outbox_after(event_store_url, start)
 
     assert [wire.search(value) is not None for *_, value in rows] == [w for *_, w in appended]
