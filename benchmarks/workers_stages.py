@@ -123,13 +123,12 @@ async def matching_stages(url: str, rows: list[OutboxRow], batch: int) -> dict[s
     """Each stage of the matching worker's batches, per input."""
     from domain.matching import MatchingEngine
     from event_store.connection import connect_raw
-    from event_store.planning import plan_batch
+    from event_store.planning import encoded_event, plan_batch
     from event_store.sql import stream_versions
     from workers.instruments import Instruments
     from workers.matching.codec import (
         ACTOR,
         OutputRows,
-        encoded_event,
         input_from_message,
         metadata_of,
     )

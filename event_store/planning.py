@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, Final, NamedTuple
 
 import orjson
 
@@ -18,11 +18,27 @@ from event_store.errors import (
     EventStoreError,
     WrongExpectedVersion,
 )
+from event_store.ids import new_event_id_text
 from event_store.model import ANY, AppendResult, Checkpoint, StreamAppend
 
 EncodedEvent = tuple[str, str, int, bytes, bytes]
 """A new event with its JSON encoded in the caller's task: (event_id, type, schema_version,
 data, metadata). A plain tuple: the hot path builds one per event."""
+
+NEW_SCHEMA_VERSION: Final = 1
+"""The schema version of a new event (``NewEvent``'s default)."""
+
+
+def encoded_event(
+    event_type: str, data: Mapping[str, Any] | orjson.Fragment, metadata: Mapping[str, Any]
+) -> EncodedEvent:
+    """One new event as an encoded row, with a new id (what ``encode_append`` makes of a
+    ``NewEvent`` of the latest schema)."""
+    return (
+        new_event_id_text(), event_type, NEW_SCHEMA_VERSION, orjson.dumps(data),
+        orjson.dumps(metadata),
+    )  # fmt: skip
+
 
 EventRow = tuple[int, str, int, str, str, int, bytes, bytes]
 """(position, stream_id, stream_version, event_id, type, schema_version, data, metadata)."""

@@ -116,7 +116,7 @@ async def appended_versions(cursor: Any, after: int, upto: int) -> dict[str, int
         " AND position <= %s GROUP BY stream_id",
         (after, upto),
     )
-    return {stream_id: int(version) for stream_id, version in await cursor.fetchall()}
+    return versions_of(await cursor.fetchall())
 
 
 async def recorded_event_ids(

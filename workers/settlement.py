@@ -46,23 +46,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-import orjson
 import uvloop
 
 from domain import streams
 from domain.folds import ORDER_CLOSING_EVENT_TYPES
 from domain.instrument import Instrument
 from event_store.errors import WrongExpectedVersion
-from event_store.ids import new_event_id_text
 from event_store.model import AppendResult, RecordedEvent
-from event_store.planning import EncodedAppend
+from event_store.planning import EncodedAppend, encoded_event
 from event_store.protocol import EventStore
 from workers.accounts import Accounts
 from workers.consumer import Busy, Fenced, Resume
 from workers.instruments import Instruments
 from workers.settlement_codec import (
     FILLED,
-    SCHEMA_VERSION,
     Bookings,
     SettlementError,
     SettlementInput,
@@ -213,10 +210,7 @@ class SettlementWorker:
             raise Fenced(f"partition {partition} is no longer assigned")
         batch.fence = fence
         consumed = checkpoint(self.topic, partition, batch.position, batch.next_offset)
-        row = (
-            new_event_id_text(), consumed.type, SCHEMA_VERSION, orjson.dumps(consumed.data),
-            orjson.dumps(consumed.metadata),
-        )  # fmt: skip
+        row = encoded_event(consumed.type, consumed.data, consumed.metadata)
         append = bookings.append(streams.settlement(partition), batch.fence, row)
         accounts.advance(bookings.booked())
         self._fences[partition] = fence + 1
@@ -245,8 +239,7 @@ class SettlementWorker:
         except WrongExpectedVersion as exc:
             self._void(decided)
             self._void(flight.batch)
-            if exc.stream_id == streams.settlement(partition):
-                raise Fenced(f"{exc.stream_id} moved on to version {exc.actual}") from exc
+            _raise_if_fenced(exc, partition)
             log.info("account changed meanwhile; booking the batch again")
             await self._book_alone(flight.batch)
             return True
@@ -265,8 +258,7 @@ class SettlementWorker:
                 await self._store.append_encoded(append)
             except WrongExpectedVersion as exc:
                 self._void(batch)
-                if exc.stream_id == streams.settlement(batch.partition):
-                    raise Fenced(f"{exc.stream_id} moved on to version {exc.actual}") from exc
+                _raise_if_fenced(exc, batch.partition)
                 log.info("account changed meanwhile; deciding again", extra={"attempt": attempt})
                 continue
             except BaseException:
@@ -298,6 +290,13 @@ class SettlementWorker:
         with contextlib.suppress(Exception):
             await flight.commit
         self._accounts.forget(flight.batch.users)
+
+
+def _raise_if_fenced(exc: WrongExpectedVersion, partition: int) -> None:
+    """``Fenced`` when the conflict is on the partition's checkpoint stream (a successor owns
+    it); a conflict on an account stream (the command API's reservations) is retried."""
+    if exc.stream_id == streams.settlement(partition):
+        raise Fenced(f"{exc.stream_id} moved on to version {exc.actual}") from exc
 
 
 def _batch_of(

@@ -44,10 +44,16 @@ from domain.instrument import Instrument
 from domain.order_events import OrderFilled
 from event_store.ids import new_event_id_text
 from event_store.model import ANY, NewEvent, RecordedEvent, StreamAppend
-from event_store.planning import EncodedAppend, EncodedEvent, EncodedStream, encode_append
+from event_store.planning import (
+    NEW_SCHEMA_VERSION,
+    EncodedAppend,
+    EncodedEvent,
+    EncodedStream,
+    encode_append,
+)
 from workers.settlement_resume import ACTOR
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = NEW_SCHEMA_VERSION
 """The schema version of every event the worker appends (``NewEvent``'s default)."""
 FILLED: Final = OrderFilled.__name__
 _SETTLED: Final = TradeSettled.__name__

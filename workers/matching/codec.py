@@ -45,12 +45,12 @@ from domain.rejections import AmendRejected, BatchRejected, CancelRejected, Orde
 from event_store.ids import new_event_id_text
 from event_store.model import ANY, RecordedEvent
 from event_store.outbox import ORDER_SYMBOL
-from event_store.planning import EncodedAppend, EncodedEvent, EncodedStream
+from event_store.planning import NEW_SCHEMA_VERSION, EncodedAppend, EncodedEvent, EncodedStream
 from event_store.upcasting import Upcasters
 from workers.matching.shard import request_command
 
 ACTOR: Final = "matching"
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = NEW_SCHEMA_VERSION
 """The schema version of every event the worker appends (``NewEvent``'s default)."""
 
 
@@ -243,8 +243,3 @@ class OutputRows:
         ]
         streams.append(EncodedStream(stream_id, expected_version, (row,), None))
         return EncodedAppend(tuple(streams), (*self._event_ids, row[0]), None)
-
-
-def encoded_event(event_type: str, data: dict[str, Any], metadata: dict[str, Any]) -> EncodedEvent:
-    """One event of the worker's own (its checkpoint) as an encoded row, with a new id."""
-    return (new_event_id_text(), event_type, SCHEMA_VERSION, _dumps(data), _dumps(metadata))

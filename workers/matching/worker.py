@@ -21,7 +21,7 @@ from typing import Any
 from event_store.connection import DB_ERRORS
 from event_store.errors import EventStoreUnavailable, WrongExpectedVersion
 from event_store.model import RecordedEvent, Snapshot
-from event_store.planning import EncodedAppend
+from event_store.planning import EncodedAppend, encoded_event
 from event_store.protocol import EventStore
 from event_store.upcasting import Upcasters
 from workers.consumer import Fenced, Resume
@@ -30,7 +30,6 @@ from workers.matching.codec import (
     ACTOR,
     EngineInput,
     OutputRows,
-    encoded_event,
     input_from_event,
     input_from_message,
     metadata_of,

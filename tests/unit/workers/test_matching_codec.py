@@ -32,11 +32,10 @@ from domain.order_requests import (
 from domain.rejections import BatchRejected
 from event_store.model import ANY, NewEvent, StreamAppend
 from event_store.outbox import ORDER_SYMBOL, event_from_message
-from event_store.planning import encode_append
+from event_store.planning import encode_append, encoded_event
 from event_store.upcasting import Upcasters
 from workers.matching.codec import (
     OutputRows,
-    encoded_event,
     input_from_event,
     input_from_message,
     metadata_of,
