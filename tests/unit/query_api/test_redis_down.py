@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-from fastapi.testclient import TestClient
+import httpx
 
 from common.settings import QueryApiSettings
 from query_api.app import create_app
 
 
-def test_every_read_is_a_503_with_retry_after_while_redis_is_down() -> None:
+async def test_every_read_is_a_503_with_retry_after_while_redis_is_down() -> None:
     settings = QueryApiSettings(redis_url="redis://127.0.0.1:1/0", dependency_timeout_s=0.5)
-    with TestClient(create_app(settings)) as client:
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
+    ):
         responses = [
-            client.get("/v1/books/ACME"),
-            client.get("/v1/instruments"),
-            client.get("/v1/account", headers={"Authorization": "Bearer xk_someone"}),
+            await client.get("/v1/books/ACME"),
+            await client.get("/v1/instruments"),
+            await client.get("/v1/account", headers={"Authorization": "Bearer xk_someone"}),
         ]
-        ready = client.get("/ready")
+        ready = await client.get("/ready")
 
     for resp in responses:
         assert resp.status_code == 503, resp.text
