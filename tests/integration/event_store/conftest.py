@@ -10,11 +10,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from cli.databases import private_database
-from event_store import InMemoryEventStore, MariaDbEventStore, Upcasters
+from event_store import InMemoryEventStore, MariaDbEventStore, NewEvent, Upcasters
 from event_store.protocol import EventStore
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -60,3 +61,8 @@ async def store_factory(request: pytest.FixtureRequest) -> AsyncIterator[StoreFa
 def store(store_factory: StoreFactory) -> EventStore:
     """A store of the implementation under test, without upcasters."""
     return store_factory(None)
+
+
+def events(*types: str, **data: Any) -> list[NewEvent]:
+    """One event of each type, numbered, with a correlation id in its metadata."""
+    return [NewEvent(t, {"n": i, **data}, {"correlation_id": "c1"}) for i, t in enumerate(types)]

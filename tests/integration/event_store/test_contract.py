@@ -1,37 +1,28 @@
 """The contract every event store implementation must pass (in-memory and MariaDB).
 
-Conflicts, multi-stream atomicity, idempotent retry, read-your-own-append, upcasting,
-snapshots and checkpoints.
+Conflicts, multi-stream atomicity, idempotent retry, read-your-own-append, reads and upcasting;
+snapshots, checkpoints and version prefetching are in ``test_contract_state.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import UTC
-from typing import Any
 
 import pytest
 
 from event_store import (
     ANY,
     NO_STREAM,
-    Checkpoint,
     DuplicateEventId,
     NewEvent,
-    Snapshot,
     StoredData,
     StreamAppend,
     Upcasters,
     WrongExpectedVersion,
 )
-from event_store.mariadb import MariaDbEventStore
 from event_store.protocol import EventStore
-from tests.integration.event_store.conftest import StoreFactory
-
-
-def events(*types: str, **data: Any) -> list[NewEvent]:
-    return [NewEvent(t, {"n": i, **data}, {"correlation_id": "c1"}) for i, t in enumerate(types)]
+from tests.integration.event_store.conftest import StoreFactory, events
 
 
 async def test_appending_to_a_new_stream_numbers_its_versions_from_one(
@@ -316,124 +307,3 @@ async def test_old_events_are_upcast_on_read(
     ]
     assert [(e.schema_version, e.data) for e in read] == expected
     assert [(e.schema_version, e.data) for e in tailed] == expected
-
-
-async def test_the_newest_snapshot_is_loaded_and_never_overwritten_by_an_older_one(
-    store: EventStore, stream_prefix: str
-) -> None:
-    stream = f"{stream_prefix}book"
-    assert await store.load_snapshot(stream) is None
-
-    await store.save_snapshot(Snapshot(stream, 3, {"bids": [[100, 5]]}))
-    await store.save_snapshot(Snapshot(stream, 7, {"bids": [[101, 2]]}))
-    await store.save_snapshot(Snapshot(stream, 5, {"bids": []}))
-
-    loaded = await store.load_snapshot(stream)
-    assert loaded == Snapshot(stream, 7, {"bids": [[101, 2]]})
-
-
-async def test_many_streams_load_their_newest_snapshots_at_once(
-    store_factory: StoreFactory, stream_prefix: str
-) -> None:
-    upcasters = Upcasters()
-    upcasters.register("BookState", 1, lambda s: {"levels": s["bids"]})
-    store = store_factory(upcasters)
-    a, b, none = (f"{stream_prefix}{name}" for name in ("a", "b", "none"))
-    await store.save_snapshot(Snapshot(a, 3, {"bids": [1]}, "BookState", 1))
-    await store.save_snapshot(Snapshot(a, 9, {"bids": [2]}, "BookState", 1))
-    await store.save_snapshot(Snapshot(b, 4, {"n": 4}))
-
-    loaded = await store.load_snapshots([a, b, none])
-
-    assert loaded == {
-        a: Snapshot(a, 9, {"levels": [2]}, "BookState", 2),
-        b: Snapshot(b, 4, {"n": 4}),
-    }
-    assert await store.load_snapshots([]) == {}
-
-
-async def test_snapshots_are_upcast_on_load(
-    store_factory: StoreFactory, stream_prefix: str
-) -> None:
-    upcasters = Upcasters()
-    upcasters.register("BookState", 1, lambda s: {"levels": s["bids"]})
-    store = store_factory(upcasters)
-    stream = f"{stream_prefix}book"
-    await store.save_snapshot(Snapshot(stream, 1, {"bids": [1]}, "BookState", 1))
-
-    assert await store.load_snapshot(stream) == Snapshot(stream, 1, {"levels": [1]}, "BookState", 2)
-
-
-async def test_a_checkpoint_is_saved_with_the_append_and_not_on_conflict(
-    store: EventStore, stream_prefix: str
-) -> None:
-    consumer = f"{stream_prefix}engine"
-    stream = f"{stream_prefix}s"
-    assert await store.load_checkpoint(consumer) == 0
-
-    await store.append(
-        StreamAppend(stream, events("A"), NO_STREAM), checkpoint=Checkpoint(consumer, 41)
-    )
-    with pytest.raises(WrongExpectedVersion):
-        await store.append(
-            StreamAppend(stream, events("B"), NO_STREAM), checkpoint=Checkpoint(consumer, 42)
-        )
-
-    assert await store.load_checkpoint(consumer) == 41
-    await store.save_checkpoint(Checkpoint(consumer, 50))
-    assert await store.load_checkpoint(consumer) == 50
-
-
-async def test_an_invalid_append_is_refused_before_it_reaches_the_store(
-    store: EventStore, stream_prefix: str
-) -> None:
-    with pytest.raises(ValueError):
-        await store.append()
-    with pytest.raises(ValueError):
-        StreamAppend(f"{stream_prefix}s", [])
-    same = NewEvent("A", {}, event_id=uuid.uuid4())
-    with pytest.raises(ValueError):
-        await store.append(StreamAppend(f"{stream_prefix}s", [same, same]))
-    with pytest.raises(TypeError):
-        await store.append(StreamAppend(f"{stream_prefix}s", [NewEvent("A", {"x": object()})]))
-
-
-async def test_prefetched_versions_change_nothing_about_an_append(
-    store: EventStore, stream_prefix: str
-) -> None:
-    known, fresh = f"{stream_prefix}order-1", f"{stream_prefix}order-2"
-    await store.append(StreamAppend(known, events("A", "B"), NO_STREAM))
-
-    await store.prefetch_versions([known, fresh, known])
-    result = await store.append(
-        StreamAppend(known, events("C"), ANY), StreamAppend(fresh, events("D"), ANY)
-    )
-
-    assert result.stream_versions == {known: 3, fresh: 1}
-    assert [e.stream_version for e in await store.read_stream(known)] == [1, 2, 3]
-
-
-@pytest.mark.integration
-async def test_versions_prefetched_before_another_writer_appended_still_append_in_sequence(
-    event_store_url: str, stream_prefix: str
-) -> None:
-    ours, theirs = (MariaDbEventStore.from_url(event_store_url) for _ in range(2))
-    try:
-        stream = f"{stream_prefix}order-1"
-        await theirs.append(StreamAppend(stream, events("OrderPlaced"), NO_STREAM))
-        await ours.append(StreamAppend(f"{stream_prefix}other", events("A"), NO_STREAM))
-        await ours.prefetch_versions([stream])  # version 1, noted in our writer's cache
-
-        await theirs.append(StreamAppend(stream, events("CancelRequested"), 1))
-        result = await ours.append(StreamAppend(stream, events("OrderAccepted"), ANY))
-
-        assert result.stream_versions == {stream: 3}
-        stored = await ours.read_stream(stream)
-        assert [(e.stream_version, e.type) for e in stored] == [
-            (1, "OrderPlaced"),
-            (2, "CancelRequested"),
-            (3, "OrderAccepted"),
-        ]
-    finally:
-        await ours.close()
-        await theirs.close()
