@@ -1,12 +1,18 @@
 """What the pipeline benchmark watches while it runs: each process's CPU and memory (psutil over
 the stack's supervisord pids) and each consumer's lag (relay: store positions not yet relayed;
 matching, settlement, projector: Kafka messages their group has not committed past), sampled
-once a second, and the lag chart (matplotlib, PNG)."""
+once a second, the orders placed so far, and the lag chart (matplotlib, PNG).
+
+A process's CPU includes its waited-for children's (Redis's append-only-file rewrites are forked
+children, which no supervised pid would show otherwise), and :func:`windows` splits a phase into
+windows of orders so a run shows *which* process's cost per order grows, and when.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -38,8 +44,8 @@ class ProcessSeries:
             try:
                 cpu += proc.cpu_percent(None)
                 rss += proc.memory_info().rss / 2**20
-                times = proc.cpu_times()
-                used += times.user + times.system
+                times = proc.cpu_times()  # (+ the children it waited for: forks)
+                used += times.user + times.system + times.children_user + times.children_system
             except psutil.Error:
                 continue  # (restarted or gone: its replacement is not followed)
         self.cpu.append(cpu)
@@ -83,7 +89,15 @@ class Monitor:
     lag: list[tuple[float, dict[str, int]]] = field(default_factory=list)
     marks: list[tuple[float, str]] = field(default_factory=list)
     series: list[ProcessSeries] = field(default_factory=list)
+    placed: list[int] = field(default_factory=list)
+    """Orders placed so far (by every phase followed) at each sample."""
+    _count: Callable[[], int] = lambda: 0
     _task: asyncio.Task[None] | None = None
+
+    def follow(self, count: Callable[[], int]) -> None:
+        """Count the orders placed with ``count`` (a phase's), after those counted so far."""
+        before = self._count()
+        self._count = lambda: before + count()
 
     def mark(self, label: str) -> None:
         """Note the start of a phase (drawn on the chart)."""
@@ -110,6 +124,7 @@ class Monitor:
             while True:
                 for series in self.series:
                     series.sample()
+                self.placed.append(self._count())
                 lags = await current_lags(store, admin, ends, settings)
                 self.lag.append((time.perf_counter() - self.started, lags))
                 await asyncio.sleep(self.interval_s)
@@ -145,6 +160,42 @@ async def current_lags(
             max(last[tp] - (committed[tp].offset if tp in committed else 0), 0) for tp in parts
         )
     return lags
+
+
+def windows(monitor: Monitor, phase: str, every: int) -> list[dict[str, Any]]:
+    """The phase (from its mark to the next) in windows of ``every`` orders: each window's
+    orders/s and each process's CPU µs per order (``total``: all of them), so growth shows."""
+    times = [t for t, _ in monitor.lag]
+    starts = [at for at, label in monitor.marks]
+    begin = next((at for at, label in monitor.marks if label == phase), 0.0)
+    end = min((at for at in starts if at > begin), default=float("inf"))
+    inside = [i for i, t in enumerate(times) if begin <= t <= end and i < len(monitor.placed)]
+    found: list[dict[str, Any]] = []
+    if not inside:
+        return found
+    first = inside[0]
+    for i in inside[1:]:
+        placed = monitor.placed[i] - monitor.placed[first]
+        if placed >= every or i == inside[-1]:
+            if placed > 0:
+                found.append(_window(monitor, first, i, placed))
+            first = i
+    return found
+
+
+def _window(monitor: Monitor, first: int, last: int, placed: int) -> dict[str, Any]:
+    seconds = monitor.lag[last][0] - monitor.lag[first][0]
+    cpu = {
+        s.name: round((s.cpu_s[last] - s.cpu_s[first]) * 1e6 / placed, 1)
+        for s in monitor.series
+        if len(s.cpu_s) > last
+    }
+    cpu["total"] = round(sum(cpu.values()), 1)
+    return {
+        "orders_upto": monitor.placed[last],
+        "orders_per_s": round(placed / seconds) if seconds else 0,
+        "cpu_us_per_order": cpu,
+    }
 
 
 def lag_chart(monitor: Monitor, path: Path, title: str) -> None:

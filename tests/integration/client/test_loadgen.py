@@ -69,3 +69,7 @@ def test_the_pipeline_benchmark_runs_its_phases_and_finds_nothing_lost(tmp_path:
     assert {"orders_per_s", "single_orders_per_s", "e2e_p99_ms", "trades"} <= figures.keys()
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "matching" in figures["processes"]  # type: ignore[operator]
+    windows = figures["batch_windows"]
+    assert isinstance(windows, list) and windows, "the batch phase has at least one window"
+    assert windows[-1]["orders_upto"] >= 100
+    assert {"command_api", "mariadb", "total"} <= windows[-1]["cpu_us_per_order"].keys()
