@@ -17,6 +17,7 @@ import orjson
 from projections.base import Cache, Inputs, StoredEvent
 from projections.changes import Changes
 from projections.keys import ACCOUNTS, Space
+from projections.records import encode_ledger
 
 ACCOUNT_TYPES: Final = frozenset(
     {
@@ -47,6 +48,10 @@ class AccountsFold:
                     wanted.add(key)
         return sorted(wanted)
 
+    def load(self, raw: bytes | str) -> Any:
+        """A stored account document."""
+        return orjson.loads(raw)
+
     def fold(self, events: Sequence[StoredEvent], space: Space, cache: Cache, out: Changes) -> None:
         """New balances and ledger entries of the batch."""
         touched: set[str] = set()
@@ -60,17 +65,10 @@ class AccountsFold:
                 state = cache[key] = {"user_id": user_id, "balances": {}, "position": 0}
             touched.add(key)
             state["position"] = event.position
-            for asset, delta, kind, ref in _apply(state["balances"], event.type, event.data):
-                entry = {
-                    "position": event.position,
-                    "asset": asset,
-                    "delta": delta,
-                    "balance_after": state["balances"][asset][0],
-                    "kind": kind,
-                    "ref": ref,
-                    "at": event.data["at"],
-                }
-                out.zadd(space.ledger(user_id), orjson.dumps(entry).decode(), event.position)
+            position, balances, at = event.position, state["balances"], event.data["at"]
+            for asset, delta, kind, ref in _apply(balances, event.type, event.data):
+                entry = encode_ledger(position, asset, delta, balances[asset][0], kind, ref, at)
+                out.zadd(space.ledger(user_id), entry, position)
         for key in touched:
             out.set_doc(key, orjson.dumps(cache[key]))
 

@@ -66,6 +66,10 @@ class Fold(Protocol):
         """Document keys the fold needs that are not in ``cache`` yet."""
         ...
 
+    def load(self, raw: bytes | str) -> Any:
+        """A document of :meth:`wanted` as stored in Redis, decoded for the cache."""
+        ...
+
     def fold(self, events: Sequence[StoredEvent], space: Space, cache: Cache, out: Changes) -> None:
         """Apply ``events`` (already deduplicated) to ``cache`` and record net changes.
 

@@ -52,6 +52,10 @@ class MarketFold:
                     wanted.append(key)
         return wanted
 
+    def load(self, raw: bytes | str) -> Any:
+        """A stored book entry."""
+        return orjson.loads(raw)
+
     def fold(self, events: Sequence[StoredEvent], space: Space, cache: Cache, out: Changes) -> None:
         """Book, trade and candle changes of the batch."""
         for event in events:

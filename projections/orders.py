@@ -10,7 +10,8 @@ tell the answer to *its* request (the ``event_id`` the command API returned) fro
 event of the order.
 
 The document ``o:<order_id>`` keeps integers (price in ticks, ``notional`` = sum of price x quantity
-of the fills, in ticks x shares, ``at`` in ns); the read helpers render them for the wire.
+of the fills, in ticks x shares, ``at`` in ns); the read helpers render them for the wire. The
+document and the lifecycle entries are stored as arrays (``projections/records.py``).
 """
 
 from __future__ import annotations
@@ -18,12 +19,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Final
 
-import orjson
-
 from domain import streams
 from projections.base import Cache, Inputs, StoredEvent
 from projections.changes import Changes
 from projections.keys import ANY, ORDERS, Space
+from projections.records import decode_order, encode_lifecycle, encode_order
 
 PLACED: Final = frozenset({"OrderPlaced", streams.ORDER_PLACED_IN_BATCH})
 CLOSED_STATUSES: Final = frozenset({"filled", "cancelled", "expired", "rejected"})
@@ -54,12 +54,15 @@ class OrdersFold:
                 wanted.append(key)
         return wanted
 
+    def load(self, raw: bytes | str) -> Any:
+        """A stored order document as the fold keeps it."""
+        return decode_order(raw)
+
     def fold(self, events: Sequence[StoredEvent], space: Space, cache: Cache, out: Changes) -> None:
         """Order states, index moves and lifecycle entries of the batch."""
         before: dict[str, str | None] = {}
         doc_prefix, events_prefix = space.order(0)[:-1], space.order_events(0)[:-1]
         lifecycles = out.lists
-        dumps = orjson.dumps
         for event in events:
             stream = event.stream_id
             if not stream.startswith("order-"):
@@ -77,14 +80,7 @@ class OrdersFold:
             cause = event.metadata.get("causation_id")
             if cause is not None:  # (an engine event: the id of the input it answers)
                 state["caused_by"] = cause
-            entry = dumps(
-                {
-                    "position": event.position,
-                    "type": event.type,
-                    "data": event.data,
-                    "causation_id": cause,
-                }
-            )
+            entry = encode_lifecycle(event.position, event.type, event.data, cause)
             lifecycle = lifecycles.get(events_prefix + stream[6:])
             if lifecycle is None:
                 lifecycles[events_prefix + stream[6:]] = [entry]
@@ -92,7 +88,7 @@ class OrdersFold:
                 lifecycle.append(entry)
         for key, status in before.items():
             state = cache[key]
-            out.set_doc(key, dumps(state))
+            out.set_doc(key, encode_order(state))
             _index(state, status, space, out)
             if state["status"] in CLOSED_STATUSES:
                 out.evict.append(key)

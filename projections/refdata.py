@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import orjson
 
@@ -25,6 +26,10 @@ class RefdataFold:
     def wanted(self, events: Sequence[StoredEvent], space: Space, cache: Cache) -> list[str]:
         """Nothing: every change is a plain write."""
         return []
+
+    def load(self, raw: bytes | str) -> Any:
+        """Never called: the fold reads no documents."""
+        return orjson.loads(raw)
 
     def fold(self, events: Sequence[StoredEvent], space: Space, cache: Cache, out: Changes) -> None:
         """Hash fields for each registration, key and listing."""

@@ -14,6 +14,7 @@ from domain.instrument import Instrument
 from projections import render
 from projections.keys import ACCOUNTS, ANY, ORDERS
 from projections.reads import ReadModels
+from projections.records import decode_ledger, decode_lifecycle, decode_order
 
 
 async def order_state(models: ReadModels, user_id: int, order_id: int) -> dict[str, Any] | None:
@@ -22,7 +23,7 @@ async def order_state(models: ReadModels, user_id: int, order_id: int) -> dict[s
     raw = await models.redis.get(space.order(order_id))
     if raw is None:
         return None
-    state: dict[str, Any] = orjson.loads(raw)
+    state = decode_order(raw)
     return state if state["user_id"] == user_id else None
 
 
@@ -81,7 +82,7 @@ async def orders(
     if not ids:
         return []
     docs = await models.redis.mget([space.order(int(i)) for i in ids])
-    return [await _order_view(models, orjson.loads(doc)) for doc in docs if doc is not None]
+    return [await _order_view(models, decode_order(doc)) for doc in docs if doc is not None]
 
 
 async def order_events(
@@ -92,7 +93,7 @@ async def order_events(
     raw = await models.redis.lrange(space.order_events(order_id), offset, offset + limit - 1)
     shown = []
     for item in raw:
-        entry = orjson.loads(item)
+        entry = decode_lifecycle(item)
         data = entry["data"]
         shown.append(
             {
@@ -100,7 +101,7 @@ async def order_events(
                 "type": entry["type"],
                 "at": render.iso(data.get("at")),
                 "data": render.event_data(instrument, data),
-                "causation_id": entry.get("causation_id"),
+                "causation_id": entry.get("causation_id"),  # (older entries lack it)
             }
         )
     return shown
@@ -155,12 +156,12 @@ async def ledger(
     while len(shown) < limit:
         raw = await models.page(space.ledger(user_id), before, limit)
         for member in raw:
-            entry = orjson.loads(member)
+            entry = decode_ledger(member)
             if asset is None or entry["asset"] == asset:
                 shown.append(_ledger_entry(entry))
         if len(raw) < limit or asset is None:
             break
-        before = orjson.loads(raw[-1])["position"]
+        before = decode_ledger(raw[-1])["position"]
     return shown[:limit]
 
 

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Final
 
-import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError, ResponseError
 
@@ -327,12 +326,16 @@ class ProjectionWriter:
         self, cache: Cache, plans: list[tuple[Fold, Space, Sequence[StoredEvent]]]
     ) -> None:
         wanted: list[str] = []
+        loaders: list[Fold] = []
         for fold, space, todo in plans:
             if todo:
-                wanted += fold.wanted(todo, space, cache)
+                keys = fold.wanted(todo, space, cache)
+                wanted += keys
+                loaders += [fold] * len(keys)
         if wanted:
-            for key, raw in zip(wanted, await self._redis.mget(wanted), strict=True):
-                cache[key] = orjson.loads(raw) if raw is not None else None
+            found = await self._redis.mget(wanted)
+            for key, fold, raw in zip(wanted, loaders, found, strict=True):
+                cache[key] = fold.load(raw) if raw is not None else None
 
     def _payload(
         self, partition: int, claim: Claim, moved: dict[str, Checkpoint], last: int

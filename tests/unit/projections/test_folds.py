@@ -14,6 +14,7 @@ from projections.changes import Changes
 from projections.keys import Space
 from projections.market import MarketFold
 from projections.orders import OrdersFold
+from projections.records import decode_ledger, decode_lifecycle, decode_order
 from projections.simulation import Exchange, SimEvent
 
 SPACE = Space("t:p1")
@@ -98,7 +99,7 @@ def test_an_order_moves_between_status_indexes_once_per_batch() -> None:
     cache: Cache = {}
     out = _fold(OrdersFold(), events, cache)
 
-    state = orjson.loads(out.docs[SPACE.order(buyer)] or b"")
+    state = decode_order(out.docs[SPACE.order(buyer)] or b"")
     assert (state["status"], state["filled"], state["remaining"]) == ("partially_filled", 10, 20)
     assert out.zsets[SPACE.user_orders(1, "partially_filled")] == {str(buyer): buyer}
     assert SPACE.user_orders(1, "accepted") not in out.zsets  # never written: net change
@@ -114,7 +115,7 @@ def test_a_cancelled_order_closes_with_its_reason_and_leaves_the_cache() -> None
 
     out = _fold(OrdersFold(), events)
 
-    state = orjson.loads(out.docs[SPACE.order(order_id)] or b"")
+    state = decode_order(out.docs[SPACE.order(order_id)] or b"")
     assert (state["status"], state["reason"], state["remaining"]) == ("cancelled", "USER", 0)
     assert SPACE.order(order_id) in out.evict
     assert out.zsets[SPACE.user_orders(1, "cancelled", "ACME")] == {str(order_id): order_id}
@@ -133,8 +134,8 @@ def test_an_order_keeps_the_cause_of_its_latest_engine_event_and_each_entry_its_
 
     out = _fold(OrdersFold(), events)
 
-    state = orjson.loads(out.docs[SPACE.order(order_id)] or b"")
-    lifecycle = [orjson.loads(entry) for entry in out.lists[SPACE.order_events(order_id)]]
+    state = decode_order(out.docs[SPACE.order(order_id)] or b"")
+    lifecycle = [decode_lifecycle(entry) for entry in out.lists[SPACE.order_events(order_id)]]
     assert state["caused_by"] == "cancel-id"
     assert [(e["type"], e["causation_id"]) for e in lifecycle] == [
         ("OrderPlaced", None), ("OrderAccepted", "placed-id"),
@@ -153,7 +154,7 @@ def test_account_balances_and_ledger_follow_deposits_holds_and_trades() -> None:
 
     state = orjson.loads(out.docs[SPACE.account(1)] or b"")
     assert state["balances"] == {"USD": [1_000_000 - 100_000, 0], "ACME": [1_010, 0]}
-    entries = [orjson.loads(m) for m in out.zsets[SPACE.ledger(1)]]
+    entries = [decode_ledger(m) for m in out.zsets[SPACE.ledger(1)]]
     assert [(e["kind"], e["asset"], e["delta"], e["balance_after"]) for e in entries] == [
         ("deposit", "USD", 1_000_000, 1_000_000),
         ("deposit", "ACME", 1_000, 1_000),

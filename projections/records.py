@@ -1,0 +1,136 @@
+"""Compact stored forms of the orders and accounts read models: JSON arrays, not objects.
+
+Redis's CPU per order follows the bytes the projector sends it (each is parsed, stored and
+written again to the AOF), and half of those bytes were field names: an order document as an
+object was ~450 bytes, each lifecycle entry repeated its event's field names and each ledger
+entry its own. The stored forms here are arrays in a fixed field order; the readers rebuild the
+same dicts, so what the query API answers is unchanged. Every decoder still reads the object
+forms written before (a projection written by an older projector needs no rebuild).
+
+Lifecycle entries name their event's shape by a number: :data:`EVENT_SHAPES` is append-only
+(a stored number must keep meaning what it meant). An event whose type and field names match
+no shape is stored whole, so an event class that changes its fields stays correct - only larger
+until its new shape is appended here.
+"""
+
+from __future__ import annotations
+
+from operator import itemgetter
+from typing import Any, Final
+
+import orjson
+
+ORDER_FIELDS: Final = (
+    "order_id",
+    "user_id",
+    "client_order_id",
+    "symbol",
+    "side",
+    "type",
+    "time_in_force",
+    "post_only",
+    "price",
+    "quantity",
+    "filled",
+    "remaining",
+    "notional",
+    "status",
+    "reason",
+    "created_at",
+    "updated_at",
+    "position",
+    "batch_id",
+    "caused_by",
+)
+"""An order document's fields, in their stored order (append new ones at the end)."""
+
+LEDGER_FIELDS: Final = ("position", "asset", "delta", "balance_after", "kind", "ref", "at")
+"""A ledger entry's fields, in their stored order (append new ones at the end)."""
+
+_ORDER: Final = ("symbol", "order_id", "user_id")
+_PLACED: Final = (
+    *_ORDER,
+    "side",
+    "order_type",
+    "price",
+    "quantity",
+    "time_in_force",
+    "post_only",
+    "max_notional",
+    "expires_at",
+    "client_order_id",
+    "at",
+)
+EVENT_SHAPES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
+    ("OrderPlaced", _PLACED),
+    ("OrderPlacedInBatch", (*_PLACED, "batch_id")),
+    ("OrderAccepted", (*_PLACED[:9], "at")),
+    (
+        "OrderFilled",
+        (*_ORDER, "trade_id", "side", "price", "quantity", "remaining", "liquidity", "at"),
+    ),
+    ("OrderCancelled", (*_ORDER, "quantity", "reason", "at")),
+    ("OrderExpired", (*_ORDER, "quantity", "reason", "at")),
+    ("OrderRejected", (*_ORDER, "reason", "at")),
+    ("CancelRequested", (*_ORDER, "at")),
+    ("CancelRejected", (*_ORDER, "reason", "at")),
+    ("AmendRequested", (*_ORDER, "quantity", "price", "at")),
+    ("AmendRejected", (*_ORDER, "reason", "at")),
+    ("OrderReduced", (*_ORDER, "quantity", "remaining", "reason", "at")),
+    ("OrderAmended", (*_ORDER, "price", "quantity", "remaining", "priority_kept", "at")),
+)
+"""Lifecycle event shapes (type, field names in order) by their stored number. Append only."""
+
+_SHAPE_NUMBERS: Final = {shape: number for number, shape in enumerate(EVENT_SHAPES)}
+_order_values: Final = itemgetter(*ORDER_FIELDS)
+_dumps: Final = orjson.dumps
+_loads: Final = orjson.loads
+
+
+def encode_order(state: dict[str, Any]) -> bytes:
+    """An order document (the fold's state) as stored."""
+    return _dumps(_order_values(state))
+
+
+def decode_order(raw: bytes | str) -> dict[str, Any]:
+    """An order document as :func:`encode_order` (or the object form before it) stored it."""
+    found = _loads(raw)
+    if isinstance(found, dict):
+        return {name: found.get(name) for name in ORDER_FIELDS}  # (older ones lack caused_by)
+    return dict(zip(ORDER_FIELDS, found, strict=True))
+
+
+def encode_lifecycle(position: int, kind: str, data: dict[str, Any], cause: Any) -> bytes:
+    """One lifecycle entry: ``[position, shape number, cause, *values]``, or
+    ``[position, type, cause, data]`` for an event of no known shape."""
+    number = _SHAPE_NUMBERS.get((kind, tuple(data)))
+    if number is None:
+        return _dumps([position, kind, cause, data])
+    return _dumps([position, number, cause, *data.values()])
+
+
+def decode_lifecycle(raw: bytes | str) -> dict[str, Any]:
+    """``{"position","type","data","causation_id"}`` of a stored lifecycle entry."""
+    found = _loads(raw)
+    if isinstance(found, dict):
+        return found
+    position, shape, cause = found[0], found[1], found[2]
+    if isinstance(shape, str):
+        return {"position": position, "type": shape, "data": found[3], "causation_id": cause}
+    kind, names = EVENT_SHAPES[shape]
+    data = dict(zip(names, found[3:], strict=True))
+    return {"position": position, "type": kind, "data": data, "causation_id": cause}
+
+
+def encode_ledger(*values: Any) -> str:
+    """A ledger entry as stored (a zset member: text), from its values in
+    :data:`LEDGER_FIELDS` order."""
+    return _dumps(values).decode()
+
+
+def decode_ledger(raw: bytes | str) -> dict[str, Any]:
+    """A ledger entry as :func:`encode_ledger` (or the object form before it) stored it."""
+    found = _loads(raw)
+    if isinstance(found, dict):
+        return found
+    return dict(zip(LEDGER_FIELDS, found, strict=True))

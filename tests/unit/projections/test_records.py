@@ -1,0 +1,107 @@
+"""The compact stored forms read back as exactly what the object forms held."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from domain import streams
+from domain.events import event_types
+from projections.changes import Changes
+from projections.keys import Space
+from projections.orders import OrdersFold
+from projections.records import (
+    EVENT_SHAPES,
+    LEDGER_FIELDS,
+    ORDER_FIELDS,
+    decode_ledger,
+    decode_lifecycle,
+    decode_order,
+    encode_ledger,
+    encode_lifecycle,
+    encode_order,
+)
+from projections.simulation import random_flow
+
+SPACE = Space("t:p1")
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32))
+def test_every_lifecycle_entry_of_a_random_flow_is_compact_and_reads_back_whole(
+    seed: int,
+) -> None:
+    events = [e for e in random_flow(seed, 40).events if e.stream_id.startswith("order-")]
+
+    for event in events:
+        raw = encode_lifecycle(event.position, event.type, event.data, "cause")
+
+        assert isinstance(orjson.loads(raw)[1], int), event.type  # a known shape
+        assert decode_lifecycle(raw) == {
+            "position": event.position,
+            "type": event.type,
+            "data": event.data,
+            "causation_id": "cause",
+        }
+        assert list(decode_lifecycle(raw)["data"]) == list(event.data)  # (the order shown)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.sampled_from([kind for kind, _ in EVENT_SHAPES] + ["Other"]),
+    st.dictionaries(st.sampled_from(["symbol", "order_id", "at", "x"]), JSON_VALUES),
+    st.none() | st.text(max_size=36),
+)
+def test_an_event_of_no_known_shape_is_stored_whole(
+    kind: str, data: dict[str, Any], cause: str | None
+) -> None:
+    shown = decode_lifecycle(encode_lifecycle(7, kind, data, cause))
+
+    assert shown == {"position": 7, "type": kind, "data": data, "causation_id": cause}
+    assert list(shown["data"]) == list(data)
+
+
+def test_the_shapes_are_the_domain_events_fields() -> None:
+    """A changed event class stays correct (stored whole) but should append its new shape."""
+    latest = dict(EVENT_SHAPES)
+    domain = event_types()
+
+    for kind, names in latest.items():
+        if kind == streams.ORDER_PLACED_IN_BATCH:
+            assert names == (*domain["OrderPlaced"].FIELDS, "batch_id")
+        else:
+            assert names == domain[kind].FIELDS, kind
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32))
+def test_order_documents_read_back_as_the_folds_state(seed: int) -> None:
+    events = [e for e in random_flow(seed, 30).events if e.stream_id.startswith("order-")]
+    cache: dict[str, Any] = {}
+    OrdersFold().fold(events, SPACE, cache, Changes())
+
+    for state in cache.values():
+        assert decode_order(encode_order(state)) == state
+        assert decode_order(orjson.dumps(state)) == state  # (the object form before)
+
+
+def test_an_order_document_of_the_object_form_without_caused_by_reads_as_none() -> None:
+    old = {name: 1 for name in ORDER_FIELDS if name != "caused_by"}
+
+    assert decode_order(orjson.dumps(old))["caused_by"] is None
+
+
+@given(st.lists(JSON_VALUES, min_size=len(LEDGER_FIELDS), max_size=len(LEDGER_FIELDS)))
+def test_ledger_entries_read_back_in_both_forms(values: list[Any]) -> None:
+    entry = dict(zip(LEDGER_FIELDS, values, strict=True))
+
+    assert decode_ledger(encode_ledger(*values)) == entry
+    assert decode_ledger(orjson.dumps(entry)) == entry
