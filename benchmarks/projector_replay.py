@@ -10,8 +10,9 @@ answers) that ``benchmarks/projections.py``'s simulated flow has not. ``--replay
 them to a fresh topic keyed like the relay, runs ``python -m workers.projector`` on it into a
 fresh key prefix until every partition's checkpoint reached its last message, and prints the
 projector's CPU after its start-up (from its first checkpoint) and Redis's per order
-(placements in the file) and per message. A shared
-machine changes the wall time much more than these CPU figures.
+(placements in the file) and per message, and apart the CPU of the AOF rewrites Redis forked
+meanwhile (how many depends on what the AOF held before). A shared machine changes the wall
+time much more than these CPU figures.
 """
 
 from __future__ import annotations
@@ -109,6 +110,7 @@ async def replay(path: Path) -> dict[str, Any]:
             "EXCHANGE_OPS_PORT": "0",
         }
         redis_before, started = await _redis_cpu_s(client), time.perf_counter()
+        rewrites_before = await _rewrite_cpu(client)
         process = _spawn(env)
         try:
             startup_s = await _wait(client, control, lasts, psutil.Process(process.pid))
@@ -118,6 +120,7 @@ async def replay(path: Path) -> dict[str, Any]:
             process.terminate()
             process.wait(timeout=20)
         redis_s = await _redis_cpu_s(client) - redis_before
+        rewrites = [a - b for a, b in zip(await _rewrite_cpu(client), rewrites_before, strict=True)]
     finally:
         await delete_topic(bootstrap, topic)
         await _drop_prefix(client, control.prefix)
@@ -131,9 +134,19 @@ async def replay(path: Path) -> dict[str, Any]:
         "redis_cpu_s": round(redis_s, 2),
         "projector_us_per_order": round(projector_s / orders * 1e6, 1),
         "redis_us_per_order": round(redis_s / orders * 1e6, 1),
+        "aof_rewrites": int(rewrites[0]),
+        "aof_rewrite_us_per_order": round(rewrites[1] / orders * 1e6, 1),
         "projector_us_per_message": round(projector_s / len(messages) * 1e6, 1),
         "load": [round(x, 2) for x in os.getloadavg()],
     }
+
+
+async def _rewrite_cpu(client: aioredis.Redis) -> tuple[float, float]:
+    """AOF rewrites done so far and the CPU seconds of Redis's children (the rewrites run in
+    forked children: on the same cores, not in ``used_cpu_user``)."""
+    info = {**await client.info("persistence"), **await client.info("cpu")}
+    children = float(info["used_cpu_user_children"]) + float(info["used_cpu_sys_children"])
+    return float(info["aof_rewrites"]), children
 
 
 def _cpu_s(process: psutil.Process) -> float:
