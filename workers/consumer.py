@@ -122,8 +122,11 @@ class PartitionWorker(Protocol):
         batch and submits it once the partition's previous batch is durable, raising if that one
         failed (then neither is applied); it returns only once that previous batch is durable,
         even when this one has nothing to submit (the loop then commits the previous batch's
-        Kafka offset). ``flush(partition)`` waits until what was started is durable, or raises
-        likewise. ``apply`` = ``start`` + ``flush``.
+        Kafka offset), unless the worker says itself how far each partition is durable
+        (``durable_offset(partition)``: the Kafka offset after its last durable batch; the
+        matching worker, whose ``start`` returns while the batches before it commit).
+        ``flush(partition)`` waits until what was started is durable, or raises likewise.
+        ``apply`` = ``start`` + ``flush``.
         """
         ...
 
@@ -262,7 +265,7 @@ async def _consume(
     partitions = _Partitions(worker, stop)
     partitions.consumer = consumer
     # (before start: the first assignment may be made while ``start`` is still running)
-    offsets = partitions.offsets = Offsets(consumer)
+    offsets = partitions.offsets = Offsets(consumer, getattr(worker, "durable_offset", None))
     consumer.subscribe([worker.topic], listener=partitions)
     await consumer.start()
     progress = Progress(worker.group)

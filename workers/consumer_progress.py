@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
@@ -23,8 +24,14 @@ class Offsets:
     commits them only when the batches they follow are durable (a pipelined worker's flushed).
     """
 
-    def __init__(self, consumer: AIOKafkaConsumer) -> None:
+    def __init__(
+        self, consumer: AIOKafkaConsumer, durable: Callable[[int], int | None] | None = None
+    ) -> None:
         self._consumer = consumer
+        self._durable = durable
+        """A pipelined worker's own word on how far a partition is durable (its
+        ``durable_offset``), for a worker whose ``start`` may return before its previous batch
+        is durable."""
         self._pending: dict[TopicPartition, int] = {}
         self._started: dict[TopicPartition, int] = {}
         self._since = time.monotonic()
@@ -38,9 +45,13 @@ class Offsets:
     def started(self, tp: TopicPartition, next_offset: int) -> None:
         """A pipelined worker started the batch before ``next_offset``: the one it started
         before on that partition is durable now (a ``start`` returns only once the partition's
-        previous batch is, see ``PartitionWorker``), so it is committed within a second, while
-        the pipeline keeps running: the group's lag stays true under a long backlog."""
+        previous batch is, see ``PartitionWorker``; or, if it says itself how far it is durable,
+        up to there), so it is committed within a second, while the pipeline keeps running: the
+        group's lag stays true under a long backlog."""
         previous = self._started.get(tp)
+        if self._durable is not None:
+            durable = self._durable(tp.partition)
+            previous = durable if previous is None or durable is None else min(durable, previous)
         if previous is not None:
             self._pending[tp] = previous
         self._started[tp] = next_offset

@@ -23,6 +23,7 @@ in and ~4 per output event out, most of the worker's Python time. Here:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from itertools import islice
 from operator import attrgetter
 from typing import Any, Final, NamedTuple
 
@@ -234,6 +235,15 @@ class OutputRows:
                 if found is None:
                     found = by_stream[stream_id] = []
                 found.append((event_id, event_type, SCHEMA_VERSION, data, metadata))
+
+    @property
+    def stream_count(self) -> int:
+        """How many streams have rows so far."""
+        return len(self._by_stream)
+
+    def stream_ids(self, skip: int = 0) -> list[str]:
+        """The streams with rows, in order of first appearance, after the first ``skip``."""
+        return list(islice(self._by_stream, skip, None))
 
     def append(self, stream_id: str, expected_version: int, row: EncodedEvent) -> EncodedAppend:
         """The batch's append: every output stream (expected version ANY), then ``stream_id``

@@ -16,6 +16,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from event_store.connection import DB_ERRORS
@@ -60,6 +61,27 @@ batch of thousands of inputs in one go held them all back until it ended, so the
 after the decision instead of beside it. 250 inputs are ~2-5 ms of work."""
 
 
+MAX_OPEN_INPUTS = 20_000
+"""Inputs decided on top of an append still committing beyond which ``start`` waits for it.
+
+Batches decided while the partition's append commits are submitted together as the next one
+(see :meth:`MatchingWorker.start`); this bounds that append (and the worker's memory) when
+MariaDB is slower than the engine."""
+
+
+@dataclass(slots=True)
+class _Open:
+    """A partition's batches decided on top of its append in flight, not submitted yet: their
+    outputs, and the checkpoint of the last one (they become one append)."""
+
+    rows: OutputRows = field(default_factory=OutputRows)
+    inputs: int = 0
+    applied: int = 0
+    last_position: int = 0
+    next_offset: int = 0
+    prefetches: list[asyncio.Future[None]] = field(default_factory=list)
+
+
 class MatchingWorker:
     """A :class:`~workers.consumer.PartitionWorker` holding one engine shard per partition."""
 
@@ -87,7 +109,10 @@ class MatchingWorker:
         self._applying: set[int] = set()
         self._snapshot_saves: set[asyncio.Future[None]] = set()
         self._in_flight: dict[int, asyncio.Future[None]] = {}
-        """Per partition, the append started last (at most one: see :meth:`start`)."""
+        """Per partition, the task committing its appends one after the other (at most one
+        append in flight: see :meth:`start`)."""
+        self._open: dict[int, _Open] = {}
+        self._durable: dict[int, int | None] = {}
 
     async def assign(self, partition: int) -> Resume:
         """Load the partition's engine: newest snapshot + the stored inputs after it."""
@@ -95,6 +120,7 @@ class MatchingWorker:
         started = time.monotonic()
         shard = await load_shard(self._store, self._instruments, partition, self._partitions)
         self.shards[partition] = shard
+        self._durable[partition] = shard.kafka_offset
         self._snapshot_at[partition] = time.monotonic()
         log.info(
             "shard loaded",
@@ -112,7 +138,7 @@ class MatchingWorker:
     def state(self) -> dict[str, Any]:
         """Each owned shard's input position and engine hash, read at one instant (a shard
         deciding a batch, or whose last append is not committed yet, is only listed as busy)."""
-        busy = self._applying | {p for p, f in self._in_flight.items() if not f.done()}
+        busy = self._applying | set(self._open) | set(filter(self._committing, self._in_flight))
         return {
             "shards": {
                 str(p): {
@@ -132,9 +158,16 @@ class MatchingWorker:
         self.shards.pop(partition, None)
 
     async def _forget_in_flight(self, partition: int) -> None:
-        """Let the partition's last append end (what the store holds is what counts next)."""
+        """Drop what was decided but not submitted, and let the append in flight end (what the
+        store holds is what counts next)."""
+        self._discard_open(partition)
         with contextlib.suppress(Exception):
             await self._settle(partition)
+
+    def durable_offset(self, partition: int) -> int | None:
+        """The Kafka offset after the last batch of the partition that is durable (``None``:
+        none since it was assigned, and nothing stored before)."""
+        return self._durable.get(partition)
 
     def decode(self, value: bytes) -> EngineInput:
         """An orders-topic message as an engine input (the consumer loop's decoder for us)."""
@@ -150,35 +183,33 @@ class MatchingWorker:
     async def start(
         self, partition: int, events: Sequence[EngineInput | RecordedEvent], next_offset: int
     ) -> None:
-        """:meth:`apply`, pipelined: decide the batch now, then wait for the partition's previous
-        append and submit this one without waiting for it (:meth:`flush` or the next ``start``
-        does). Raises, with the shard dropped, if the previous append failed: this batch was
-        decided on top of it and is discarded, never appended.
+        """:meth:`apply`, pipelined: decide the batch now, and submit it once the partition's
+        append in flight is durable, without waiting for this one (:meth:`flush` does).
 
-        Submitting only after the previous append committed keeps the fence exact: this append
-        expects ``matching-<p>`` at the version that one created, which a successor that fenced
-        the previous one could otherwise have created instead.
+        While an append commits, the batches decided meanwhile accumulate and go in as the
+        next append, one transaction, when it is durable: the worker decides instead of
+        waiting for commits (up to :data:`MAX_OPEN_INPUTS`), and MariaDB gets bigger batches
+        when it is the slower one. So ``start`` may return before earlier batches are durable:
+        :meth:`durable_offset` says how far they are. Raises, with the shard dropped, if an
+        append failed: what was decided on top of it is discarded, never appended.
+
+        Submitting only after the previous append committed keeps the fence exact: an append
+        expects ``matching-<p>`` at the version the previous one created, which a successor
+        that fenced the previous one could otherwise have created instead.
         """
         self._applying.add(partition)
         try:
             inputs = [e if isinstance(e, EngineInput) else input_from_event(e) for e in events]
             shard = self.shards[partition]
-            prefetch: asyncio.Future[None] | None = None
             try:
-                append, snapshot = await self._decide(shard, inputs, next_offset)
-                # Beside the previous batch's commit, and not waited for here: the versions of
-                # the order streams this one appends to, which the writer would otherwise look
-                # up under its lock.
-                prefetch = asyncio.ensure_future(self._store.prefetch_versions(append.stream_ids))
+                await self._decide(shard, inputs, next_offset)
+                if self._committing(partition) and self._open[partition].inputs < MAX_OPEN_INPUTS:
+                    return  # its committer submits it once the append in flight is durable
                 await self._settle(partition)
             except BaseException:
-                if prefetch is not None:
-                    prefetch.cancel()
-                self.shards.pop(partition, None)  # the engine ran ahead of the store: reload it
+                self._drop(partition)  # the engine ran ahead of the store: reload it
                 raise
-            self._in_flight[partition] = asyncio.ensure_future(
-                self._commit(shard, append, snapshot, prefetch)
-            )
+            self._submit(shard)
         finally:
             self._applying.discard(partition)
 
@@ -186,6 +217,9 @@ class MatchingWorker:
         """Wait until the partition's started batches are durable; raise (the shard dropped) if
         one failed; and for the snapshots being saved."""
         await self._settle(partition)
+        while partition in self._open and partition in self.shards:
+            self._submit(self.shards[partition])
+            await self._settle(partition)
         if self._snapshot_saves:
             await asyncio.wait(set(self._snapshot_saves))
 
@@ -196,16 +230,60 @@ class MatchingWorker:
         try:
             await in_flight
         except BaseException:
-            self.shards.pop(partition, None)
+            self._drop(partition)
             raise
 
-    async def _decide(
-        self, shard: Shard, inputs: list[EngineInput], next_offset: int
-    ) -> tuple[EncodedAppend, Snapshot | None]:
-        """The batch's append (and a snapshot of the engine after it, when one is due); the
-        shard moves on to the state that append makes durable."""
+    def _committing(self, partition: int) -> bool:
+        committing = self._in_flight.get(partition)
+        return committing is not None and not committing.done()
+
+    def _drop(self, partition: int) -> None:
+        """Forget the partition's engine and what it decided (reloaded from the store next)."""
+        self.shards.pop(partition, None)
+        self._discard_open(partition)
+
+    def _discard_open(self, partition: int) -> None:
+        opened = self._open.pop(partition, None)
+        if opened is not None:
+            for prefetch in opened.prefetches:
+                prefetch.cancel()
+
+    def _submit(self, shard: Shard) -> None:
+        """Seal the partition's open batches now (between two batches) and commit them, then
+        whatever is decided meanwhile (see :meth:`_commit_open`)."""
+        opened = self._open.pop(shard.partition)
+        self._in_flight[shard.partition] = asyncio.ensure_future(
+            self._commit_open(shard, opened, *self._seal(shard, opened))
+        )
+
+    async def _commit_open(
+        self, shard: Shard, opened: _Open, append: EncodedAppend, snapshot: Snapshot | None
+    ) -> None:
+        """Commit a sealed append; then the batches decided while it committed as the next
+        one, and so on, until none are open or one is being decided (batches are only sealed
+        between two, when the engine is at their checkpoint: ``start`` submits then)."""
+        partition = shard.partition
+        while True:
+            await self._commit(shard, append, snapshot, opened.prefetches)
+            self._durable[partition] = opened.next_offset
+            if (
+                self.shards.get(partition) is not shard
+                or partition not in self._open
+                or partition in self._applying
+            ):
+                return
+            opened = self._open.pop(partition)
+            append, snapshot = self._seal(shard, opened)
+
+    async def _decide(self, shard: Shard, inputs: list[EngineInput], next_offset: int) -> None:
+        """Run the batch through the engine into the partition's open batches; the shard moves
+        on to the state their append makes durable."""
         engine = shard.engine
-        rows = OutputRows()
+        opened = self._open.get(shard.partition)
+        if opened is None:
+            opened = self._open[shard.partition] = _Open()
+        rows = opened.rows
+        streams_before = rows.stream_count
         applied = 0
         for start in range(0, len(inputs), YIELD_EVERY_INPUTS):
             if start:
@@ -219,23 +297,35 @@ class MatchingWorker:
                 applied += 1
                 if outputs:
                     rows.add(outputs, metadata_of(item.correlation_id, item.event_id))
-        last = inputs[-1].position
-        consumed = {
-            "partition": shard.partition,
-            "last_position": last,
-            "kafka_offset": next_offset,
-            "inputs": applied,
-            "sequence": engine.sequence,
-        }
         if len(inputs) < HINT_VERSIONS_BELOW:
             # The inputs' own versions are committed ones of their order streams: with them the
             # writer plans these ANY appends without looking the streams up under its lock.
             self._store.note_versions({i.stream_id: i.stream_version for i in inputs})
-        checkpoint = encoded_event(INPUT_CONSUMED, consumed, {"actor": ACTOR})
-        append = rows.append(shard.stream_id, shard.version, checkpoint)
-        shard.version += 1
-        shard.position, shard.kafka_offset = last, next_offset
+        # Beside the commit in flight, and not waited for here: the versions of the order
+        # streams this batch appends to, which the writer would otherwise look up under its
+        # lock (the append awaits them).
+        opened.prefetches.append(
+            asyncio.ensure_future(self._store.prefetch_versions(rows.stream_ids(streams_before)))
+        )
+        opened.inputs += len(inputs)
+        opened.applied += applied
+        opened.last_position, opened.next_offset = inputs[-1].position, next_offset
+        shard.position, shard.kafka_offset = inputs[-1].position, next_offset
         shard.inputs_since_snapshot += applied
+
+    def _seal(self, shard: Shard, opened: _Open) -> tuple[EncodedAppend, Snapshot | None]:
+        """The open batches' append (and a snapshot of the engine after it, when one is due):
+        their outputs and one checkpoint at the last one. Only between two batches."""
+        consumed = {
+            "partition": shard.partition,
+            "last_position": opened.last_position,
+            "kafka_offset": opened.next_offset,
+            "inputs": opened.applied,
+            "sequence": shard.engine.sequence,
+        }
+        checkpoint = encoded_event(INPUT_CONSUMED, consumed, {"actor": ACTOR})
+        append = opened.rows.append(shard.stream_id, shard.version, checkpoint)
+        shard.version += 1
         return append, self._due_snapshot(shard)
 
     async def _commit(
@@ -243,10 +333,11 @@ class MatchingWorker:
         shard: Shard,
         append: EncodedAppend,
         snapshot: Snapshot | None,
-        prefetch: asyncio.Future[None],
+        prefetches: list[asyncio.Future[None]],
     ) -> None:
-        with contextlib.suppress(EventStoreUnavailable):  # a hint: the append looks up itself
-            await prefetch
+        for prefetch in prefetches:
+            with contextlib.suppress(EventStoreUnavailable):  # a hint: the append looks up itself
+                await prefetch
         try:
             await self._store.append_encoded(append)
         except WrongExpectedVersion as exc:

@@ -183,6 +183,37 @@ async def test_batches_started_back_to_back_are_appended_in_order_each_once(
     assert reloaded.engine.state_hash() == live.shards[PARTITION].engine.state_hash()
 
 
+async def test_batches_decided_while_an_append_commits_go_in_as_one_append_after_it(
+    store: MariaDbEventStore,
+) -> None:
+    await list_instrument(store)
+    live = worker(store)
+    await live.assign(PARTITION)
+    batches = [await orders(store, 5, price=1000 + i) for i in range(3)]
+    version, durable_at_assign = live.shards[PARTITION].version, live.durable_offset(PARTITION)
+
+    for offset, batch in enumerate(batches, start=40):  # no round trip between the starts
+        await live.start(PARTITION, batch, offset)
+    durable_before_flush = live.durable_offset(PARTITION)
+    await live.flush(PARTITION)
+
+    stream = await store.read_stream(streams.matching(PARTITION), version + 1)
+    assert [
+        (e.data["last_position"], e.data["kafka_offset"], e.data["inputs"]) for e in stream
+    ] == [
+        (batches[0][-1].position, 40, 5),
+        (batches[2][-1].position, 42, 10),
+    ]
+    assert durable_before_flush == durable_at_assign  # none of the three durable yet
+    assert live.durable_offset(PARTITION) == 42
+    decided = await asyncio.gather(*(store.read_stream(e.stream_id) for b in batches for e in b))
+    assert [sum(e.type in ("OrderAccepted", "OrderRejected") for e in s) for s in decided] == [
+        1
+    ] * 15
+    reloaded = await load_shard(store, Instruments(store), PARTITION, PARTITIONS)
+    assert reloaded.engine.state_hash() == live.shards[PARTITION].engine.state_hash()
+
+
 async def test_a_batch_started_on_top_of_a_fenced_one_is_never_appended(
     store: MariaDbEventStore,
 ) -> None:
@@ -196,7 +227,10 @@ async def test_a_batch_started_on_top_of_a_fenced_one_is_never_appended(
 
     await zombie.start(PARTITION, taken, 30)  # submitted: fenced in the store
     with pytest.raises(Fenced):
-        await zombie.start(PARTITION, later, 31)  # expects the version the successor made
+        # decided on top of it (expecting the version the successor made): the fence reaches
+        # this start if the append failed already, else the flush
+        await zombie.start(PARTITION, later, 31)
+        await zombie.flush(PARTITION)
 
     assert await store.last_position() == before
     assert PARTITION not in zombie.shards

@@ -77,3 +77,21 @@ async def test_a_partition_resumed_from_its_durable_state_drops_what_was_started
     await tracked.commit()
 
     assert consumer.committed == [{TP: 180}]
+
+
+async def test_a_worker_that_reports_its_durable_offset_has_only_that_committed() -> None:
+    consumer = FakeConsumer()
+    made: Any = consumer
+    durable: dict[int, int | None] = {0: None}
+    tracked = Offsets(made, durable.get)
+
+    tracked.started(TP, 100)
+    tracked.started(TP, 200)  # returned while the batch before 100 still commits
+    await tracked.commit()
+    durable[0] = 100
+    tracked.started(TP, 300)
+    await tracked.commit()
+    tracked.flushed(TP)
+    await tracked.commit()
+
+    assert consumer.committed == [{TP: 100}, {TP: 300}]
