@@ -147,6 +147,48 @@ def fold_account_data(account: Account, events: Iterable[StoredEvent]) -> int:
     return version
 
 
+class DecidedEvent(Protocol):
+    """An account event a decision applied (the store's ``NewEvent`` is one)."""
+
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def data(self) -> Any: ...
+
+
+UNDOABLE_TYPES: Final = frozenset({FundsReserved.__name__, *_CREDITS})
+"""The account events :func:`unfold_account_data` takes back: what a decision of the command API
+applies (reservations, deposits, withdrawals; fee credits for completeness)."""
+
+
+def unfold_account_data(account: Account, decided: Sequence[DecidedEvent], assets: int) -> bool:
+    """Take ``decided`` (applied to ``account`` in this order) back out of it, latest first, so
+    it is exactly what it was before them; ``False`` (and nothing changed) if one of them is of a
+    type that cannot be taken back (see ``UNDOABLE_TYPES``).
+
+    The command API decides on the account it caches and appends the decision afterwards; when
+    the append fails, taking the decision back costs as much as the decision did, where copying
+    the account cost as much as its open orders (thousands for a market maker). ``assets`` is
+    how many balances the account had before: a deposit may have opened the one it credits.
+    A reservation is released (the hold closed if it opened it), a credit debited.
+    """
+    if any(event.type not in UNDOABLE_TYPES for event in decided):
+        return False
+    reserved_type = _RESERVED[0]
+    for event in reversed(decided):
+        d = event.data
+        if event.type == reserved_type:
+            account.released(d["asset"], d["amount"], d["order_id"])
+        else:
+            account.credited(d["asset"], -_CREDITS[event.type][1] * d["amount"])
+        account.version -= 1
+    balances = account.balances
+    while len(balances) > assets:
+        balances.popitem()  # (the newest: dicts keep their order of insertion)
+    return True
+
+
 @dataclass(slots=True)
 class OrderView:
     """What cancel, amend and settlement need to know about an order, folded from its stream."""

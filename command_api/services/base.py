@@ -6,8 +6,9 @@ decisions are the domain's (``domain.account.Account``): they apply their events
 account as they decide. :func:`commit_with_account` serialises
 decisions per account inside this process and queues the append right after the decision, so
 the next order of the same account can be decided (and queued into the same group commit) before
-the first is durable. If a decision raises or an append fails, the entry is dropped and
-reloaded; the expected versions make any decision taken on a stale or speculative state fail.
+the first is durable. If an append fails, its decision (and any after it) is taken back out of
+the account on its next use, which then reads what was appended since; the expected versions make
+any decision taken on a stale or speculative state fail.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 from command_api import idempotency
 from command_api.clock import Clock
 from command_api.idempotency import IdempotencyClaim, Outcome, Written
-from command_api.repository import AccountEntry, Repository
+from command_api.repository import AccountEntry, Repository, Speculation
 from command_api.services.errors import ApplicationError, ConflictRetryExhausted
 from command_api.services.locks import KeyedLocks
 from common.logging import correlation_id
@@ -214,25 +215,30 @@ async def commit_with_account(
         if not entry.loaded:
             await _settled_refresh(ctx.repo, entry)
         try:
+            assets = len(entry.account.balances)
             decision = _decide(entry, decide)
         except DomainError:
             await _settled_refresh(ctx.repo, entry)
+            assets = len(entry.account.balances)
             decision = _decide(entry, decide)
         # From here to the end of the block nothing awaits: the speculative state change
         # (made by the decision) and the queued append go together.
+        expected = entry.version
+        speculation = None
+        if decision.account_events:
+            speculation = entry.speculate(list(decision.account_events), assets)
         try:
             appends = _appends(decision, claim)
         except BaseException:
-            entry.forget()
+            entry.failed()
             raise
         if decision.account_events:
             account_stream = StreamAppend(
-                streams.account(user_id), decision.account_events, entry.version
+                streams.account(user_id), decision.account_events, expected
             )
             appends.insert(0, account_stream)
-        task = asyncio.ensure_future(_tracked_append(ctx.store, entry, appends))
+        task = asyncio.ensure_future(_tracked_append(ctx.store, entry, speculation, appends))
         entry.inflight.add(task)
-        entry.version += len(decision.account_events)
     try:
         result = await task
     finally:
@@ -241,7 +247,8 @@ async def commit_with_account(
 
 
 def _decide(entry: AccountEntry, decide: Callable[[Account], Decision]) -> Decision:
-    """Run a decision; a failed one that changed the account halfway (a batch) drops it."""
+    """Run a decision; a failed one that changed the account halfway drops it (the domain's
+    decisions refuse before they change anything, and a batch takes its legs back)."""
     version = entry.account.version
     try:
         return decide(entry.account)
@@ -252,13 +259,21 @@ def _decide(entry: AccountEntry, decide: Callable[[Account], Decision]) -> Decis
 
 
 async def _tracked_append(
-    store: EventStore, entry: AccountEntry, appends: list[StreamAppend]
+    store: EventStore,
+    entry: AccountEntry,
+    speculation: Speculation | None,
+    appends: list[StreamAppend],
 ) -> AppendResult:
+    """The append of a decision; the entry learns whether its account events landed."""
     try:
-        return await store.append(*appends)
+        result = await store.append(*appends)
     except BaseException:
-        entry.forget()
+        if speculation is not None:
+            entry.failed()
         raise
+    if speculation is not None:
+        entry.landed(speculation)
+    return result
 
 
 async def _settled_refresh(repo: Repository, entry: AccountEntry) -> None:

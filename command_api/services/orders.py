@@ -27,6 +27,7 @@ from domain.errors import (
     UnknownSymbol,
 )
 from domain.events import Event
+from domain.folds import unfold_account_data
 from domain.instrument import Instrument
 from domain.order_requests import BatchPlaced, OrderPlaced
 from domain.registry_events import ClientOrderIdClaimed, OrderPlacedInBatch
@@ -172,10 +173,12 @@ async def place_batch(
 def _batch_holds(
     instruments: dict[str, Instrument], orders: list[OrderPlaced], account: Account
 ) -> tuple[list[OrderPlaced], list[Event]]:
-    """Reserve every leg in turn (each sees the holds of the legs before it)."""
+    """Reserve every leg in turn (each sees the holds of the legs before it); a leg refused
+    takes the legs before it back out of the account (it stays as the decision found it)."""
     sides: set[tuple[str, str]] = set()
     placed: list[OrderPlaced] = []
     reserved: list[Event] = []
+    assets = len(account.balances)
     try:  # (not ``with _leg(index)`` per leg: this loop runs for every leg)
         for order in orders:
             instrument = instruments[order.symbol]
@@ -188,6 +191,8 @@ def _batch_holds(
             reserved += events
     except DomainError as exc:
         _prefix_leg(len(placed), exc)  # the leg that failed
+        taken_back = unfold_account_data(account, account_events(reserved, account.user_id), assets)
+        assert taken_back, "reservations can always be taken back"
         raise
     return placed, reserved
 

@@ -97,5 +97,4 @@ async def test_an_append_by_settlement_costs_a_catch_up_read_not_a_reload_from_t
     entry = ctx.repo.account_entry(user_id)
     assert snapshot_loads == []
     assert entry.account.available("USD") == 10_000 - 3_000
-    assert entry.confirmed is not None and entry.confirmed.available("USD") == 10_000
-    assert entry.version == 4
+    assert entry.version == entry.confirmed_version == 4 and not entry.pending
