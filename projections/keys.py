@@ -23,10 +23,11 @@ Per projection and generation (``<P>`` = ``x:<projection><gen>``):
   ``bo:<order_id>`` JSON of an order resting in the book, ``tr:<SYM>`` zset trade JSON by trade
   id (capped), ``cd:<SYM>:<interval>`` zset of candle buckets, ``cv:<SYM>:<interval>:<bucket>``
   hash of one candle
-* orders: ``o:<order_id>`` JSON of the order's state, ``oe:<order_id>`` list of its lifecycle
-  entries, ``uo:<user_id>:<status|*>:<SYM|*>`` zsets of order ids (score = order id)
-* accounts: ``ac:<user_id>`` JSON of balances, ``lg:<user_id>`` zset of ledger entries by
-  position
+* orders: ``o:<order_id>`` the order's state, ``oe:<order_id>`` list of its lifecycle
+  entries (both JSON arrays: ``projections/records.py``), ``uo:<user_id>:<status|*>:<SYM|*>``
+  zsets of order ids (score = order id)
+* accounts: ``ac:<user_id>`` JSON of balances, ``lg:<user_id>`` zset of ledger entries (JSON
+  arrays) by position
 * refdata: ``users`` hash user id → JSON, ``auth`` hash sha256(api key) → user id, ``ins``
   hash symbol → instrument JSON
 """

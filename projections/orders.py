@@ -80,7 +80,7 @@ class OrdersFold:
             cause = event.metadata.get("causation_id")
             if cause is not None:  # (an engine event: the id of the input it answers)
                 state["caused_by"] = cause
-            entry = encode_lifecycle(event.position, event.type, event.data, cause)
+            entry = encode_lifecycle(event.position, event.type, event.data, cause, state)
             lifecycle = lifecycles.get(events_prefix + stream[6:])
             if lifecycle is None:
                 lifecycles[events_prefix + stream[6:]] = [entry]

@@ -10,7 +10,8 @@ forms written before (a projection written by an older projector needs no rebuil
 Lifecycle entries name their event's shape by a number: :data:`EVENT_SHAPES` is append-only
 (a stored number must keep meaning what it meant). An event whose type and field names match
 no shape is stored whole, so an event class that changes its fields stays correct - only larger
-until its new shape is appended here.
+until its new shape is appended here. Nor does an entry repeat its order's symbol, id and user
+id (the order's document holds them; the reader has it).
 """
 
 from __future__ import annotations
@@ -81,8 +82,20 @@ EVENT_SHAPES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
 )
 """Lifecycle event shapes (type, field names in order) by their stored number. Append only."""
 
+REF_SHAPES: Final = (
+    ("event",),
+    ("event", "symbol"),
+    ("event", "symbol", "trade_id", "order_id"),
+    ("event", "symbol", "trade_id", "order_id", "side", "fee"),
+)
+"""The field names of a ledger entry's ``ref`` (``projections/accounts.py``) by their stored
+number. Append only; a ``ref`` of other fields is stored whole."""
+
+_REF_NUMBERS: Final = {names: number for number, names in enumerate(REF_SHAPES)}
 _SHAPE_NUMBERS: Final = {shape: number for number, shape in enumerate(EVENT_SHAPES)}
 _order_values: Final = itemgetter(*ORDER_FIELDS)
+_owner: Final = itemgetter(*_ORDER)
+"""An order document's (symbol, order_id, user_id): the first fields of every event shape."""
 _dumps: Final = orjson.dumps
 _loads: Final = orjson.loads
 
@@ -100,32 +113,48 @@ def decode_order(raw: bytes | str) -> dict[str, Any]:
     return dict(zip(ORDER_FIELDS, found, strict=True))
 
 
-def encode_lifecycle(position: int, kind: str, data: dict[str, Any], cause: Any) -> bytes:
-    """One lifecycle entry: ``[position, shape number, cause, *values]``, or
+def encode_lifecycle(
+    position: int, kind: str, data: dict[str, Any], cause: Any, order: dict[str, Any]
+) -> bytes:
+    """One lifecycle entry of ``order`` (its document's state): ``[position, ~shape number,
+    cause, *values]`` without the order's own symbol, order id and user id (the first three
+    fields of every shape), or ``[position, shape number, cause, *values]`` if they differ, or
     ``[position, type, cause, data]`` for an event of no known shape."""
     number = _SHAPE_NUMBERS.get((kind, tuple(data)))
     if number is None:
         return _dumps([position, kind, cause, data])
-    return _dumps([position, number, cause, *data.values()])
+    values = list(data.values())
+    if _owner(order) == (values[0], values[1], values[2]):
+        return _dumps([position, ~number, cause, *values[3:]])
+    return _dumps([position, number, cause, *values])
 
 
-def decode_lifecycle(raw: bytes | str) -> dict[str, Any]:
-    """``{"position","type","data","causation_id"}`` of a stored lifecycle entry."""
+def decode_lifecycle(raw: bytes | str, order: dict[str, Any]) -> dict[str, Any]:
+    """``{"position","type","data","causation_id"}`` of a stored lifecycle entry of ``order``
+    (its decoded document)."""
     found = _loads(raw)
     if isinstance(found, dict):
         return found
     position, shape, cause = found[0], found[1], found[2]
     if isinstance(shape, str):
         return {"position": position, "type": shape, "data": found[3], "causation_id": cause}
+    values = found[3:]
+    if shape < 0:
+        shape, values = ~shape, [*_owner(order), *values]
     kind, names = EVENT_SHAPES[shape]
-    data = dict(zip(names, found[3:], strict=True))
+    data = dict(zip(names, values, strict=True))
     return {"position": position, "type": kind, "data": data, "causation_id": cause}
 
 
-def encode_ledger(*values: Any) -> str:
-    """A ledger entry as stored (a zset member: text), from its values in
-    :data:`LEDGER_FIELDS` order."""
-    return _dumps(values).decode()
+def encode_ledger(
+    position: int, asset: str, delta: int, balance_after: int, kind: str, ref: Any, at: int
+) -> str:
+    """A ledger entry as stored (a zset member: text): its values in :data:`LEDGER_FIELDS`
+    order, ``ref`` as ``[shape number, *values]`` if its fields are one of :data:`REF_SHAPES`."""
+    number = _REF_NUMBERS.get(tuple(ref))
+    if number is not None:
+        ref = [number, *ref.values()]
+    return _dumps((position, asset, delta, balance_after, kind, ref, at)).decode()
 
 
 def decode_ledger(raw: bytes | str) -> dict[str, Any]:
@@ -133,4 +162,8 @@ def decode_ledger(raw: bytes | str) -> dict[str, Any]:
     found = _loads(raw)
     if isinstance(found, dict):
         return found
-    return dict(zip(LEDGER_FIELDS, found, strict=True))
+    entry = dict(zip(LEDGER_FIELDS, found, strict=True))
+    ref = entry["ref"]
+    if isinstance(ref, list):
+        entry["ref"] = dict(zip(REF_SHAPES[ref[0]], ref[1:], strict=True))
+    return entry

@@ -86,14 +86,16 @@ async def orders(
 
 
 async def order_events(
-    models: ReadModels, instrument: Instrument, order_id: int, offset: int, limit: int
+    models: ReadModels, instrument: Instrument, state: dict[str, Any], offset: int, limit: int
 ) -> list[dict[str, Any]]:
-    """The order's lifecycle, oldest first: ``[{"position","type","at","data","causation_id"}]``."""
+    """The lifecycle of the order ``state`` (:func:`order_state`), oldest first:
+    ``[{"position","type","at","data","causation_id"}]``."""
     space = await models.space(ORDERS)
-    raw = await models.redis.lrange(space.order_events(order_id), offset, offset + limit - 1)
+    key = space.order_events(state["order_id"])
+    raw = await models.redis.lrange(key, offset, offset + limit - 1)
     shown = []
     for item in raw:
-        entry = decode_lifecycle(item)
+        entry = decode_lifecycle(item, state)
         data = entry["data"]
         shown.append(
             {

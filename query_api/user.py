@@ -71,7 +71,7 @@ async def order_events(
     instrument = await found.instrument(state["symbol"]) if state is not None else None
     if state is None or instrument is None:
         raise _not_found(order_id)
-    return json_response(await user_reads.order_events(found, instrument, order_id, offset, limit))
+    return json_response(await user_reads.order_events(found, instrument, state, offset, limit))
 
 
 @router.get("/account", summary="Your balances", responses=PROBLEMS)

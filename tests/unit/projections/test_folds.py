@@ -135,7 +135,7 @@ def test_an_order_keeps_the_cause_of_its_latest_engine_event_and_each_entry_its_
     out = _fold(OrdersFold(), events)
 
     state = decode_order(out.docs[SPACE.order(order_id)] or b"")
-    lifecycle = [decode_lifecycle(entry) for entry in out.lists[SPACE.order_events(order_id)]]
+    lifecycle = [decode_lifecycle(e, state) for e in out.lists[SPACE.order_events(order_id)]]
     assert state["caused_by"] == "cancel-id"
     assert [(e["type"], e["causation_id"]) for e in lifecycle] == [
         ("OrderPlaced", None), ("OrderAccepted", "placed-id"),

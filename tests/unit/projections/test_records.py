@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from domain import streams
 from domain.events import event_types
+from projections.accounts import AccountsFold
 from projections.changes import Changes
 from projections.keys import Space
 from projections.orders import OrdersFold
@@ -17,6 +18,7 @@ from projections.records import (
     EVENT_SHAPES,
     LEDGER_FIELDS,
     ORDER_FIELDS,
+    REF_SHAPES,
     decode_ledger,
     decode_lifecycle,
     decode_order,
@@ -40,40 +42,56 @@ def test_every_lifecycle_entry_of_a_random_flow_is_compact_and_reads_back_whole(
     seed: int,
 ) -> None:
     events = [e for e in random_flow(seed, 40).events if e.stream_id.startswith("order-")]
+    orders: dict[str, Any] = {}
+    OrdersFold().fold(events, SPACE, orders, Changes())
 
     for event in events:
-        raw = encode_lifecycle(event.position, event.type, event.data, "cause")
+        order = orders[SPACE.order(int(event.stream_id.removeprefix("order-")))]
+        raw = encode_lifecycle(event.position, event.type, event.data, "cause", order)
 
-        assert isinstance(orjson.loads(raw)[1], int), event.type  # a known shape
-        assert decode_lifecycle(raw) == {
+        assert orjson.loads(raw)[1] < 0, event.type  # a known shape, of its own order
+        assert decode_lifecycle(raw, order) == {
             "position": event.position,
             "type": event.type,
             "data": event.data,
             "causation_id": "cause",
         }
-        assert list(decode_lifecycle(raw)["data"]) == list(event.data)  # (the order shown)
+        assert list(decode_lifecycle(raw, order)["data"]) == list(event.data)  # (the order shown)
 
 
 @settings(max_examples=200, deadline=None)
 @given(
     st.sampled_from([kind for kind, _ in EVENT_SHAPES] + ["Other"]),
-    st.dictionaries(st.sampled_from(["symbol", "order_id", "at", "x"]), JSON_VALUES),
+    st.dictionaries(st.sampled_from(["symbol", "order_id", "user_id", "at", "x"]), JSON_VALUES),
     st.none() | st.text(max_size=36),
 )
-def test_an_event_of_no_known_shape_is_stored_whole(
+def test_an_event_of_no_known_shape_or_of_another_order_reads_back_whole(
     kind: str, data: dict[str, Any], cause: str | None
 ) -> None:
-    shown = decode_lifecycle(encode_lifecycle(7, kind, data, cause))
+    order = {"symbol": "ACME", "order_id": 1, "user_id": 2}
+
+    shown = decode_lifecycle(encode_lifecycle(7, kind, data, cause, order), order)
 
     assert shown == {"position": 7, "type": kind, "data": data, "causation_id": cause}
     assert list(shown["data"]) == list(data)
 
 
-def test_the_shapes_are_the_domain_events_fields() -> None:
+def test_an_event_of_a_known_shape_naming_another_order_keeps_its_own_ids() -> None:
+    data = {"symbol": "ACME", "order_id": 5, "user_id": 9, "at": 1}  # (CancelRequested)
+    other = {"symbol": "ACME", "order_id": 5, "user_id": 8}
+
+    raw = encode_lifecycle(3, "CancelRequested", data, None, other)
+
+    assert orjson.loads(raw)[1] >= 0
+    assert decode_lifecycle(raw, other)["data"] == data
+
+
+def test_the_shapes_are_the_domain_events_fields_each_starting_with_its_order() -> None:
     """A changed event class stays correct (stored whole) but should append its new shape."""
     latest = dict(EVENT_SHAPES)
     domain = event_types()
 
+    assert all(names[:3] == ("symbol", "order_id", "user_id") for _, names in EVENT_SHAPES)
     for kind, names in latest.items():
         if kind == streams.ORDER_PLACED_IN_BATCH:
             assert names == (*domain["OrderPlaced"].FIELDS, "batch_id")
@@ -99,9 +117,41 @@ def test_an_order_document_of_the_object_form_without_caused_by_reads_as_none() 
     assert decode_order(orjson.dumps(old))["caused_by"] is None
 
 
-@given(st.lists(JSON_VALUES, min_size=len(LEDGER_FIELDS), max_size=len(LEDGER_FIELDS)))
-def test_ledger_entries_read_back_in_both_forms(values: list[Any]) -> None:
-    entry = dict(zip(LEDGER_FIELDS, values, strict=True))
+REFS = st.sampled_from(REF_SHAPES).flatmap(
+    lambda names: st.fixed_dictionaries({name: JSON_VALUES for name in names})
+) | st.dictionaries(st.sampled_from(["event", "symbol", "x"]), JSON_VALUES)
 
-    assert decode_ledger(encode_ledger(*values)) == entry
+
+@given(
+    st.tuples(
+        st.integers(0, 2**40),
+        st.text(max_size=4),
+        st.integers(-(2**62), 2**62),
+        st.integers(-(2**62), 2**62),
+    ),
+    st.text(max_size=10),
+    REFS,
+    st.integers(0, 2**63),
+)
+def test_ledger_entries_read_back_in_both_forms(
+    head: tuple[int, str, int, int], kind: str, ref: dict[str, Any], at: int
+) -> None:
+    entry = dict(zip(LEDGER_FIELDS, (*head, kind, ref, at), strict=True))
+
+    shown = decode_ledger(encode_ledger(*head, kind, ref, at))
+
+    assert shown == entry
+    assert list(shown["ref"]) == list(ref)
     assert decode_ledger(orjson.dumps(entry)) == entry
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 2**32))
+def test_the_ledger_refs_of_a_random_flow_are_compact(seed: int) -> None:
+    events = random_flow(seed, 30).events
+    out = Changes()
+    AccountsFold().fold(events, SPACE, {}, out)
+
+    members = [m for members in out.zsets.values() for m in members]
+    assert members
+    assert all(isinstance(orjson.loads(m)[5], list) for m in members)
