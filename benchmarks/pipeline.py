@@ -29,7 +29,7 @@ from rich.table import Table
 
 from benchmarks.pipeline_check import last_position, trades_between, verdict
 from benchmarks.pipeline_monitor import Monitor, lag_chart, lag_summary, windows
-from cli.bench import admin_client, figures, table
+from cli.bench import HTTP_CLIENTS, admin_client, figures, table
 from cli.check import wait_until_drained
 from cli.profiles import PROFILES, Profile
 from cli.supervisor import Supervisor
@@ -103,7 +103,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     settings = _settings(profile)
     load_before = os.getloadavg()
     start = await last_position(settings.database_url)
-    async with admin_client(profile, args.via, args.concurrency * 2 + 64) as admin:
+    connections = max(args.concurrency, args.single_concurrency) * 2 + 64
+    async with admin_client(profile, args.via, connections, http=args.http) as admin:
         with console.status(f"registering {args.users} users, {args.symbols} symbols"):
             market = await prepare(admin, args.users, args.symbols)
         monitor = Monitor(settings, Supervisor(profile).pids())
@@ -213,6 +214,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="test", choices=sorted(PROFILES))
     parser.add_argument("--via", default="direct", choices=("direct", "nginx"))
+    parser.add_argument("--http", default="aiohttp", choices=HTTP_CLIENTS,
+                        help="the load generator's HTTP client")  # fmt: skip
     parser.add_argument("--orders", type=int, default=1_000_000, help="orders sent in batches")
     parser.add_argument("--single-orders", type=int, default=None,
                         help="orders sent one per POST (default: --orders / 10)")  # fmt: skip

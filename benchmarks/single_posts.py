@@ -23,7 +23,7 @@ import uvloop
 from rich.console import Console
 
 from benchmarks.pipeline import _settings, drained
-from cli.bench import admin_client, figures, table
+from cli.bench import HTTP_CLIENTS, admin_client, figures, table
 from cli.profiles import PROFILES
 from cli.supervisor import Supervisor
 from client.loadgen import Driver, LoadConfig, prepare
@@ -60,7 +60,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     profile = PROFILES[args.profile]
     settings = _settings(profile)
     load_before = os.getloadavg()
-    async with admin_client(profile, "direct", args.concurrency * 2 + 64) as admin:
+    connections = args.concurrency * 2 + 64
+    async with admin_client(profile, "direct", connections, http=args.http) as admin:
         market = await prepare(admin, args.users, args.symbols)
         pids = Supervisor(profile).pids()
         config = LoadConfig(
@@ -82,6 +83,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     return {
         "benchmark": "single_posts",
+        "http": args.http,
         **shown,
         "cpu_us_per_order": per_order,
         "cpu_us_per_order_total": sum(per_order.values()),
@@ -102,6 +104,7 @@ def main() -> None:
     parser.add_argument("--probe-every", type=float, default=0.2)
     parser.add_argument("--max-s", type=float, default=600.0)
     parser.add_argument("--drain-timeout", type=float, default=300.0)
+    parser.add_argument("--http", default="aiohttp", choices=HTTP_CLIENTS)
     args = parser.parse_args()
     print(orjson.dumps(uvloop.run(run(args))).decode(), flush=True)
 

@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import httpx
 import orjson
@@ -57,6 +57,39 @@ NO_RETRY: Final = RetryPolicy(attempts=1, retry_transport_errors=False)
 
 
 @dataclass(slots=True)
+class Reply:
+    """A response as the retry loop needs it: status, headers (case-insensitive), whole body."""
+
+    status: int
+    headers: Mapping[str, str]
+    content: bytes
+
+
+class SendFailed(Exception):
+    """A request got no answer (refused, reset, timed out): resent if the policy allows."""
+
+
+class Sender(Protocol):
+    """Sends one HTTP request over kept-alive connections (``HttpxSender`` by default;
+    ``client.aiohttp_sender`` for load generators)."""
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        content: bytes | None,
+        params: Mapping[str, Any] | None,
+    ) -> Reply:
+        """One try; the whole body read. Raises ``SendFailed`` when no answer came."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close every connection."""
+        ...
+
+
+@dataclass(slots=True)
 class Answer:
     """A successful response: its JSON body, status and projection position (queries)."""
 
@@ -65,7 +98,7 @@ class Answer:
     projection_position: int | None
 
 
-def retry_after_of(response: httpx.Response) -> float | None:
+def retry_after_of(response: Reply) -> float | None:
     """``Retry-After`` in seconds (the delta-seconds form; an HTTP date is ignored)."""
     value = response.headers.get("retry-after")
     if value is None:
@@ -76,7 +109,7 @@ def retry_after_of(response: httpx.Response) -> float | None:
         return None
 
 
-def _problem_of(response: httpx.Response) -> dict[str, Any] | None:
+def _problem_of(response: Reply) -> dict[str, Any] | None:
     try:
         body = orjson.loads(response.content)
     except orjson.JSONDecodeError:
@@ -97,15 +130,13 @@ class Transport:
         max_connections: int = 100,
         http_transport: httpx.AsyncBaseTransport | None = None,
         idempotency_keys: bool = True,
+        sender: Sender | None = None,
     ) -> None:
         self.command_url = command_url.rstrip("/")
         self.query_url = query_url.rstrip("/")
         self.retry = retry or RetryPolicy()
-        self._pools = _pools(max_connections, http_transport)
-        self._in_flight = [0] * len(self._pools)
-        self._extensions = {"timeout": httpx.Timeout(timeout_s).as_dict()}
-        self.http = httpx.AsyncClient(timeout=timeout_s, transport=self._pools[0])
-        """A client over the first pool, for the odd bare GET."""
+        self.sender: Sender = sender or HttpxSender(max_connections, timeout_s, http_transport)
+        """Sends every request (httpx unless another sender is given)."""
         self.idempotency_keys = idempotency_keys
         """Make an ``Idempotency-Key`` for every command the caller sends without one (off:
         only to measure what the keys cost; a resent command may then be applied twice)."""
@@ -113,10 +144,8 @@ class Transport:
         """Resends so far (every cause): a figure for load generators and chaos runs."""
 
     async def aclose(self) -> None:
-        """Close the pools."""
-        await self.http.aclose()  # (closes the first pool)
-        for pool in self._pools[1:]:
-            await pool.aclose()
+        """Close the connections."""
+        await self.sender.aclose()
 
     async def command(
         self,
@@ -147,10 +176,13 @@ class Transport:
 
     async def get(self, url: str) -> Answer:
         """A bare GET of a full URL (``/health``, ``/ready``), without retries."""
-        response = await self.http.get(url)
-        if response.is_success:
-            return Answer(orjson.loads(response.content), response.status_code, None)
-        raise error_for(response.status_code, _problem_of(response), retry_after_of(response))
+        try:
+            reply = await self.sender.send("GET", url, {}, None, None)
+        except SendFailed as exc:
+            raise TransportFailed(0, "TRANSPORT", str(exc)) from exc
+        if 200 <= reply.status < 300:
+            return Answer(orjson.loads(reply.content), reply.status, None)
+        raise error_for(reply.status, _problem_of(reply), retry_after_of(reply))
 
     async def _send(
         self,
@@ -165,18 +197,18 @@ class Transport:
         attempt = 0
         while True:
             try:
-                response = await self._request(method, url, headers, content, params)
-            except httpx.TransportError as exc:
-                failure: ExchangeError = TransportFailed(0, "TRANSPORT", repr(exc))
+                response = await self.sender.send(method, url, headers, content, params)
+            except SendFailed as exc:
+                failure: ExchangeError = TransportFailed(0, "TRANSPORT", str(exc))
                 if not policy.retry_transport_errors:
                     raise failure from exc
             else:
-                if response.is_success:
+                if 200 <= response.status < 300:
                     return _answer(response)
                 failure = error_for(
-                    response.status_code, _problem_of(response), retry_after_of(response)
+                    response.status, _problem_of(response), retry_after_of(response)
                 )
-                if response.status_code not in RETRYABLE:
+                if response.status not in RETRYABLE:
                     raise failure
             attempt += 1
             pause = policy.delay_s(attempt, failure.retry_after_s)
@@ -185,14 +217,34 @@ class Transport:
             self.retries += 1
             await asyncio.sleep(pause)
 
-    async def _request(
+
+class HttpxSender:
+    """The default sender: small httpx connection pools, each request on the pool with the
+    fewest requests in flight (see ``POOL_CONNECTIONS``)."""
+
+    def __init__(
+        self,
+        max_connections: int,
+        timeout_s: float,
+        http_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._pools = _pools(max_connections, http_transport)
+        self._in_flight = [0] * len(self._pools)
+        self._extensions = {"timeout": httpx.Timeout(timeout_s).as_dict()}
+
+    async def aclose(self) -> None:
+        """Close the pools."""
+        for pool in self._pools:
+            await pool.aclose()
+
+    async def send(
         self,
         method: str,
         url: str,
         headers: dict[str, str],
         content: bytes | None,
-        params: dict[str, Any] | None,
-    ) -> httpx.Response:
+        params: Mapping[str, Any] | None,
+    ) -> Reply:
         """One try, on the pool with the fewest requests in flight; the body read in full."""
         request = httpx.Request(
             method, url, headers=headers, content=content, params=params,
@@ -207,9 +259,11 @@ class Transport:
                 await response.aread()
             finally:
                 await response.aclose()
-            return response
+        except httpx.TransportError as exc:
+            raise SendFailed(repr(exc)) from exc
         finally:
             in_flight[index] -= 1
+        return Reply(response.status_code, response.headers, response.content)
 
 
 def _pools(
@@ -229,7 +283,7 @@ def _auth(api_key: str | None) -> dict[str, str]:
     return {} if api_key is None else {"authorization": f"Bearer {api_key}"}
 
 
-def _answer(response: httpx.Response) -> Answer:
+def _answer(response: Reply) -> Answer:
     position = response.headers.get(POSITION_HEADER)
     body = orjson.loads(response.content) if response.content else None
-    return Answer(body, response.status_code, None if position is None else int(position))
+    return Answer(body, response.status, None if position is None else int(position))

@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from client import ExchangeClient
+from client.aiohttp_sender import AiohttpSender
+from client.transport import Transport
 
 ADMIN_KEY = os.environ.get("EXCHANGE_ADMIN_KEY", "dev-admin-key")
 
@@ -18,13 +20,18 @@ def unique(prefix: str) -> str:
     return f"{prefix}{uuid.uuid4().hex[:10]}"
 
 
-@pytest.fixture(params=["direct", "nginx"])
+@pytest.fixture(params=["direct", "nginx", "aiohttp"])
 async def admin(
     request: pytest.FixtureRequest, command_api_url: str, query_api_url: str, nginx_url: str
 ) -> AsyncIterator[ExchangeClient]:
-    """An admin client of the command API on its port and behind nginx."""
+    """An admin client of the command API on its port and behind nginx, and the load
+    generators' aiohttp sender on the APIs' ports (every client test holds for it too)."""
     if request.param == "direct":
         exchange = ExchangeClient(command_api_url, query_api_url, ADMIN_KEY)
+    elif request.param == "aiohttp":
+        sender = AiohttpSender()
+        transport = Transport(command_api_url, query_api_url, sender=sender)
+        exchange = ExchangeClient("", "", ADMIN_KEY, transport=transport)
     else:
         exchange = ExchangeClient.through_nginx(nginx_url, ADMIN_KEY)
     async with exchange:

@@ -10,7 +10,7 @@ import pytest
 
 from client import Conflict, Rejected, RetryPolicy, TooManyRequests, TransportFailed, Unavailable
 from client.errors import error_for
-from client.transport import POOL_CONNECTIONS, Transport
+from client.transport import POOL_CONNECTIONS, HttpxSender, Transport
 
 
 def _problem(status: int, code: str, retry_after: str | None = None) -> httpx.Response:
@@ -145,6 +145,7 @@ async def test_keys_can_be_switched_off_to_measure_their_cost(pauses: list[float
 async def test_many_connections_are_split_into_small_pools() -> None:
     transport = Transport("http://cmd", "http://qry", max_connections=64)
     try:
-        assert len(transport._pools) == 64 // POOL_CONNECTIONS
+        assert isinstance(transport.sender, HttpxSender)
+        assert len(transport.sender._pools) == 64 // POOL_CONNECTIONS
     finally:
         await transport.aclose()
