@@ -21,6 +21,7 @@ import asyncio
 from collections import deque
 from dataclasses import dataclass, field
 
+from command_api.tail_reads import TailReads
 from domain import streams
 from domain.account import Account
 from domain.folds import (
@@ -124,6 +125,7 @@ class Repository:
 
     def __init__(self, store: EventStore) -> None:
         self.store = store
+        self._tails = TailReads(store)
         self._instruments: dict[str, Instrument] = {}
         self._key_users: dict[str, int] = {}
         self._accounts: dict[int, AccountEntry] = {}
@@ -167,8 +169,9 @@ class Repository:
 
     async def _tail(self, stream_id: str, from_version: int) -> list[StoredData]:
         """What a fold reads of a stream from ``from_version``: no ids, metadata or times to
-        decode (a cancel reads its order's stream, an account catches up after settlement)."""
-        return (await self.store.read_stream_tails({stream_id: from_version}))[stream_id]
+        decode (a cancel reads its order's stream, an account catches up after settlement),
+        in one statement with the other requests' reads (``TailReads``)."""
+        return await self._tails.read(stream_id, from_version)
 
     async def first_event(self, stream_id: str) -> RecordedEvent | None:
         """The first event of a stream, or ``None`` when the stream does not exist."""
