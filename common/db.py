@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Final
+
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+ENGINE_DB_ERRORS: Final[tuple[type[BaseException], ...]] = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.TimeoutError,
+)
+"""What a lost, refused or timed-out MariaDB connection raises through the engine (beside
+``event_store.connection.DB_ERRORS``, the raw driver's)."""
 
 
 def make_engine(database_url: str, pool_size: int = 16, connect_timeout_s: int = 2) -> AsyncEngine:

@@ -6,13 +6,15 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import redis.asyncio as aioredis
 from aiokafka.client import AIOKafkaClient
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.settings import InfraSettings
+
+if TYPE_CHECKING:  # (imported by the workers too, which use neither)
+    import redis.asyncio as aioredis
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 Probe = Callable[[], Awaitable[None]]
 
@@ -59,6 +61,7 @@ def _describe(exc: BaseException) -> str:
 
 def mariadb_probe(engine: AsyncEngine) -> Probe:
     """``SELECT 1`` on a pooled connection."""
+    from sqlalchemy import text  # here: the workers import this module without SQLAlchemy
 
     async def probe() -> None:
         async with engine.connect() as conn:

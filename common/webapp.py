@@ -5,60 +5,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
-import orjson
 import redis.asyncio as aioredis
-from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import Response
+from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from common.db import make_engine
 from common.health import Readiness, default_probes
 from common.middleware import EdgeMiddleware, HttpMetrics
+from common.operations import operations_router
 from common.problems import install_problem_handlers
 from common.settings import ApiSettings
-
-
-def operations_router(service: str) -> APIRouter:
-    """``/health``, ``/ready`` and ``/metrics``."""
-    router = APIRouter(tags=["operations"])
-
-    @router.get("/health", summary="The process is alive")
-    async def health() -> dict[str, str]:
-        return {"status": "ok", "service": service}
-
-    @router.get(
-        "/ready",
-        summary="Every dependency answers",
-        responses={503: {"description": "A dependency is down; the body names it"}},
-    )
-    async def ready(request: Request) -> Response:
-        readiness: Readiness = request.app.state.readiness
-        states = await readiness.check()
-        ok = all(s.ok for s in states)
-        body = {
-            "status": "ready" if ok else "unavailable",
-            "service": service,
-            "dependencies": {s.name: s.as_dict() for s in states},
-        }
-        if not ok:
-            down = ", ".join(s.name for s in states if not s.ok)
-            body["code"] = "SERVICE_UNAVAILABLE"
-            body["detail"] = f"dependency down: {down}"
-        return Response(
-            orjson.dumps(body),
-            status_code=200 if ok else 503,
-            headers=None if ok else {"Retry-After": "2"},
-            media_type="application/json",
-        )
-
-    @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-    async def metrics(request: Request) -> Response:
-        registry = request.app.state.metrics.registry
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
-
-    return router
-
 
 DOCS_ASSETS = "/docs-assets"
 """Where each API serves the Swagger UI and ReDoc files its docs pages load."""

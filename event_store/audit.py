@@ -29,7 +29,7 @@ from typing import Any, Final
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from common.db import make_engine
+from common.db import ENGINE_DB_ERRORS, make_engine
 from event_store.connection import DB_ERRORS
 from event_store.errors import EventStoreError, EventStoreUnavailable
 from event_store.mariadb import event_from_row
@@ -190,7 +190,7 @@ class AuditReader:
             async with self._engine.connect() as conn:
                 result = await conn.exec_driver_sql(sql, params)
                 return list(result.all())
-        except DB_ERRORS as exc:
+        except (*DB_ERRORS, *ENGINE_DB_ERRORS) as exc:
             raise EventStoreUnavailable(f"MariaDB read failed: {exc}") from exc
 
     def _recorded(self, row: Any) -> RecordedEvent:

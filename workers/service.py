@@ -22,8 +22,8 @@ from prometheus_client import CollectorRegistry
 from common.deployment import require_safe_secrets
 from common.health import Probe, Readiness, kafka_probe
 from common.logging import configure_logging
+from common.operations import operations_router
 from common.settings import WorkerSettings
-from common.webapp import operations_router
 from event_store.mariadb import MariaDbEventStore
 from event_store.protocol import EventStore
 from workers.consumer import ConsumerMetrics, PartitionWorker

@@ -21,7 +21,7 @@ import asyncmy
 from eventsourcing import persistence as es
 from sqlalchemy import exc as sa_exc
 
-from common.db import make_engine
+from common.db import ENGINE_DB_ERRORS, make_engine
 from event_store.connection import DB_ERRORS
 from event_store.errors import (
     CheckpointConflict,
@@ -46,7 +46,11 @@ _CONFLICTS: Final = (
     asyncmy.errors.IntegrityError,
     sa_exc.IntegrityError,
 )
-_UNAVAILABLE: Final[tuple[type[BaseException], ...]] = (EventStoreUnavailable, *DB_ERRORS)
+_UNAVAILABLE: Final[tuple[type[BaseException], ...]] = (
+    EventStoreUnavailable,
+    *DB_ERRORS,
+    *ENGINE_DB_ERRORS,
+)
 _BAD_DATA: Final = (asyncmy.errors.DataError, sa_exc.DataError)
 _REFUSED: Final = (asyncmy.errors.MySQLError, sa_exc.DBAPIError)
 
