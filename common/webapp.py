@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Final
 
 import redis.asyncio as aioredis
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 from fastapi_offline import FastAPIOffline
 
 from common.db import make_engine
@@ -20,6 +22,13 @@ DOCS_ASSETS = "/docs-assets"
 """Where each API serves the Swagger UI and ReDoc files its docs pages load."""
 
 
+NO_TELEMETRY: Final[TelemetryConfig] = {"tracing": False, "metrics": False, "logs": False}
+"""FastAPI's built-in OpenTelemetry off: the exchange reports Prometheus metrics and JSON logs.
+Left on, FastAPI asks OpenTelemetry for its tracer, meter and logger providers on every
+request to learn that none is configured: ~4 % of the command API's CPU at 256 single POSTs in
+flight."""
+
+
 def new_api(service: str, title: str, settings: ApiSettings, **kwargs: object) -> FastAPI:
     """A FastAPI app with the exchange's conventions installed."""
     # Swagger UI and ReDoc from files shipped in a pinned package, not a CDN: the docs must
@@ -28,6 +37,7 @@ def new_api(service: str, title: str, settings: ApiSettings, **kwargs: object) -
         title=title,
         version="1.0.0",
         static_url=DOCS_ASSETS,
+        telemetry=NO_TELEMETRY,
         **kwargs,  # type: ignore[arg-type]
     )
     metrics = HttpMetrics(service)
