@@ -22,7 +22,7 @@ import psutil
 import uvloop
 from rich.console import Console
 
-from benchmarks.pipeline import _settings, drained
+from benchmarks.pipeline import SINGLE_IN_FLIGHT, _settings, drained
 from cli.bench import HTTP_CLIENTS, admin_client, figures, table
 from cli.profiles import PROFILES
 from cli.supervisor import Supervisor
@@ -97,7 +97,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="test", choices=sorted(PROFILES))
     parser.add_argument("--orders", type=int, default=3000)
-    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--concurrency", type=int, default=SINGLE_IN_FLIGHT)
     parser.add_argument("--users", type=int, default=40)
     parser.add_argument("--symbols", type=int, default=4)
     parser.add_argument("--seed", type=int, default=1)
