@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Final
 
 import orjson
@@ -39,18 +40,25 @@ if TYPE_CHECKING:
 
 _FROM_VERSIONS: Final = (
     " FROM JSON_TABLE(%s, '$[*]' COLUMNS (sid VARCHAR(200) PATH '$[0]', v INT PATH '$[1]')) AS w"
-    " JOIN events AS e ON e.stream_id = w.sid AND e.stream_version >= w.v ORDER BY e.position"
+    " JOIN events AS e ON e.stream_id = w.sid AND e.stream_version >= w.v"
 )
 READ_STREAMS: Final = (
     "SELECT e.position, e.stream_id, e.stream_version, e.event_id, e.type, e.schema_version,"
-    " e.data, e.metadata, e.recorded_at" + _FROM_VERSIONS
+    " e.data, e.metadata, e.recorded_at" + _FROM_VERSIONS + " ORDER BY e.position"
 )
 """Many streams from their own versions (:meth:`MariaDbEventStore.read_streams`)."""
 READ_STREAM_TAILS: Final = (
     "SELECT e.position, e.stream_id, e.stream_version, e.type, e.schema_version, e.data"
     + _FROM_VERSIONS
 )
-"""The same, only what a fold reads (:meth:`MariaDbEventStore.read_stream_tails`)."""
+"""The same, only what a fold reads (:meth:`MariaDbEventStore.read_stream_tails`), and in no
+order: ``ORDER BY e.position`` over the join made MariaDB materialize the rows (a BLOB column:
+an Aria temporary table) and filesort them, and one such statement crashed MariaDB 10.11.19 in
+``free_tmp_table`` (SIGSEGV, 2026-12-02, while the command API's coalesced tail reads ran at
+256 requests in flight). Without it the plan is a plain nested loop over the streams' index;
+each stream's events are put in version order in Python."""
+_VERSION_OF: Final = itemgetter(1)
+"""A ``StoredData``'s ``stream_version``."""
 READ_ONE_TAIL: Final = (
     "SELECT position, stream_id, stream_version, type, schema_version, data FROM events"
     " WHERE stream_id = %s AND stream_version >= %s ORDER BY stream_version"
@@ -155,6 +163,9 @@ class MariaDbEventStore:
         for position, stream_id, version, event_type, schema_version, data in rows:
             payload = upcast(event_type, schema_version, loads(data))[1]
             found[stream_id].append(StoredData(int(position), int(version), event_type, payload))
+        if len(from_versions) > 1:  # (READ_STREAM_TAILS has no ORDER BY; see there)
+            for events in found.values():
+                events.sort(key=_VERSION_OF)
         return found
 
     def note_versions(self, versions: Mapping[str, int]) -> None:
