@@ -124,8 +124,9 @@ def encode_lifecycle(
     if number is None:
         return _dumps([position, kind, cause, data])
     values = list(data.values())
-    if _owner(order) == (values[0], values[1], values[2]):
-        return _dumps([position, ~number, cause, *values[3:]])
+    if (values[0], values[1], values[2]) == _owner(order):
+        values[:3] = (position, ~number, cause)  # (in place: no second list)
+        return _dumps(values)
     return _dumps([position, number, cause, *values])
 
 
