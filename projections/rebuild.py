@@ -19,13 +19,14 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Final
+from typing import Any, Final
 
 import orjson
 import redis.asyncio as aioredis
 
 from projections.base import StoredEvent
 from projections.keys import Control, Space
+from projections.records import decode_ledger, decode_lifecycle, decode_order
 from projections.writer import Checkpoint, ProjectionWriter, all_folds
 
 REBUILD_PARTITION: Final = -1
@@ -191,4 +192,19 @@ async def _dump(client: aioredis.Redis, base: str) -> dict[str, object]:
             found[name] = await client.zrange(key, 0, -1, withscores=True)
         elif kind == "list":
             found[name] = await client.lrange(key, 0, -1)
-    return found
+    return {name: _as_read(name, value, found) for name, value in found.items()}
+
+
+def _as_read(name: str, value: Any, found: dict[str, Any]) -> object:
+    """A value as the readers decode it where its stored form may vary
+    (``projections/records.py``: a projection written before the compact forms, or partly so,
+    equals its rebuild when it reads the same)."""
+    if name.startswith(":o:") and value is not None:
+        return decode_order(value)
+    if name.startswith(":oe:"):
+        raw = found.get(":o:" + name[4:])
+        order = decode_order(raw) if raw is not None else {}
+        return [decode_lifecycle(entry, order) for entry in value]
+    if name.startswith(":lg:"):
+        return [(decode_ledger(member), score) for member, score in value]
+    return value
