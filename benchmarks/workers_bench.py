@@ -35,6 +35,9 @@ WARM_UP: Final = (
     "from workers.compiled import use_compiled_engine\n"
     "use_compiled_engine(logging.getLogger('warm-up'))\n"
     "import common.health, event_store.mariadb, workers.consumer, workers.service\n"
+    "import importlib, importlib.util\n"
+    "if importlib.util.find_spec('workers.ops_server'):\n"  # (not in trees before it)
+    "    importlib.import_module('workers.ops_server')\n"
     "import workers.matching.worker, workers.settlement\n"
 )
 
@@ -60,6 +63,8 @@ class Bench:
     relay_name: str
     pids: dict[str, int]
     tag: str = field(default_factory=lambda: str(os.getpid()))
+    root: Path = ROOT
+    """The source tree the workers run from (``benchmarks.settlement_ab`` runs other trees)."""
 
     @property
     def bootstrap(self) -> str:
@@ -129,16 +134,18 @@ async def stop_process(proc: subprocess.Popen[bytes], grace_s: float = 60.0) -> 
         await asyncio.to_thread(proc.wait)
 
 
-def spawn(command: list[str], env: dict[str, str], log_file: Any) -> subprocess.Popen[bytes]:
-    """Start a worker from the repository root, its output (JSON log lines) to ``log_file``."""
-    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+def spawn(
+    command: list[str], env: dict[str, str], log_file: Any, root: Path = ROOT
+) -> subprocess.Popen[bytes]:
+    """Start a worker from the source tree ``root``, its output (JSON log lines) to ``log_file``."""
+    return subprocess.Popen(command, cwd=root, env=env, stdout=log_file, stderr=subprocess.STDOUT)
 
 
 def warm_up(bench: Bench) -> None:
     """Import what the workers import once, so their starts find the bytecode cached."""
     if not bench.args.cold_start:
         subprocess.run(
-            [sys.executable, "-c", WARM_UP], cwd=ROOT, env=bench.worker_env(), check=True
+            [sys.executable, "-c", WARM_UP], cwd=bench.root, env=bench.worker_env(), check=True
         )
 
 
@@ -174,7 +181,7 @@ async def run_worker(
     with log_path.open("wb") as log_file:
         spawned_wall = time.time()
         started = time.perf_counter()
-        proc = spawn(command, env, log_file)
+        proc = spawn(command, env, log_file, bench.root)
         first_cpu = -1.0
         try:
             while True:
