@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import uvicorn
-from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from common.deployment import require_safe_secrets
-from common.health import Probe, Readiness, kafka_probe
 from common.logging import configure_logging
 from common.operations import operations_router
 from common.settings import WorkerSettings
@@ -28,6 +26,9 @@ from event_store.mariadb import MariaDbEventStore
 from event_store.protocol import EventStore
 from workers.consumer import ConsumerMetrics, PartitionWorker
 from workers.consumer import run as consume
+
+if TYPE_CHECKING:
+    from common.health import Probe
 
 log = logging.getLogger("worker")
 
@@ -51,29 +52,36 @@ def store_probe(store: EventStore) -> Probe:
     return probe
 
 
-def operations_app(service: str, ops: Operations, timeout_s: float) -> FastAPI:
-    """``/health``, ``/ready`` and ``/metrics`` of a worker."""
-    app = FastAPI(title=f"{service} operations", docs_url=None, redoc_url=None)
-    app.state.metrics = ops
-    app.state.readiness = Readiness(ops.probes, timeout_s)
-    app.include_router(operations_router(service))
+def kafka_probe(bootstrap: str) -> Probe:
+    """Readiness of Kafka (``common.health.kafka_probe``, imported when first probed: it brings
+    the Redis and SQLAlchemy clients, which a worker need not load before its work)."""
 
-    @app.get("/state", summary="The worker's in-memory state, for operators and verifiers")
-    async def state() -> dict[str, Any]:
-        return ops.state() if ops.state is not None else {}
+    async def probe() -> None:
+        from common.health import kafka_probe as probe_of
 
-    return app
+        await probe_of(bootstrap)()
 
-
-class _OpsServer(uvicorn.Server):
-    """uvicorn without its own signal handling: the worker's handlers stop both."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
+    return probe
 
 
 Body = Callable[[asyncio.Event, Operations], Awaitable[None]]
+
+
+async def serve_operations(
+    service: str, settings: WorkerSettings, ops: Operations, stop: asyncio.Event
+) -> None:
+    """The ops endpoints on ``settings.ops_port`` until ``stop``; FastAPI and uvicorn imported
+    in a thread first (:mod:`workers.ops_server`), so the worker's start does not wait for them
+    (they load while it joins its group and reads its first batch)."""
+    server = await asyncio.to_thread(importlib.import_module, "workers.ops_server")
+    await server.serve(
+        service,
+        ops,
+        settings.ops_host,
+        settings.ops_port,
+        settings.dependency_timeout_s,
+        stop,
+    )
 
 
 async def run_worker(service: str, settings: WorkerSettings, body: Body) -> None:
@@ -86,26 +94,15 @@ async def run_worker(service: str, settings: WorkerSettings, body: Body) -> None
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     ops = Operations()
-    server: uvicorn.Server | None = None
-    served: asyncio.Task[None] | None = None
+    served: asyncio.Future[None] | None = None
     try:
         work = asyncio.ensure_future(body(stop, ops))
         if settings.ops_port:
-            config = uvicorn.Config(
-                operations_app(service, ops, settings.dependency_timeout_s),
-                host=settings.ops_host,
-                port=settings.ops_port,
-                log_config=None,
-                access_log=False,
-                lifespan="off",
-            )
-            server = _OpsServer(config)
-            served = asyncio.ensure_future(server.serve())
+            served = asyncio.ensure_future(serve_operations(service, settings, ops, stop))
         await work
     finally:
         stop.set()
-        if server is not None and served is not None:
-            server.should_exit = True
+        if served is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await served
     log.info("stopped", extra={"service": service})
