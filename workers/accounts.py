@@ -16,6 +16,7 @@ noted to the store's writer as committed versions.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
@@ -23,7 +24,7 @@ from typing import Final
 from domain import streams
 from domain.account import Account
 from domain.folds import fold_account_data
-from event_store.model import Snapshot
+from event_store.model import Snapshot, StoredData
 from event_store.protocol import EventStore
 
 SNAPSHOT_TYPE: Final = "domain.Account"
@@ -40,31 +41,58 @@ class Cached:
     version: int = 0
 
 
+_Tails = tuple[dict[str, tuple[Cached, int]], dict[str, list[StoredData]]]
+"""Per account stream: its cached state and the version read from; the events read."""
+
+
+@dataclass(slots=True)
+class _Prefetch:
+    users: frozenset[int]
+    read: asyncio.Future[_Tails]
+
+
+def _discard(read: asyncio.Future[_Tails]) -> None:
+    """A read nobody will use: cancelled, its failure (if any) retrieved, not logged."""
+    read.cancel()
+    read.add_done_callback(lambda done: done.cancelled() or done.exception())
+
+
 class Accounts:
     """Accounts by user id, refreshed from the store on demand."""
 
     def __init__(self, store: EventStore) -> None:
         self._store = store
         self._cached: dict[int, Cached] = {}
+        self._prefetched: _Prefetch | None = None
 
     def __getitem__(self, user_id: int) -> Cached:
         return self._cached[user_id]
+
+    def prefetch(self, user_ids: Iterable[int]) -> None:
+        """Start the read a :meth:`refresh` of these accounts would make, now: the caller
+        refreshes them soon and has other work meanwhile (the consumer loop decodes the batch
+        while MariaDB reads). Replaces an earlier prefetch not used yet."""
+        self._drop_prefetch()
+        users = frozenset(user_ids)
+        if users:
+            self._prefetched = _Prefetch(users, asyncio.ensure_future(self._read(users)))
 
     async def refresh(self, user_ids: Iterable[int], speculative: Collection[int] = ()) -> set[int]:
         """Bring every named account up to its stream's end (new ones from their snapshot);
         ``speculative``: accounts whose cached state includes appends not durable yet. Returns
         the speculative accounts that had events to fold: if those appends fail, the events
-        folded past them were someone else's (the caller must drop them, not rewind them)."""
-        tainted: set[int] = set()
+        folded past them were someone else's (the caller must drop them, not rewind them).
+
+        A :meth:`prefetch` of these accounts (or more) is used if every account it read is
+        still cached at the version it read from; otherwise they are read now. (Events others
+        appended between that read and now are missed exactly as those appended between a read
+        and the append: the append's expected versions catch them.)"""
         users = set(user_ids)
-        if len(self._cached) + len(users) > MAX_CACHED:
-            self._cached.clear()  # (never inside the loop: the batch needs all it loads)
-        await self._start([u for u in users if u not in self._cached])
-        wanted = {}
-        for user_id in users:
-            cached = self._cached[user_id]
-            wanted[streams.account(user_id)] = (cached, cached.version + 1)
-        found = await self._store.read_stream_tails({s: v for s, (_, v) in wanted.items()})
+        read = await self._prefetched_read(users)
+        if read is None:
+            read = await self._read(users)
+        tainted: set[int] = set()
+        wanted, found = read
         for stream_id, events in found.items():
             cached = wanted[stream_id][0]
             cached.version = fold_account_data(cached.account, events) or cached.version
@@ -81,6 +109,39 @@ class Accounts:
             {s: c.version for s, (c, _) in wanted.items() if c.account.user_id not in speculative}
         )
         return tainted
+
+    async def _read(self, users: Collection[int]) -> _Tails:
+        """Each account's cached state (new ones from their snapshots) and the events of its
+        stream after the version that state reflects."""
+        if len(self._cached) + len(users) > MAX_CACHED:
+            self._cached.clear()  # (never inside a batch: it needs all it loads)
+        await self._start([u for u in users if u not in self._cached])
+        wanted = {}
+        for user_id in users:
+            cached = self._cached[user_id]
+            wanted[streams.account(user_id)] = (cached, cached.version + 1)
+        found = await self._store.read_stream_tails({s: v for s, (_, v) in wanted.items()})
+        return wanted, found
+
+    async def _prefetched_read(self, users: set[int]) -> _Tails | None:
+        """The prefetched read, if it covers ``users`` and the accounts did not move since."""
+        prefetched, self._prefetched = self._prefetched, None
+        if prefetched is None:
+            return None
+        if not prefetched.users.issuperset(users):
+            _discard(prefetched.read)
+            return None
+        wanted, found = await prefetched.read
+        cached = self._cached
+        for state, from_version in wanted.values():
+            if cached.get(state.account.user_id) is not state or state.version + 1 != from_version:
+                return None  # rewound, dropped or booked since: read again
+        return wanted, found
+
+    def _drop_prefetch(self) -> None:
+        if self._prefetched is not None:
+            _discard(self._prefetched.read)
+            self._prefetched = None
 
     def advance(self, booked: Mapping[int, int]) -> None:
         """The caller applied ``booked[user]`` events of its own to each cached account (their
@@ -99,6 +160,7 @@ class Accounts:
 
     def forget(self, user_ids: Iterable[int]) -> None:
         """Drop accounts whose cached state went ahead of the store (a failed append)."""
+        self._drop_prefetch()
         for user_id in user_ids:
             self._cached.pop(user_id, None)
 

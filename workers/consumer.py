@@ -118,6 +118,9 @@ class PartitionWorker(Protocol):
         if it has one (anything with a ``position``), else as ``RecordedEvent``\\ s
         (``event_from_message``).
 
+        Optional: ``prefetch(partition, keys)`` is called with the Kafka keys of a fetched
+        batch before it is decoded (a worker that knows its reads from the keys starts them).
+
         Optional, for a pipelined worker: ``start(partition, events, next_offset)`` decides the
         batch and submits it once the partition's previous batch is durable, raising if that one
         failed (then neither is applied); it returns only once that previous batch is durable,
@@ -270,9 +273,12 @@ async def _consume(
     await consumer.start()
     progress = Progress(worker.group)
     pipelined = hasattr(worker, "flush")
+    limit = min(max_records, FIRST_FETCH_MAX)
     try:
         while not stop.is_set():
-            fetched = await consumer.getmany(timeout_ms=200, max_records=max_records)
+            fetched = await consumer.getmany(timeout_ms=200, max_records=limit)
+            if fetched:
+                limit = max_records
             fetched_under = dict(partitions.assignments)
             for tp, records in fetched.items():
                 if stop.is_set():
@@ -332,6 +338,9 @@ async def _apply(
     partition = tp.partition
     worker = partitions.worker
     start: Callable[[int, list[Any], int], Awaitable[None]] = getattr(worker, "start", worker.apply)
+    hint = getattr(worker, "prefetch", None)
+    if hint is not None:  # (before decoding: the worker's reads go on meanwhile)
+        hint(partition, [record.key for record in records])
     values = [record.value for record in records]
     # A worker may say what its inputs look like on the wire (``input_filter``): the other
     # messages are not decoded. The last one always is: it carries the batch's position.
@@ -408,6 +417,11 @@ async def _flush(
         else:
             offsets.flushed(tp)
 
+
+FIRST_FETCH_MAX = 1000
+"""Messages in the loop's first batch at most: nothing overlaps with that one (no batch in
+flight to be decided beside, its accounts or shards read cold), so a small one gets a pipelined
+worker's next batch decided beside its commit sooner; the later ones take ``max_records``."""
 
 DECODE_CHUNK = 500
 """Messages decoded between two returns to the event loop (a pipelined worker's previous batch

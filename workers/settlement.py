@@ -71,6 +71,8 @@ from workers.settlement_resume import checkpoint, last_checkpoint, move_to_topic
 log = logging.getLogger("settlement")
 
 MAX_ATTEMPTS: Final = 20
+BOOK_CHUNK: Final = 500
+"""Inputs booked between two returns to the event loop (see :meth:`SettlementWorker._book`)."""
 _SETTLED: Final = frozenset({FILLED, *ORDER_CLOSING_EVENT_TYPES})
 _ORDER_PREFIX: Final = streams.order(0).removesuffix("0")
 
@@ -138,6 +140,13 @@ class SettlementWorker:
         await self._drop_in_flight(partition)
         self._fences.pop(partition, None)
 
+    def prefetch(self, partition: int, keys: Sequence[bytes | None]) -> None:
+        """The consumer loop's hint before it decodes a fetched batch: the settlement topic is
+        keyed by user id, so the keys name the batch's accounts, and their refresh read starts
+        now, beside the decoding (:meth:`Accounts.prefetch`; the batch in flight has been
+        booked into them already, so it reads what :meth:`_decide` would)."""
+        self._accounts.prefetch({int(key) for key in keys if key is not None and key.isdigit()})
+
     def decode(self, value: bytes) -> SettlementInput:
         """A settlement-topic message as an input (the consumer loop's decoder for us)."""
         return input_from_message(value)
@@ -194,17 +203,29 @@ class SettlementWorker:
         in_flight = self._in_flight.get(batch.partition)
         speculative = in_flight.batch.users if in_flight is not None else ()
         batch.tainted = await self._accounts.refresh(batch.users, speculative)
-        return self._book(batch, await self._instruments_of(batch.inputs))
+        return await self._book(batch, await self._instruments_of(batch.inputs))
 
-    def _book(self, batch: _Batch, instruments: dict[str, Instrument]) -> EncodedAppend:
+    async def _book(self, batch: _Batch, instruments: dict[str, Instrument]) -> EncodedAppend:
         """The batch's append, decided on the cached accounts as they stand, which move on to
-        the state it makes durable; the fence version is taken."""
+        the state it makes durable; the fence version is taken.
+
+        Returns to the event loop every ``BOOK_CHUNK`` inputs: the batch in flight commits on
+        this loop, and its writer's round trips (claim, insert, commit) would otherwise each
+        wait for the whole batch to be booked."""
         partition = batch.partition
         bookings = batch.bookings = Bookings(instruments)
         accounts = self._accounts
-        for item in batch.inputs:
-            cached = accounts[item.data["user_id"]]
-            bookings.book(cached.account, cached.version, item)
+        inputs = batch.inputs
+        flight = self._in_flight.get(partition)
+        for start in range(0, len(inputs), BOOK_CHUNK):
+            if start:
+                await asyncio.sleep(0)
+                if self._in_flight.get(partition) is not flight or partition not in self._fences:
+                    # revoked meanwhile: the accounts booked on may have been dropped
+                    raise Fenced(f"partition {partition} was revoked while it was booked")
+            for item in inputs[start : start + BOOK_CHUNK]:
+                cached = accounts[item.data["user_id"]]
+                bookings.book(cached.account, cached.version, item)
         fence = self._fences.get(partition)
         if fence is None:  # revoked while the batch was decided
             raise Fenced(f"partition {partition} is no longer assigned")
@@ -314,10 +335,13 @@ def _batch_of(
     return _Batch(partition, inputs, users, events[-1].position, next_offset)
 
 
-GC_THRESHOLDS: Final = (50_000, 50, 100)
+GC_THRESHOLDS: Final = (500_000, 50, 100)
 """A batch allocates ~10^5 short-lived containers (decoded messages, account events, rows)
 beside the long-lived cache of every account met (holds and balances): with the default
-thresholds the collector walked that cache again and again (see ``common.gc_tuning``)."""
+thresholds the collector walked that cache again and again (see ``common.gc_tuning``). At
+50,000 it still ran 9 young collections of 30-60 ms each over the workers benchmark (0.3 s of
+5.4 CPU-s, ``gc.callbacks``): each found the batch in hand and the accounts loaded since alive,
+all of it reference-counted garbage soon after; at 500,000 none ran, peak RSS unchanged."""
 
 
 async def _main() -> None:

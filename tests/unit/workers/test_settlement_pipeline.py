@@ -241,3 +241,51 @@ async def test_a_checkpointed_partition_resumes_after_its_last_batch() -> None:
     resume = await (await worker_of(store)).assign(0)
 
     assert (resume.position, resume.offset) == (90, 7)
+
+
+class CountingReads:
+    """The store, counting the account-tail reads made of it."""
+
+    def __init__(self, store: InMemoryEventStore) -> None:
+        self.store = store
+        self.tail_reads = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    async def read_stream_tails(self, from_versions: Any) -> Any:
+        self.tail_reads += 1
+        return await self.store.read_stream_tails(from_versions)
+
+
+async def test_a_batch_whose_accounts_were_prefetched_is_decided_on_that_read() -> None:
+    store = await _store_with_an_order(1, 10)
+    counting = CountingReads(store)
+    worker = SettlementWorker(counting, group="g", topic=TOPIC, partitions=1)  # type: ignore[arg-type]
+    await worker.assign(0)
+
+    worker.prefetch(0, [str(USER).encode()])  # the consumer loop, before it decodes the batch
+    await worker.apply(0, [fill(100, 1, 3, 7)], 1)
+
+    assert counting.tail_reads == 1
+    types, account = await booked(store)
+    assert types[-1] == "TradeSettled"
+    assert account.reserved_for(1) == INSTRUMENT.buy_hold(10_000, 10) - used(3)
+
+
+async def test_a_reservation_appended_after_a_prefetched_read_is_caught_by_the_append() -> None:
+    store = await _store_with_an_order(1, 10)
+    worker = await worker_of(store)
+
+    worker.prefetch(0, [str(USER).encode()])
+    await asyncio.sleep(0.01)  # the prefetched read is done ...
+    await reserve(store, 2, 4)  # ... when the command API reserves for order 2
+    # Decided on the prefetched state, order 2 holds nothing to release: the append's
+    # expected version is stale, so the batch is booked again on fresh state.
+    await worker.apply(0, [fill(100, 1, 3, 7), cancel(101, 2, 4)], 2)
+
+    types, account = await booked(store)
+    assert types[-2:] == ["TradeSettled", "FundsReleased"]
+    assert account.reserved_for(2) == 0
+    assert account.balance("USD").held == INSTRUMENT.buy_hold(10_000, 10) - used(3)
+    assert await checkpoints(store) == [101]
