@@ -305,7 +305,7 @@ async def settlement_stages(url: str, rows: list[OutboxRow], batch: int) -> dict
             decided = _batch_of(0, b, 0)
             assert decided is not None
             with clock("decide"):  # (the rows encoded as they are decided: no encode stage)
-                append = worker._book(decided, instruments)
+                append = await worker._book(decided, instruments)
             outputs += sum(len(s.events) for s in append.streams) - 1
     finally:
         await store.close()
