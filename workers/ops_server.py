@@ -16,7 +16,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from common.health import Readiness
-from common.webapp import operations_router
+from common.operations import operations_router
 
 
 def operations_app(service: str, ops: Any, timeout_s: float) -> FastAPI:

@@ -14,21 +14,18 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 
 from common.deployment import require_safe_secrets
+from common.health import Probe, kafka_probe
 from common.logging import configure_logging
-from common.operations import operations_router
 from common.settings import WorkerSettings
 from event_store.mariadb import MariaDbEventStore
 from event_store.protocol import EventStore
 from workers.consumer import ConsumerMetrics, PartitionWorker
 from workers.consumer import run as consume
-
-if TYPE_CHECKING:
-    from common.health import Probe
 
 log = logging.getLogger("worker")
 
@@ -48,18 +45,6 @@ def store_probe(store: EventStore) -> Probe:
 
     async def probe() -> None:
         await store.last_position()
-
-    return probe
-
-
-def kafka_probe(bootstrap: str) -> Probe:
-    """Readiness of Kafka (``common.health.kafka_probe``, imported when first probed: it brings
-    the Redis and SQLAlchemy clients, which a worker need not load before its work)."""
-
-    async def probe() -> None:
-        from common.health import kafka_probe as probe_of
-
-        await probe_of(bootstrap)()
 
     return probe
 
