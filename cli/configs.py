@@ -36,11 +36,14 @@ def _which(name: str, *fallbacks: str) -> str:
 
 
 def mariadb_command(p: Profile) -> str:
-    """``mariadbd`` with its own data dir and port, durable InnoDB defaults, loopback only."""
+    """``mariadbd`` with its own data dir, temp dir and port, durable InnoDB defaults, loopback
+    only. Its own temp dir: a clean-up of the shared ``/tmp`` deleted an on-disk temporary table
+    under a running query (the 1M pipeline run's final check, 2026-12-02)."""
     args = [
         _which("mariadbd", "/usr/sbin/mariadbd"),
         "--no-defaults",
         f"--datadir={p.run_dir / 'mariadb-data'}",
+        f"--tmpdir={p.run_dir / 'mariadb-tmp'}",
         f"--socket={p.mariadb_socket}",
         f"--port={p.mariadb_port}",
         "--bind-address=127.0.0.1",
@@ -254,7 +257,7 @@ serverurl=unix://{p.run_dir / "supervisor.sock"}
 
 def render_all(p: Profile) -> None:
     """Write every config file of the profile (cheap; done on every ``up``)."""
-    for folder in ("logs", "redis-data", "kafka-data", "nginx"):
+    for folder in ("logs", "redis-data", "kafka-data", "nginx", "mariadb-tmp"):
         (p.run_dir / folder).mkdir(parents=True, exist_ok=True)
     (p.run_dir / "kafka.properties").write_text(kafka_properties(p))
     (p.run_dir / "nginx.conf").write_text(nginx_conf(p))
