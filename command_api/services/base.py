@@ -207,8 +207,8 @@ async def commit_with_account(
 
     ``decide`` applies its account events to the account (the domain's decisions do). A domain
     rejection decided on cached state is re-decided once on the stream's latest state (after the
-    account's in-flight appends settled), so a stale cache never wrongly refuses; a rejected
-    decision that applied part of its events (a batch) drops the entry, reloaded on next use.
+    account's in-flight appends settled), so a stale cache never wrongly refuses. A failed
+    append's decision is taken back out of the account on its next use (see ``AccountEntry``).
     """
     entry = ctx.repo.account_entry(user_id)
     async with entry.lock:
