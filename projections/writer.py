@@ -107,13 +107,21 @@ class Claim:
     """Each checkpoint as stored ("" = absent): the compare-and-set's expected value."""
     cache: Cache = field(default_factory=dict)
     stale: bool = False
+    applied: Checkpoint | None = None
+    """Where Redis stands: ``checkpoints`` run ahead of it while a chunk's script is in flight
+    (the next chunk's compare-and-set expects them), this moves once the script returned."""
 
     def resume(self) -> Checkpoint:
         """Where the partition's input resumes: the least advanced projection."""
-        least = min(self.checkpoints.values(), key=lambda c: c.position)
-        offsets = [c.offset for c in self.checkpoints.values()]
-        offset = None if None in offsets else min(o for o in offsets if o is not None)
-        return Checkpoint(least.position, offset)
+        return _least(self.checkpoints)
+
+
+def _least(checkpoints: dict[str, Checkpoint]) -> Checkpoint:
+    """The checkpoint of the least advanced projection (position and Kafka offset)."""
+    least = min(checkpoints.values(), key=lambda c: c.position)
+    offsets = [c.offset for c in checkpoints.values()]
+    offset = None if None in offsets else min(o for o in offsets if o is not None)
+    return Checkpoint(least.position, offset)
 
 
 class ProjectionWriter:
@@ -169,9 +177,11 @@ class ProjectionWriter:
         self._claims.pop(partition, None)
 
     def checkpoint(self, partition: int) -> Checkpoint | None:
-        """Where a claimed partition stands (``None``: not claimed)."""
+        """Where a claimed partition stands in Redis (``None``: not claimed): never ahead of
+        a script still in flight, so a watermark raised from it cannot pass data not yet
+        applied (a ``min_position`` read would miss it)."""
         claim = self._claims.get(partition)
-        return claim.resume() if claim is not None else None
+        return claim.applied if claim is not None else None
 
     def claimed(self) -> list[int]:
         """The partitions this writer holds."""
@@ -202,6 +212,7 @@ class ProjectionWriter:
         claim.stored = {n: _text(raw) for n, raw in zip(names, stored, strict=True)}
         claim.cache.clear()
         claim.stale = False
+        claim.applied = claim.resume()
 
     def space(self, projection: str, gen: int) -> Space:
         """The keys of one generation of a projection."""
@@ -383,6 +394,7 @@ class Prepared:
 async def _finish(claim: Claim, sent: asyncio.Future[Any], prepared: Prepared) -> int:
     """Wait for a chunk's script; then forget what it closed. Its number of ops."""
     await sent
+    claim.applied = _least(prepared.moved)
     for key in prepared.evict:
         claim.cache.pop(key, None)
     return prepared.ops

@@ -13,6 +13,7 @@ from redis.asyncio.client import PubSub
 
 from event_store.outbox import partition_of
 from projections import market_reads, render, user_reads
+from projections.changes import Arg
 from projections.keys import MARKET, Control
 from projections.reads import ReadModels
 from projections.simulation import Exchange, SimEvent, random_flow
@@ -112,6 +113,42 @@ async def test_a_batch_applied_again_after_a_lost_reply_changes_nothing(
     await resumed.apply(0, [*fresh, *events[-1:]][-1:], 800)  # nothing new: skipped
 
     assert await dump(redis_client, space) == before
+
+
+class _GatedWriter(ProjectionWriter):
+    """Holds every chunk's script until ``gate`` opens: a script in flight, as under load."""
+
+    def __init__(self, client: aioredis.Redis, control: Control) -> None:
+        super().__init__(client, control)
+        self.gate = asyncio.Event()
+        self.sending = asyncio.Event()
+
+    async def _send(self, body: list[Arg]) -> None:
+        self.sending.set()
+        await self.gate.wait()
+        await super()._send(body)
+
+
+async def test_the_checkpoint_a_watermark_reads_never_runs_ahead_of_redis(
+    redis_client: aioredis.Redis, control: Control, flow: Exchange
+) -> None:
+    # The watermark raises a partition's reflected position once its checkpoint reaches the
+    # Kafka end offset; read while the batch's script was still in flight, that let a
+    # min_position read pass before the data landed (a 404 for an acknowledged order).
+    writer = _GatedWriter(redis_client, control)
+    await writer.claim(0)
+    before = writer.checkpoint(0)
+    applying = asyncio.ensure_future(writer.apply(0, flow.events[:50], 50))
+    await writer.sending.wait()
+
+    assert writer.checkpoint(0) == before
+    assert await redis_client.get(control.pos(0)) is None
+
+    writer.gate.set()
+    await applying
+    landed = writer.checkpoint(0)
+    assert landed is not None
+    assert (landed.position, landed.offset) == (flow.events[49].position, 50)
 
 
 async def test_a_writer_that_lost_its_partition_is_fenced_and_writes_nothing(
