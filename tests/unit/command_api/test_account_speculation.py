@@ -27,15 +27,7 @@ from domain.folds import fold_account_data
 from event_store.memory import InMemoryEventStore
 from event_store.model import ANY, NewEvent, Snapshot, StreamAppend
 from tests.unit.command_api.conftest import NOW, buy, list_acme, new_user
-
-
-def _state(account: Account) -> tuple[Any, ...]:
-    return (
-        account.version,
-        {a: (b.total, b.held) for a, b in account.balances.items()},
-        {i: (h.symbol, h.side, h.asset, h.amount) for i, h in account.holds.items()},
-        dict(account._open_sides),
-    )
+from tests.unit.domain.builders import account_state
 
 
 async def _fresh_fold(store: InMemoryEventStore, user_id: int) -> Account:
@@ -122,9 +114,9 @@ def test_after_any_interleaving_the_cached_account_is_a_fresh_fold_of_its_stream
                 stream = await store.read_stream(streams.account(user_id), limit=entry.version)
                 upto = Account(user_id)
                 fold_account_data(upto, stream)
-                assert _state(entry.account) == _state(upto)
+                assert account_state(entry.account) == account_state(upto)
             await ctx.repo.refresh(entry)
-            assert _state(entry.account) == _state(await _fresh_fold(store, user_id))
+            assert account_state(entry.account) == account_state(await _fresh_fold(store, user_id))
 
     asyncio.run(scenario())
 
@@ -157,7 +149,7 @@ async def test_a_conflict_with_settlement_takes_the_order_back_without_copying_t
     await _settled(entry)
     assert entry.loaded and not entry.pending
     assert len(entry.account.holds) == 20
-    assert _state(entry.account) == _state(await _fresh_fold(store, user_id))
+    assert account_state(entry.account) == account_state(await _fresh_fold(store, user_id))
 
 
 async def test_a_refused_batch_leaves_the_cached_account_as_it_was(
@@ -167,11 +159,12 @@ async def test_a_refused_batch_leaves_the_cached_account_as_it_was(
     user_id = await new_user(ctx, usd="100.00")
     await orders.place_order(ctx, user_id, buy("1.00", 5), None)
     entry = ctx.repo.account_entry(user_id)
-    before = _state(entry.account)
+    before = account_state(entry.account)
 
     with pytest.raises(DomainError) as refused:
         await orders.place_batch(ctx, user_id, [buy("1.00", 10), buy("1.00", 10**4)], True, None)
 
     assert refused.value.code == ErrorCode.INSUFFICIENT_FUNDS
     assert entry.loaded, "taken back in place, not dropped"
-    assert _state(entry.account) == before == _state(await _fresh_fold(store, user_id))
+    fresh = await _fresh_fold(store, user_id)
+    assert account_state(entry.account) == before == account_state(fresh)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from domain import (
+    Account,
     AmendOrder,
     CancelOrder,
     Event,
@@ -92,3 +95,13 @@ def book_levels(eng: MatchingEngine) -> tuple[list[tuple[int, int]], list[tuple[
 def queue(eng: MatchingEngine, side: Side) -> list[tuple[int, int]]:
     """(order id, remaining) of the open orders of one side, in priority order."""
     return [(o.order_id, o.remaining) for o in eng.book(SYMBOL).open_orders(side)]
+
+
+def account_state(account: Account) -> tuple[Any, ...]:
+    """Everything an account holds, comparable: version, balances, holds and open sides."""
+    return (
+        account.version,
+        {a: (b.total, b.held) for a, b in account.balances.items()},
+        {i: (h.symbol, h.side, h.asset, h.amount) for i, h in account.holds.items()},
+        dict(account._open_sides),
+    )

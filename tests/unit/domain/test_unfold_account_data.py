@@ -17,6 +17,7 @@ from domain.errors import DomainError
 from domain.events import Event
 from domain.folds import fold_account, unfold_account_data
 from domain.instrument import Instrument
+from tests.unit.domain.builders import account_state
 from tests.unit.domain.test_fold_account_data import Stored
 
 USER = 7
@@ -88,15 +89,6 @@ def _fill(account: Account, order_id: int, share: int) -> list[Event]:
     return events
 
 
-def _state(account: Account) -> tuple[Any, ...]:
-    return (
-        account.version,
-        {a: (b.total, b.held) for a, b in account.balances.items()},
-        {i: (h.symbol, h.side, h.asset, h.amount) for i, h in account.holds.items()},
-        dict(account._open_sides),
-    )
-
-
 def _fresh_fold(history: list[Event]) -> Account:
     account = Account(USER)
     rows = [Stored(e.event_type, e.to_dict(), n + 1, n + 1) for n, e in enumerate(history)]
@@ -120,20 +112,20 @@ def test_taking_decisions_back_leaves_the_fresh_fold_of_the_history(
 
     assert unfold_account_data(account, decided, assets)
 
-    assert _state(account) == _state(_fresh_fold(history))
+    assert account_state(account) == account_state(_fresh_fold(history))
 
 
 def test_an_event_that_cannot_be_taken_back_leaves_the_account_unchanged() -> None:
     account = Account(USER)
     account.deposit("USD", 10_000, AT)
     account.reserve_order(INSTRUMENTS["ACME"], 1, "buy", "limit", 10, 100, AT)
-    before = _state(account)
+    before = account_state(account)
     released = account.release_order(1, "ORDER_CLOSED", AT)
-    after = _state(account)
+    after = account_state(account)
 
     taken_back = unfold_account_data(
         account, [Decided(e.event_type, e.to_dict()) for e in released], 1
     )
 
     assert not taken_back
-    assert _state(account) == after != before
+    assert account_state(account) == after != before
