@@ -251,9 +251,16 @@ class ProjectionWriter:
         A chunk's checkpoint keeps the offset the batch started from (a crash after it
         re-reads the batch and skips what the chunk applied); the last chunk's has
         ``next_offset``.
+
+        The documents chunks closed are forgotten only once the whole batch landed. Forgotten
+        when its own script returned, a chunk's closed document was also dropped from what
+        the next chunk, folded meanwhile, had made of it (an order amended to a new price
+        leaves the book and enters it again in one chunk): the chunk after that reloaded it
+        from Redis while the next chunk's script was still in flight, a stale entry.
         """
         started = dict(claim.checkpoints)
         ops = 0
+        closed: list[str] = []
         pending: tuple[asyncio.Future[Any], Prepared] | None = None
         try:
             size = self._chunk
@@ -263,11 +270,14 @@ class ProjectionWriter:
                 prepared = await self._prepare(partition, claim, chunk, started, next_offset, final)
                 claim.checkpoints = prepared.moved  # (the next chunk's compare-and-set expects it)
                 claim.stored = {name: ck.encode() for name, ck in prepared.moved.items()}
+                closed += prepared.evict
                 if pending is not None:
                     ops += await _finish(claim, *pending)
                 pending = (asyncio.ensure_future(self._send(prepared.body)), prepared)
             assert pending is not None
             ops += await _finish(claim, *pending)
+            for key in closed:  # (nothing in flight now: a key missed reads what Redis has)
+                claim.cache.pop(key, None)
         finally:
             if pending is not None and not pending[0].done():
                 with contextlib.suppress(BaseException):
@@ -388,15 +398,14 @@ class Prepared:
     body: list[Arg]
     moved: dict[str, Checkpoint]
     evict: list[str]
+    """Cache keys of documents the chunk closed (forgotten once the batch landed)."""
     ops: int
 
 
 async def _finish(claim: Claim, sent: asyncio.Future[Any], prepared: Prepared) -> int:
-    """Wait for a chunk's script; then forget what it closed. Its number of ops."""
+    """Wait for a chunk's script; then say where Redis stands. Its number of ops."""
     await sent
     claim.applied = _least(prepared.moved)
-    for key in prepared.evict:
-        claim.cache.pop(key, None)
     return prepared.ops
 
 
