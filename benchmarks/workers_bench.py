@@ -39,6 +39,8 @@ WARM_UP: Final = (
     "if importlib.util.find_spec('workers.ops_server'):\n"  # (not in trees before it)
     "    importlib.import_module('workers.ops_server')\n"
     "import workers.matching.worker, workers.settlement\n"
+    "if importlib.util.find_spec('workers.settlement_worker'):\n"  # (not in trees before it)
+    "    importlib.import_module('workers.settlement_worker')\n"
 )
 
 

@@ -211,7 +211,7 @@ async def settlement_stages(url: str, rows: list[OutboxRow], batch: int) -> dict
     from event_store.model import RecordedEvent
     from event_store.outbox import event_from_message, partition_of
     from workers.accounts import Accounts, Cached
-    from workers.settlement import _ORDER_PREFIX, _SETTLED, SettlementWorker, _batch_of
+    from workers.settlement_worker import _ORDER_PREFIX, _SETTLED, SettlementWorker, _batch_of
 
     values = [(key, value) for _, key, _, _, value in rows]
     clock = Clock(

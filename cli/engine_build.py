@@ -10,8 +10,10 @@ when missing, ``workers/compiled.py`` puts it first on ``sys.path`` of a worker,
 benchmark times it, and ``tests/unit/domain/test_compiled_build.py`` runs the whole domain
 rulebook against it.
 
-Only the modules of ``COMPILED_MODULES`` are compiled; the other domain modules (folds, streams,
-snapshots, ...) are copied beside them as plain ``.py`` files and load from the build as well.
+Only the modules of ``COMPILED_MODULES`` are compiled: the engine's, and the account effects and
+``fold_account_data`` the settlement worker spends its time in (``domain/account.py``,
+``domain/folds.py``); the other domain modules (streams, instrument, values, ...) are copied
+beside them as plain ``.py`` files and load from the build as well.
 
 This module imports nothing but the standard library: the workers import it before ``domain``.
 """
@@ -39,6 +41,8 @@ COMPILED_MODULES = [
     "domain/order_requests.py",
     "domain/account_events.py",
     "domain/registry_events.py",
+    "domain/account.py",
+    "domain/folds.py",
     "domain/matching/book.py",
     "domain/matching/matcher.py",
     "domain/matching/rules.py",

@@ -73,7 +73,7 @@ async def test_a_cancel_releases_the_hold_and_an_amend_changes_the_book(
     await page.get_by_role("button", name="Send amendment").click()
     await expect(level(page, "bids", "9.50")).to_have_text("6")
     await expect(row.locator("td").nth(5)).to_have_text("6")
-    # (a smaller order keeps its hold until it ends: workers/settlement.py says why)
+    # (a smaller order keeps its hold until it ends: workers/settlement_worker.py says why)
     await expect(balance(page, "USD", "held")).to_have_text("95.00")
 
     await row.get_by_role("button", name="Cancel").click()

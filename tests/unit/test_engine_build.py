@@ -25,10 +25,10 @@ logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s
 from workers.compiled import use_compiled_engine
 assert "domain" not in sys.modules, "the loader imported domain before deciding"
 chosen = use_compiled_engine(logging.getLogger("worker"))
-import domain.matching.engine, domain.folds
+import domain.matching.engine, domain.streams
 print(chosen)
 print(domain.matching.engine.__file__)
-print(domain.folds.__file__)
+print(domain.streams.__file__)
 """
 
 
@@ -141,10 +141,10 @@ def test_the_worker_loads_the_compiled_build_when_it_exists() -> None:
     pytest.importorskip("mypyc")
     built, note = build(engine_build.cache_root())  # reused when the rulebook test built it
     assert built is not None, note
-    (chosen, engine, folds), log = run_worker(engine_build.cache_root())
+    (chosen, engine, plain), log = run_worker(engine_build.cache_root())
     assert chosen == str(built)
     assert engine.startswith(str(built)) and not engine.endswith(".py"), engine
-    assert folds == str(built / "domain" / "folds.py")  # not compiled, but from the same copy
+    assert plain == str(built / "domain" / "streams.py")  # not compiled, but from the same copy
     assert "using the compiled (mypyc) engine" in log
 
 
@@ -165,10 +165,10 @@ def test_the_worker_falls_back_when_the_build_is_stale(tmp_path: Path) -> None:
 
 def test_a_build_that_does_not_load_compiled_is_undone(tmp_path: Path) -> None:
     copy_sources(tmp_path / source_digest())  # right name, but only .py files inside
-    (chosen, engine, folds), log = run_worker(tmp_path)
+    (chosen, engine, plain), log = run_worker(tmp_path)
     assert chosen == "None"
     assert engine == str(REPO / "domain" / "matching" / "engine.py")
-    assert folds == str(REPO / "domain" / "folds.py")  # no module left from the bad build
+    assert plain == str(REPO / "domain" / "streams.py")  # no module left from the bad build
     assert "does not load" in log
 
 

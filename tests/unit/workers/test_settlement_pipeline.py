@@ -22,9 +22,9 @@ from event_store.memory import InMemoryEventStore
 from event_store.model import ANY, AppendResult, NewEvent, StreamAppend
 from event_store.planning import EncodedAppend
 from workers.consumer import Fenced
-from workers.settlement import SettlementWorker
 from workers.settlement_codec import SettlementInput
 from workers.settlement_resume import checkpoint
+from workers.settlement_worker import SettlementWorker
 
 TOPIC = "exchange.settlement"
 SYMBOL = "ACME"

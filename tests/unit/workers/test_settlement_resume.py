@@ -6,8 +6,8 @@ from domain import streams
 from event_store.memory import InMemoryEventStore
 from event_store.model import NewEvent, StreamAppend
 from event_store.outbox import SETTLEMENT_INPUTS
-from workers.settlement import _SETTLED, SettlementWorker
 from workers.settlement_resume import INPUT_CONSUMED, checkpoint
+from workers.settlement_worker import _SETTLED, SettlementWorker
 
 TOPIC = "exchange.settlement"
 
