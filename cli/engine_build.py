@@ -1,19 +1,23 @@
-"""The mypyc-compiled build of the domain's engine modules, kept outside the source tree.
+"""The mypyc-compiled build of the domain's engine modules and the projector's folds, kept
+outside the source tree.
 
     exchange build-engine                  # builds if missing, prints the directory
     .venv/bin/python -m cli.engine_build   # the same, without the CLI
 
-The pure-Python package stays the reference. The compiled copy lives in a cache directory keyed
-by a digest of every domain source and of the mypy release (``.cache/mypyc/<digest>`` by default;
+The pure-Python packages stay the reference. The compiled copy of ``domain/`` and
+``projections/`` lives in a cache directory keyed by a digest of every file of both and of the
+mypy release (``.cache/mypyc/<digest>`` by default;
 ``EXCHANGE_MYPYC_CACHE`` moves the root), reused until a source changes. ``exchange up`` builds it
-when missing, ``workers/compiled.py`` puts it first on ``sys.path`` of a worker, the matching
-benchmark times it, and ``tests/unit/domain/test_compiled_build.py`` runs the whole domain
-rulebook against it.
+when missing, ``workers/compiled.py`` puts it first on ``sys.path`` of the matching and
+settlement workers and the projector, the matching benchmark and ``benchmarks/projector_pure.py`` time it, and
+``tests/unit/domain/test_compiled_build.py`` and ``tests/unit/projections/test_compiled_build.py``
+run the domain rulebook and the folds' tests against it.
 
-Only the modules of ``COMPILED_MODULES`` are compiled: the engine's, and the account effects and
+Only the modules of ``COMPILED_MODULES`` are compiled: the engine's, the account effects and
 ``fold_account_data`` the settlement worker spends its time in (``domain/account.py``,
-``domain/folds.py``); the other domain modules (streams, instrument, values, ...) are copied
-beside them as plain ``.py`` files and load from the build as well.
+``domain/folds.py``), and the projector's folds; the other modules of both packages (streams,
+instrument, values, ...; the projection writer, the readers, ...) are copied beside them as
+plain ``.py`` files and load from the build as well.
 
 This module imports nothing but the standard library: the workers import it before ``domain``.
 """
@@ -32,8 +36,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 #: Environment variable naming another cache root (tests point it at a temporary directory).
 CACHE_ENV = "EXCHANGE_MYPYC_CACHE"
-#: The modules mypyc compiles, relative to the repository (or to a build directory).
-COMPILED_MODULES = [
+#: The engine's modules mypyc compiles, relative to the repository (or to a build directory).
+ENGINE_MODULES = [
     "domain/events.py",
     "domain/commands.py",
     "domain/order_events.py",
@@ -51,8 +55,33 @@ COMPILED_MODULES = [
     "domain/matching/fastpath.py",
     "domain/matching/engine.py",
 ]
-#: The same, as module names (``domain.matching.engine``).
-COMPILED_MODULE_NAMES = [path.removesuffix(".py").replace("/", ".") for path in COMPILED_MODULES]
+#: The projector's pure folds and the stored forms they build (``simulation``: the read-side
+#: tests' and benchmarks' exchange); the writer (asyncio, Redis) stays interpreted.
+PROJECTION_MODULES = [
+    "projections/changes.py",
+    "projections/records.py",
+    "projections/keys.py",
+    "projections/orders.py",
+    "projections/accounts.py",
+    "projections/market.py",
+    "projections/refdata.py",
+    "projections/simulation.py",
+]
+COMPILED_MODULES = ENGINE_MODULES + PROJECTION_MODULES
+#: The packages copied into a build, whole.
+PACKAGES = ("domain", "projections")
+
+
+def _names(paths: list[str]) -> list[str]:
+    return [path.removesuffix(".py").replace("/", ".") for path in paths]
+
+
+#: As module names (``domain.matching.engine``): all, the engine's, the projection modules,
+#: and the projector's (the folds without the simulation).
+COMPILED_MODULE_NAMES = _names(COMPILED_MODULES)
+ENGINE_MODULE_NAMES = _names(ENGINE_MODULES)
+PROJECTION_MODULE_NAMES = _names(PROJECTION_MODULES)
+PROJECTOR_MODULE_NAMES = _names([m for m in PROJECTION_MODULES if not m.endswith("simulation.py")])
 BUILD_TIMEOUT_S = 900
 
 
@@ -70,16 +99,18 @@ def _mypy_version() -> str:
 
 
 def source_digest(root: Path = REPO) -> str:
-    """Hash of ``root/domain``'s sources, the compiled module list and the mypy release, so a
-    stale build is never used.
+    """Hash of the sources of ``root``'s :data:`PACKAGES` (``.py`` and the projector's Lua),
+    the compiled module list and the mypy release, so a stale build is never used.
 
     Cheap (a few milliseconds): ``exchange up`` and every worker start compute it.
     """
     digest = hashlib.sha256(_mypy_version().encode())
     digest.update("\n".join(COMPILED_MODULES).encode())
-    for path in sorted((root / "domain").rglob("*.py")):
-        digest.update(path.relative_to(root).as_posix().encode())
-        digest.update(path.read_bytes())
+    for package in PACKAGES:
+        for path in sorted((root / package).rglob("*")):
+            if path.suffix in (".py", ".lua"):
+                digest.update(path.relative_to(root).as_posix().encode())
+                digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 
@@ -121,9 +152,10 @@ def build(root: Path | None = None, python: str = sys.executable) -> tuple[Path 
 
 
 def _compile(work: Path, root: Path, python: str) -> tuple[Path | None, str]:
-    shutil.copytree(
-        REPO / "domain", work / "domain", ignore=shutil.ignore_patterns("__pycache__", "*.so")
-    )
+    for package in PACKAGES:
+        shutil.copytree(
+            REPO / package, work / package, ignore=shutil.ignore_patterns("__pycache__", "*.so")
+        )
     target = root / source_digest(work)
     # Its own mypy configuration: the project's (found by walking up from a build inside the
     # repository) names other packages, which this build does not type-check.

@@ -35,13 +35,13 @@ from domain.registry_events import (
 )
 
 # The stored type names of the command API's own events (``domain/registry_events.py``).
-USER_REGISTERED: Final = UserRegistered.__name__
-USERNAME_CLAIMED: Final = UsernameClaimed.__name__
-API_KEY_ISSUED: Final = ApiKeyIssued.__name__
-INSTRUMENT_LISTED: Final = InstrumentListed.__name__
-ORDER_PLACED_IN_BATCH: Final = OrderPlacedInBatch.__name__
-CLIENT_ORDER_ID_CLAIMED: Final = ClientOrderIdClaimed.__name__
-IDEMPOTENT_RESPONSE_RECORDED: Final = IdempotentResponseRecorded.__name__
+USER_REGISTERED: Final[str] = UserRegistered.__name__
+USERNAME_CLAIMED: Final[str] = UsernameClaimed.__name__
+API_KEY_ISSUED: Final[str] = ApiKeyIssued.__name__
+INSTRUMENT_LISTED: Final[str] = InstrumentListed.__name__
+ORDER_PLACED_IN_BATCH: Final[str] = OrderPlacedInBatch.__name__
+CLIENT_ORDER_ID_CLAIMED: Final[str] = ClientOrderIdClaimed.__name__
+IDEMPOTENT_RESPONSE_RECORDED: Final[str] = IdempotentResponseRecorded.__name__
 
 
 def user(user_id: int) -> str:

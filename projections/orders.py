@@ -29,6 +29,7 @@ PLACED: Final = frozenset({"OrderPlaced", streams.ORDER_PLACED_IN_BATCH})
 CLOSED_STATUSES: Final = frozenset({"filled", "cancelled", "expired", "rejected"})
 STATUSES: Final = ("accepted", "partially_filled", "filled", "cancelled", "expired", "rejected")
 _CLOSING: Final = {"OrderCancelled": "cancelled", "OrderExpired": "expired"}
+_OPENING: Final = frozenset({"OrderAccepted", *PLACED})
 
 
 class OrdersFold:
@@ -144,7 +145,7 @@ def _evolve(state: dict[str, Any], event: StoredEvent) -> None:
         state["price"] = data["price"]
         state["quantity"] = data["quantity"]
         state["remaining"] = data["remaining"]
-    elif kind not in ("OrderAccepted", *PLACED):
+    elif kind not in _OPENING:
         return  # requests and their rejections: lifecycle only
     state["updated_at"] = data["at"]
 

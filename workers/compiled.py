@@ -1,7 +1,7 @@
-"""Load the mypyc-compiled engine in a worker, or fall back to the pure-Python one, loudly.
+"""Load the mypyc-compiled build in a worker, or fall back to the pure-Python code, loudly.
 
 A worker's entry point calls :func:`use_compiled_engine` first, before anything imports
-``domain``, and imports its own code afterwards::
+``domain`` or ``projections``, and imports its own code afterwards::
 
     def main() -> None:
         use_compiled_engine(log)
@@ -9,9 +9,11 @@ A worker's entry point calls :func:`use_compiled_engine` first, before anything 
         ...
 
 The build (``cli/engine_build.py``, made by ``exchange up`` or ``exchange build-engine``) is a
-copy of ``domain/`` with the engine modules compiled; putting its directory first on
-``sys.path`` makes ``import domain...`` load it. Both builds pass the same domain tests, so
-the fallback changes the speed, never the results.
+copy of ``domain/`` and ``projections/`` with the engine modules and the projector's folds
+compiled; putting its directory first on ``sys.path`` makes ``import domain...`` and ``import
+projections...`` load it. Both builds pass the same tests, so the fallback changes the speed,
+never the results. The matching worker checks the engine's modules loaded compiled, the
+projector (``modules=PROJECTOR_MODULE_NAMES``) the folds'.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import logging
 import sys
 from pathlib import Path
 
-from cli.engine_build import COMPILED_MODULE_NAMES, build_dir
+from cli.engine_build import ENGINE_MODULE_NAMES, PACKAGES, build_dir
 
 NOT_BUILT = "compiled engine not built; using the pure-Python engine (run `exchange build-engine`)"
 
@@ -32,38 +34,51 @@ def _is_compiled(name: str) -> bool:
     return bool(file) and not file.endswith(".py")
 
 
+def _in_build(name: str) -> bool:
+    return name in PACKAGES or name.startswith(tuple(f"{p}." for p in PACKAGES))
+
+
 def _forget_domain() -> None:
-    for name in [n for n in sys.modules if n == "domain" or n.startswith("domain.")]:
+    for name in [n for n in sys.modules if _in_build(n)]:
         del sys.modules[name]
     importlib.invalidate_caches()
 
 
-def _already_imported(target: Path, logger: logging.Logger) -> Path | None:
-    """``domain`` is loaded: keep it (a process cannot switch builds half-way)."""
-    engine = "domain.matching.engine"
-    domain_file = getattr(sys.modules["domain"], "__file__", None) or ""
-    same_build = bool(domain_file) and Path(domain_file).resolve().parent.parent == target.resolve()
-    if same_build and (engine not in sys.modules or _is_compiled(engine)):
+def _already_imported(target: Path, logger: logging.Logger, modules: list[str]) -> Path | None:
+    """A package of the build is loaded: keep it (a process cannot switch builds half-way)."""
+    package = next(p for p in PACKAGES if p in sys.modules)
+    package_file = getattr(sys.modules[package], "__file__", None) or ""
+    same_build = (
+        bool(package_file) and Path(package_file).resolve().parent.parent == target.resolve()
+    )
+    if same_build and all(m not in sys.modules or _is_compiled(m) for m in modules):
         return target  # this process already runs the build (a second call, PYTHONPATH)
     logger.warning(
-        "domain was imported before use_compiled_engine(); keeping the engine already loaded",
-        extra={"domain_file": domain_file},
+        "%s was imported before use_compiled_engine(); keeping the code already loaded",
+        package,
+        extra={"package_file": package_file},
     )
     return None
 
 
-def use_compiled_engine(logger: logging.Logger, cache_root: Path | None = None) -> Path | None:
-    """Make ``import domain`` load the compiled build of the current sources, if there is one.
+def use_compiled_engine(
+    logger: logging.Logger,
+    cache_root: Path | None = None,
+    modules: list[str] = ENGINE_MODULE_NAMES,
+) -> Path | None:
+    """Make ``import domain`` (and ``projections``) load the compiled build of the current
+    sources, if there is one, and check ``modules`` load compiled from it.
 
     Returns the build directory (now first on ``sys.path``), or None when the process keeps
-    the pure-Python engine: the build is missing or stale (a warning says to run
+    the pure-Python code: the build is missing or stale (a warning says to run
     ``exchange build-engine``), it does not load in this interpreter (undone, warned), or
-    ``domain`` was already imported (warned; nothing is switched). ``cache_root`` defaults to
-    ``$EXCHANGE_MYPYC_CACHE`` or ``.cache/mypyc``. Never imports ``domain`` before deciding.
+    ``domain`` or ``projections`` was already imported (warned; nothing is switched).
+    ``cache_root`` defaults to ``$EXCHANGE_MYPYC_CACHE`` or ``.cache/mypyc``. Never imports
+    either package before deciding.
     """
     target = build_dir(cache_root)
-    if "domain" in sys.modules:
-        return _already_imported(target, logger)
+    if any(p in sys.modules for p in PACKAGES):
+        return _already_imported(target, logger, modules)
     if not target.is_dir():
         logger.warning(NOT_BUILT, extra={"expected_build": str(target)})
         return None
@@ -71,7 +86,7 @@ def use_compiled_engine(logger: logging.Logger, cache_root: Path | None = None) 
     importlib.invalidate_caches()
     problem = ""
     try:
-        for name in COMPILED_MODULE_NAMES:
+        for name in modules:
             importlib.import_module(name)
             if not _is_compiled(name):
                 problem = f"{name} loaded from {sys.modules[name].__file__}"

@@ -15,7 +15,7 @@ import pytest
 from rich.console import Console
 
 from cli import engine_build, stack
-from cli.engine_build import CACHE_ENV, REPO, build, source_digest
+from cli.engine_build import CACHE_ENV, PACKAGES, REPO, build, source_digest
 from workers.compiled import NOT_BUILT, use_compiled_engine
 
 #: Runs the loader the way a worker's main() does, then reports what ``import domain`` loaded.
@@ -44,8 +44,9 @@ def run_worker(cache: Path) -> tuple[list[str], str]:
 
 
 def copy_sources(to: Path) -> Path:
-    """A copy of the repository's domain sources under ``to``."""
-    shutil.copytree(REPO / "domain", to / "domain", ignore=shutil.ignore_patterns("__pycache__"))
+    """A copy of the repository's sources of the build (domain, projections) under ``to``."""
+    for package in PACKAGES:
+        shutil.copytree(REPO / package, to / package, ignore=shutil.ignore_patterns("__pycache__"))
     return to
 
 
@@ -57,6 +58,13 @@ def test_the_digest_follows_the_sources(tmp_path: Path) -> None:
     assert source_digest(copy) == source_digest(REPO)
     with (copy / "domain" / "streams.py").open("a") as extra:
         extra.write("\n# an edit\n")
+    assert source_digest(copy) != source_digest(REPO)
+
+
+def test_the_digest_follows_the_projector_script(tmp_path: Path) -> None:
+    copy = copy_sources(tmp_path)
+    with (copy / "projections" / "apply.lua").open("a") as extra:
+        extra.write("\n-- an edit\n")
     assert source_digest(copy) != source_digest(REPO)
 
 
@@ -146,6 +154,33 @@ def test_the_worker_loads_the_compiled_build_when_it_exists() -> None:
     assert engine.startswith(str(built)) and not engine.endswith(".py"), engine
     assert plain == str(built / "domain" / "streams.py")  # not compiled, but from the same copy
     assert "using the compiled (mypyc) engine" in log
+
+
+PROJECTOR = """
+import logging, sys
+logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(message)s")
+from cli.engine_build import PROJECTOR_MODULE_NAMES
+from workers.compiled import use_compiled_engine
+print(use_compiled_engine(logging.getLogger("projector"), modules=PROJECTOR_MODULE_NAMES))
+import projections.orders, projections.writer
+print(projections.orders.__file__)
+print(projections.writer.__file__)
+"""
+
+
+def test_the_projector_loads_the_compiled_folds() -> None:
+    pytest.importorskip("mypyc")
+    built, note = build(engine_build.cache_root())
+    assert built is not None, note
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run(
+        [sys.executable, "-c", PROJECTOR], cwd=REPO, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    chosen, orders, writer = done.stdout.split()
+    assert chosen == str(built)
+    assert orders.startswith(str(built)) and not orders.endswith(".py"), orders
+    assert writer == str(built / "projections" / "writer.py")  # interpreted, from the same copy
 
 
 def test_the_worker_falls_back_when_nothing_is_built(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""The projector: the events topic into the Redis read models (``python -m workers.projector``).
+"""The projector: the events topic into the Redis read models (run by ``__main__``, which
+chooses the compiled build of the folds first).
 
 It runs on the shared consumer loop (``consumer.py``); its decisions are the pure folds of
 ``projections/``, applied by :class:`projections.writer.ProjectionWriter` - a batch's net
@@ -18,7 +19,6 @@ import contextlib
 import logging
 
 import redis.asyncio as aioredis
-import uvloop
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from redis.exceptions import RedisError
@@ -121,7 +121,8 @@ async def watermarks(
                 await asyncio.wait_for(offsets.stop(), 5)
 
 
-async def _main() -> None:
+async def main() -> None:
+    """Run the projector until SIGTERM."""
     from common.health import kafka_probe, redis_probe
     from event_store.mariadb import MariaDbEventStore
     from workers.service import Operations, run_worker, store_probe
@@ -150,7 +151,3 @@ async def _main() -> None:
             await client.aclose()
 
     await run_worker("projector", settings, body)
-
-
-if __name__ == "__main__":
-    uvloop.run(_main())

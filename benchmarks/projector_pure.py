@@ -1,0 +1,126 @@
+"""The projector's pure path on a dump of the pipeline's messages: CPU per order, no I/O.
+
+    .venv/bin/python -m benchmarks.projector_pure .cache/bench/pipeline50k.bin [--pure]
+
+The dump is ``benchmarks.projector_replay --dump``'s. Per events partition (keyed like the
+relay), in batches of ``--batch`` messages as the consumer loop fetches them, it runs what the
+live projector runs between Kafka and the socket: the wire filter, the decode, the
+:class:`~projections.writer.ProjectionWriter`'s chunks (fetch plan, folds, op stream) and the
+RESP packing of each script call - with no Redis (every document a fold asks for is absent, as
+in a fresh projection, and a chunk's script "returns" at once). ``process_time`` per stage,
+per order (placements in the dump). It loads the mypyc build of the folds as the projector
+does (``workers/compiled.py``; ``--pure``: the interpreted ones) and prints which ran. Far less
+noisy than the replay on a shared machine: it is one process's own CPU, no hand-offs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from cli.engine_build import PROJECTOR_MODULE_NAMES
+from workers.compiled import use_compiled_engine
+
+if "--pure" not in sys.argv:  # (before anything imports ``projections``)
+    use_compiled_engine(logging.getLogger("projector_pure"), modules=PROJECTOR_MODULE_NAMES)
+
+from benchmarks.projector_replay import PLACEMENTS, load
+from event_store.outbox import (
+    FoldInput,
+    fold_input_from_message,
+    header_filter,
+    partition_of,
+)
+from projections import orders as orders_module
+from projections.changes import Arg
+from projections.keys import Control
+from projections.resp import pack
+from projections.writer import APPLY_SHA, ProjectionWriter, tune_gc
+
+PARTITIONS = 4
+
+
+class _NoRedis:
+    """Just what the writer calls on its client, answered at once (nothing stored)."""
+
+    def register_script(self, _script: str) -> object:
+        return object()
+
+    async def incr(self, _key: str) -> int:
+        return 1
+
+    async def mget(self, keys: list[str]) -> list[None]:
+        return [None] * len(keys)
+
+
+class _PackOnly(ProjectionWriter):
+    """Packs each chunk's script call as the live writer does, and sends nothing."""
+
+    pack_s = 0.0
+
+    async def _send(self, body: list[Arg]) -> None:
+        started = time.process_time()
+        pack(["EVALSHA", APPLY_SHA, "0", *body])
+        _PackOnly.pack_s += time.process_time() - started
+
+
+async def _run(messages: list[tuple[bytes, bytes]], batch: int) -> dict[str, float]:
+    writer = _PackOnly(_NoRedis(), Control("pure"))  # type: ignore[arg-type]
+    inputs = writer.inputs()
+    search = header_filter(inputs.streams, inputs.types).search
+    by_partition: dict[int, list[bytes]] = defaultdict(list)
+    for key, value in messages:
+        by_partition[partition_of(key, PARTITIONS)].append(value)
+    for partition in by_partition:
+        await writer.claim(partition)
+    decode_s = apply_s = 0.0
+    _PackOnly.pack_s = 0.0
+    for partition, values in by_partition.items():
+        for start in range(0, len(values), batch):
+            fetched = values[start : start + batch]
+            began = time.process_time()
+            wanted = [v for v in fetched[:-1] if search(v)] + fetched[-1:]
+            events: list[FoldInput] = [fold_input_from_message(v) for v in wanted]
+            decoded = time.process_time()
+            await writer.apply(partition, events, start + len(fetched))
+            decode_s += decoded - began
+            apply_s += time.process_time() - decoded
+    pack_s = _PackOnly.pack_s
+    return {"decode_s": decode_s, "fold_encode_s": apply_s - pack_s, "pack_s": pack_s}
+
+
+def main() -> None:
+    """Run the pure path ``--repeat`` times; print one JSON line per run."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("dump", type=Path)
+    parser.add_argument("--batch", type=int, default=5000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--pure", action="store_true", help="the interpreted folds")
+    args = parser.parse_args()
+    messages = load(args.dump)
+    orders = sum(1 for _, v in messages if any(p in v[:200] for p in PLACEMENTS))
+    tune_gc()
+    compiled = not str(orders_module.__file__).endswith(".py")
+    for _ in range(args.repeat):
+        figures = asyncio.run(_run(messages, args.batch))
+        result: dict[str, Any] = {
+            "build": "mypyc" if compiled else "pure",
+            "orders": orders,
+            **{k[:-2] + "_us_per_order": round(v / orders * 1e6, 1) for k, v in figures.items()},
+            "total_us_per_order": round(sum(figures.values()) / orders * 1e6, 1),
+            "load": [round(x, 2) for x in os.getloadavg()],
+        }
+        print(orjson.dumps(result).decode())
+
+
+if __name__ == "__main__":
+    main()
