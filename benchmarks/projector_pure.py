@@ -44,7 +44,7 @@ from projections import orders as orders_module
 from projections.changes import Arg
 from projections.keys import Control
 from projections.resp import pack
-from projections.writer import APPLY_SHA, ProjectionWriter, tune_gc
+from projections.writer import APPLY_SHA, CHUNK, ProjectionWriter, tune_gc
 
 PARTITIONS = 4
 
@@ -66,15 +66,20 @@ class _PackOnly(ProjectionWriter):
     """Packs each chunk's script call as the live writer does, and sends nothing."""
 
     pack_s = 0.0
+    sent_bytes = 0
 
     async def _send(self, body: list[Arg]) -> None:
         started = time.process_time()
-        pack(["EVALSHA", APPLY_SHA, "0", *body])
+        packed = pack(["EVALSHA", APPLY_SHA, "0", *body])
         _PackOnly.pack_s += time.process_time() - started
+        _PackOnly.sent_bytes += len(packed)
 
 
-async def _run(messages: list[tuple[bytes, bytes]], batch: int) -> dict[str, float]:
-    writer = _PackOnly(_NoRedis(), Control("pure"))  # type: ignore[arg-type]
+async def _run(
+    messages: list[tuple[bytes, bytes]], batch: int, chunk: int
+) -> tuple[dict[str, float], dict[str, int]]:
+    """Seconds of CPU per stage; Redis commands and bytes the script calls carried."""
+    writer = _PackOnly(_NoRedis(), Control("pure"), chunk=chunk)  # type: ignore[arg-type]
     inputs = writer.inputs()
     search = header_filter(inputs.streams, inputs.types).search
     by_partition: dict[int, list[bytes]] = defaultdict(list)
@@ -83,7 +88,8 @@ async def _run(messages: list[tuple[bytes, bytes]], batch: int) -> dict[str, flo
     for partition in by_partition:
         await writer.claim(partition)
     decode_s = apply_s = 0.0
-    _PackOnly.pack_s = 0.0
+    _PackOnly.pack_s, _PackOnly.sent_bytes = 0.0, 0
+    ops = 0
     for partition, values in by_partition.items():
         for start in range(0, len(values), batch):
             fetched = values[start : start + batch]
@@ -91,18 +97,20 @@ async def _run(messages: list[tuple[bytes, bytes]], batch: int) -> dict[str, flo
             wanted = [v for v in fetched[:-1] if search(v)] + fetched[-1:]
             events: list[FoldInput] = [fold_input_from_message(v) for v in wanted]
             decoded = time.process_time()
-            await writer.apply(partition, events, start + len(fetched))
+            ops += await writer.apply(partition, events, start + len(fetched))
             decode_s += decoded - began
             apply_s += time.process_time() - decoded
     pack_s = _PackOnly.pack_s
-    return {"decode_s": decode_s, "fold_encode_s": apply_s - pack_s, "pack_s": pack_s}
+    figures = {"decode_s": decode_s, "fold_encode_s": apply_s - pack_s, "pack_s": pack_s}
+    return figures, {"ops": ops, "bytes": _PackOnly.sent_bytes}
 
 
 def main() -> None:
     """Run the pure path ``--repeat`` times; print one JSON line per run."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dump", type=Path)
-    parser.add_argument("--batch", type=int, default=5000)
+    parser.add_argument("--batch", type=int, default=5000, help="messages per fetch")
+    parser.add_argument("--chunk", type=int, default=CHUNK, help="events per script call")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--pure", action="store_true", help="the interpreted folds")
     args = parser.parse_args()
@@ -111,12 +119,14 @@ def main() -> None:
     tune_gc()
     compiled = not str(orders_module.__file__).endswith(".py")
     for _ in range(args.repeat):
-        figures = asyncio.run(_run(messages, args.batch))
+        figures, sent = asyncio.run(_run(messages, args.batch, args.chunk))
         result: dict[str, Any] = {
             "build": "mypyc" if compiled else "pure",
             "orders": orders,
             **{k[:-2] + "_us_per_order": round(v / orders * 1e6, 1) for k, v in figures.items()},
             "total_us_per_order": round(sum(figures.values()) / orders * 1e6, 1),
+            "redis_ops_per_order": round(sent["ops"] / orders, 2),
+            "bytes_per_order": round(sent["bytes"] / orders),
             "load": [round(x, 2) for x in os.getloadavg()],
         }
         print(orjson.dumps(result).decode())
