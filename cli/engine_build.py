@@ -5,13 +5,13 @@ outside the source tree.
     .venv/bin/python -m cli.engine_build   # the same, without the CLI
 
 The pure-Python packages stay the reference. The compiled copy of ``domain/`` and
-``projections/`` lives in a cache directory keyed by a digest of every file of both and of the
-mypy release (``.cache/mypyc/<digest>`` by default;
-``EXCHANGE_MYPYC_CACHE`` moves the root), reused until a source changes. ``exchange up`` builds it
-when missing, ``workers/compiled.py`` puts it first on ``sys.path`` of the matching and
-settlement workers and the projector, the matching benchmark and ``benchmarks/projector_pure.py`` time it, and
-``tests/unit/domain/test_compiled_build.py`` and ``tests/unit/projections/test_compiled_build.py``
-run the domain rulebook and the folds' tests against it.
+``projections/`` lives in a cache directory keyed by a digest of their sources and of the mypy
+release (``.cache/mypyc/<digest>`` by default; ``EXCHANGE_MYPYC_CACHE`` moves the root), reused
+until a source changes. ``exchange up`` builds it when missing, ``workers/compiled.py`` puts it
+first on ``sys.path`` of the matching and settlement workers and the projector, the matching
+benchmark and ``benchmarks/projector_pure.py`` time it, and the ``test_compiled_build.py`` of
+``tests/unit/domain`` and ``tests/unit/projections`` run the domain rulebook and the folds'
+tests against it.
 
 Only the modules of ``COMPILED_MODULES`` are compiled: the engine's, the account effects and
 ``fold_account_data`` the settlement worker spends its time in (``domain/account.py``,
