@@ -50,6 +50,7 @@ from event_store.planning import (
     EncodedEvent,
     EncodedStream,
     encode_append,
+    json_bytes,
 )
 from workers.settlement_resume import ACTOR
 
@@ -64,7 +65,7 @@ _ENTRY: Final = 6
 """Items per entry of :attr:`Bookings._journal`."""
 FEE_METADATA: Final = {"actor": ACTOR}
 """A batch's ``FeesNetted`` has many causes: each side's ``TradeSettled`` names its own."""
-_dumps: Final = orjson.dumps
+_dumps: Final = json_bytes
 _loads: Final = orjson.loads
 
 

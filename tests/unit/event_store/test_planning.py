@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import uuid
 
+import orjson
+
 from event_store import ANY, NO_STREAM, AppendResult, Checkpoint, NewEvent, StreamAppend
 from event_store.errors import DuplicateEventId, WrongExpectedVersion
-from event_store.planning import EncodedAppend, encode_append, plan_batch, replay_result
+from event_store.planning import (
+    EncodedAppend,
+    encode_append,
+    json_bytes,
+    plan_batch,
+    replay_result,
+)
 from event_store.upcasting import Upcasters
 
 
@@ -69,3 +77,13 @@ def test_upcasters_chain_until_the_latest_version() -> None:
     assert upcasters.upcast("E", 1, {"a": 1}) == (3, {"a": 1, "b": 2, "c": 3})
     assert upcasters.upcast("E", 3, {"a": 1}) == (3, {"a": 1})
     assert upcasters.upcast("F", 1, {"a": 1}) == (1, {"a": 1})
+
+
+def test_kept_json_is_the_same_bytes_as_orjson_writes_in_a_buffer_of_its_own() -> None:
+    values = [{"user_id": 7, "symbol": "ACME", "cash_delta": -100_100, "at": 2**62}, ["é", None]]
+
+    for value in values:
+        encoded = json_bytes(value)
+
+        assert encoded == orjson.dumps(value)
+        assert type(encoded) is bytes and orjson.loads(encoded) == value
