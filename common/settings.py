@@ -118,3 +118,11 @@ class ProjectorSettings(WorkerSettings):
     relay_name: str = "relay"
     """The relay's checkpoint: a caught-up partition reflects everything relayed."""
     watermark_interval_s: float = 0.1
+    projector_chunk: int = 0
+    """Events per apply-script call (0: ``projections.writer.CHUNK``), for measurements."""
+    batch_max: int = 20000
+    """Messages per fetch (of all claimed partitions): a lagging projector folds up to a
+    partition's whole share into one script call, where one order's placement, acceptance and
+    fills net into one document write and its index moves cancel out (the replay of the
+    pipeline's messages, batch 5,000 / chunk 1,000 -> 20,000 / 5,000: Redis 33-35 -> 27-28 µs
+    of CPU per order, the projector 80-87 -> 73; docs/benchmarks.md, session 6)."""

@@ -137,7 +137,9 @@ async def main() -> None:
             kafka=kafka_probe(settings.kafka_bootstrap),
             mariadb=store_probe(store),
         )
-        writer = ProjectionWriter(client, Control(settings.projection_prefix))
+        writer = ProjectionWriter(
+            client, Control(settings.projection_prefix), chunk=settings.projector_chunk
+        )
         projection_writer.tune_gc()
         worker = Projector(writer, settings.projector_group, settings.events_topic)
         metrics = consumer.ConsumerMetrics(ops.registry, worker.group)
