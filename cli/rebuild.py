@@ -219,14 +219,26 @@ async def _swap(job: Rebuild, store: StoreReader) -> int:
     return 1
 
 
+SHOWN = 600
+"""Characters of a differing value printed (a long list or zset is cut)."""
+
+
+def _shown(value: object) -> str:
+    """A differing value on one line, cut at ``SHOWN`` characters."""
+    text = repr(value)
+    return text if len(text) <= SHOWN else f"{text[:SHOWN]}... ({len(text)} characters)"
+
+
 async def _verify(job: Rebuild, store: StoreReader) -> int:
     try:
         for _ in range(CATCH_UP_ROUNDS * 4):
             state = await job.live_state()
             if state == "same":
                 differences = await job.compare()
-                for key in differences:
-                    console.print(f"[red]differs:[/] {key}")
+                for found in differences:
+                    console.print(f"[red]differs:[/] {found.key}")
+                    for side, value in (("live", found.live), ("rebuilt", found.rebuilt)):
+                        console.print(f"  {side}: {_shown(value)}", markup=False, highlight=False)
                 if differences:
                     return 1
                 console.print(f"[green]rebuilt and live keys are equal at {job.position}[/]")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 import orjson
@@ -58,6 +59,16 @@ for _, g in ipairs(p.gens) do
 end
 return 1
 """
+
+
+@dataclass(frozen=True, slots=True)
+class Difference:
+    """A key whose live and rebuilt values differ, both as the readers decode them
+    (``None``: absent), so a failed verify shows what is wrong, not only where."""
+
+    key: str
+    live: object
+    rebuilt: object
 
 
 class Rebuild:
@@ -145,16 +156,31 @@ class Rebuild:
                 state = "behind"
         return state
 
-    async def compare(self, limit: int = 20) -> list[str]:
+    async def compare(self, limit: int = 20) -> list[Difference]:
         """Keys whose value differs between the live and the rebuilt generations (up to
-        ``limit``), checkpoints aside."""
-        differences: list[str] = []
+        ``limit``), checkpoints aside, with both values as the readers decode them.
+
+        Each key's stored content is compared first, in one string per key made on the server
+        (:data:`FINGERPRINT_LUA`); only the few that differ are read and decoded, since forms
+        that differ may still read the same (``projections/records.py``)."""
+        differences: list[Difference] = []
         for name in self.projections:
-            live = await _dump(self._redis, self._control.space(name, self.live_gens[name]))
-            new = await _dump(self._redis, self._control.space(name, self.new_gens[name]))
-            for key in sorted(live.keys() | new.keys()):
-                if live.get(key) != new.get(key):
-                    differences.append(f"{name}:{key}")
+            bases = [
+                self._control.space(name, g) for g in (self.live_gens[name], self.new_gens[name])
+            ]
+            live, new = [await _fingerprints(self._redis, base) for base in bases]
+            names = live.keys() | new.keys()
+            unequal = {key for key in names if live.get(key) != new.get(key)}
+            # (a lifecycle reads its order's ids from the document: it reads differently too)
+            unequal |= {f":oe:{k[3:]}" for k in unequal if k.startswith(":o:")} & names
+            if not unequal:
+                continue
+            read_live, read_new = [await _read(self._redis, base, unequal) for base in bases]
+            for key in sorted(unequal):
+                if read_live.get(key) != read_new.get(key):
+                    differences.append(
+                        Difference(f"{name}:{key}", read_live.get(key), read_new.get(key))
+                    )
                     if len(differences) >= limit:
                         return differences
         return differences
@@ -174,25 +200,97 @@ class Rebuild:
         return deleted
 
 
-async def _dump(client: aioredis.Redis, base: str) -> dict[str, object]:
-    """Every key of a generation (relative name → comparable value), checkpoints aside."""
-    found: dict[str, object] = {}
+FINGERPRINT_LUA: Final = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local kind = redis.call('TYPE', key).ok
+  local parts = {}
+  if kind == 'string' then
+    parts = {redis.call('GET', key)}
+  elseif kind == 'hash' then
+    local flat = redis.call('HGETALL', key)
+    local at = {}
+    for j = 1, #flat, 2 do at[#at + 1] = j end
+    table.sort(at, function(a, b) return flat[a] < flat[b] end)
+    for _, j in ipairs(at) do
+      parts[#parts + 1] = flat[j]
+      parts[#parts + 1] = flat[j + 1]
+    end
+  elseif kind == 'zset' then
+    parts = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
+  elseif kind == 'list' then
+    parts = redis.call('LRANGE', key, 0, -1)
+  end
+  local enc = {kind}
+  for _, part in ipairs(parts) do enc[#enc + 1] = #part .. ':' .. part end
+  out[i] = table.concat(enc, ',')
+end
+return out
+"""
+"""Each key's kind and content in one string (hash fields sorted; zsets and lists in order):
+equal strings, equal values. One reply element per key instead of one per member."""
+FINGERPRINT_BATCH: Final = 500
+"""Keys per script call (a call holds Redis while it reads them)."""
+READ_BATCH: Final = 2000
+"""Differing keys read per pipeline (a ``TYPE`` and a read each)."""
+
+
+async def _fingerprints(client: aioredis.Redis, base: str) -> dict[str, bytes]:
+    """Every key of a generation (relative name → its content in one string), checkpoints
+    aside. A command and a reply element per key and member made comparing the generations
+    of a large stack (a million keys each) take most of ``rebuild --verify``."""
+    script = client.register_script(FINGERPRINT_LUA)
+    found: dict[str, bytes] = {}
+    batches: list[list[str]] = [[]]
     async for raw in client.scan_iter(match=f"{base}:*", count=2000):
         key = raw.decode()
-        name = key[len(base) :]
-        if name.startswith(":ck:"):
-            continue
-        kind_raw = await client.type(key)
-        kind = kind_raw.decode() if isinstance(kind_raw, bytes) else str(kind_raw)
-        if kind == "string":
-            found[name] = await client.get(key)
-        elif kind == "hash":
-            found[name] = await client.hgetall(key)
-        elif kind == "zset":
-            found[name] = await client.zrange(key, 0, -1, withscores=True)
-        elif kind == "list":
-            found[name] = await client.lrange(key, 0, -1)
-    return {name: _as_read(name, value, found) for name, value in found.items()}
+        if not key.startswith(":ck:", len(base)):
+            batches[-1].append(key)
+        if len(batches[-1]) >= FINGERPRINT_BATCH:
+            batches.append([])
+    for batch in batches:
+        if batch:
+            prints = await script(keys=batch)
+            found.update(zip((k[len(base) :] for k in batch), prints, strict=True))
+    return found
+
+
+async def _read(client: aioredis.Redis, base: str, names: set[str]) -> dict[str, object]:
+    """Some keys of a generation (relative names) as the readers decode them; absent ones
+    left out. A lifecycle (``:oe:``) reads its order's document too."""
+    wanted = set(names) | {":o:" + n[4:] for n in names if n.startswith(":oe:")}
+    found: dict[str, object] = {}
+    keys = [(base + n).encode() for n in sorted(wanted)]
+    for start in range(0, len(keys), READ_BATCH):
+        await _read_keys(client, base, keys[start : start + READ_BATCH], found)
+    return {n: _as_read(n, found[n], found) for n in names if n in found}
+
+
+_READS: Final = {
+    "string": lambda pipe, key: pipe.get(key),
+    "hash": lambda pipe, key: pipe.hgetall(key),
+    "zset": lambda pipe, key: pipe.zrange(key, 0, -1, withscores=True),
+    "list": lambda pipe, key: pipe.lrange(key, 0, -1),
+}
+
+
+async def _read_keys(
+    client: aioredis.Redis, base: str, keys: list[bytes], found: dict[str, object]
+) -> None:
+    """Read ``keys`` (of any kind) into ``found`` in two round trips."""
+    if not keys:
+        return
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.type(key)
+    kinds = [k.decode() if isinstance(k, bytes) else str(k) for k in await pipe.execute()]
+    readable = [(key, kind) for key, kind in zip(keys, kinds, strict=True) if kind in _READS]
+    pipe = client.pipeline(transaction=False)
+    for key, kind in readable:
+        _READS[kind](pipe, key)
+    values = await pipe.execute()
+    for (key, _), value in zip(readable, values, strict=True):
+        found[key.decode()[len(base) :]] = value
 
 
 def _as_read(name: str, value: Any, found: dict[str, Any]) -> object:

@@ -92,7 +92,11 @@ async def test_verify_finds_a_tampered_key(redis_client: aioredis.Redis, control
     await redis_client.set(f"{control.space('orders', 1)}:o:{some_order}", b"{}")
 
     # (its lifecycle entries read their order's ids from the document: they differ too)
-    assert await job.compare() == [f"orders::o:{some_order}", f"orders::oe:{some_order}"]
+    differences = await job.compare()
+    assert [d.key for d in differences] == [f"orders::o:{some_order}", f"orders::oe:{some_order}"]
+    shown, rebuilt = differences[0].live, differences[0].rebuilt
+    assert isinstance(shown, dict) and isinstance(rebuilt, dict)
+    assert (shown["order_id"], rebuilt["order_id"]) == (None, some_order)
 
 
 async def test_verify_reads_an_order_stored_in_the_object_form_as_its_compact_rebuild(
