@@ -256,9 +256,10 @@ class ProjectionWriter:
 
         The documents chunks closed are forgotten only once the whole batch landed. Forgotten
         when its own script returned, a chunk's closed document was also dropped from what
-        the next chunk, folded meanwhile, had made of it (an order amended to a new price
-        leaves the book and enters it again in one chunk): the chunk after that reloaded it
-        from Redis while the next chunk's script was still in flight, a stale entry.
+        the next chunk, folded meanwhile, had made of it (an amend that loses time priority,
+        to a new price or a larger quantity, takes the order out of the book and puts it
+        back in one chunk): the chunk after that reloaded it from Redis while the next
+        chunk's script was still in flight, a stale entry.
         """
         started = dict(claim.checkpoints)
         ops = 0
