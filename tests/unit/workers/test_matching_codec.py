@@ -35,7 +35,10 @@ from event_store.outbox import ORDER_SYMBOL, event_from_message
 from event_store.planning import encode_append, encoded_event
 from event_store.upcasting import Upcasters
 from workers.matching.codec import (
+    PLAIN_OUTPUTS,
     OutputRows,
+    event_data,
+    fill_data,
     input_from_event,
     input_from_message,
     metadata_of,
@@ -205,3 +208,37 @@ def test_a_request_with_unexpected_fields_is_refused_like_the_reference() -> Non
         input_from_event(event_from_message(value))
     with pytest.raises(DomainError):
         input_from_message(value)
+
+
+TEXT = st.text(max_size=8) | st.sampled_from(["ACME", "A,B", 'q"u,o', "\\", ",", "%s", "é\n"])
+INT = st.integers(-(2**63), 2**63 - 1)
+
+
+@st.composite
+def plain_outputs(draw: st.DrawFn) -> Event:
+    """Any plain output (every field drawn of its type), strings with commas and escapes too."""
+    cls: type[Event] = draw(st.sampled_from(PLAIN_OUTPUTS))
+    kinds = {"post_only": st.booleans(), "priority_kept": st.booleans(), "price": INT | st.none()}
+    values = [draw(kinds.get(name, TEXT if name in STRING_FIELDS else INT)) for name in cls.FIELDS]
+    event: Event = cls(*values)
+    return event
+
+
+STRING_FIELDS = {"symbol", "side", "order_type", "time_in_force", "reason"}
+
+
+@settings(max_examples=300, deadline=None)
+@given(plain_outputs())
+def test_spliced_event_json_is_the_to_dict_json(event: Event) -> None:
+    assert event_data(event) == orjson.dumps(event.to_dict())
+
+
+SIDES = st.sampled_from(["buy", "sell"]) | TEXT
+TRADES = st.builds(TradeExecuted, TEXT, INT, INT, INT, SIDES, *[INT] * 6, INT)
+
+
+@settings(max_examples=300, deadline=None)
+@given(TRADES)
+def test_spliced_fills_are_the_fills_to_dict_json(trade: TradeExecuted) -> None:
+    taker, maker = trade.fills()
+    assert fill_data(trade) == (orjson.dumps(taker.to_dict()), orjson.dumps(maker.to_dict()))
