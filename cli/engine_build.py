@@ -15,9 +15,10 @@ tests against it.
 
 Only the modules of ``COMPILED_MODULES`` are compiled: the engine's, the account effects and
 ``fold_account_data`` the settlement worker spends its time in (``domain/account.py``,
-``domain/folds.py``), and the projector's folds; the other modules of both packages (streams,
-instrument, values, ...; the projection writer, the readers, ...) are copied beside them as
-plain ``.py`` files and load from the build as well.
+``domain/folds.py``), the engine's snapshots (``domain/matching/snapshot.py``: the matching
+worker takes one every 50,000 inputs) and the projector's folds; the other modules of both
+packages (streams, instrument, values, ...; the projection writer, the readers, ...) are copied
+beside them as plain ``.py`` files and load from the build as well.
 
 This module imports nothing but the standard library: the workers import it before ``domain``.
 """
@@ -54,6 +55,7 @@ ENGINE_MODULES = [
     "domain/matching/batch.py",
     "domain/matching/fastpath.py",
     "domain/matching/engine.py",
+    "domain/matching/snapshot.py",
 ]
 #: The projector's pure folds and the stored forms they build (``simulation``: the read-side
 #: tests' and benchmarks' exchange); the writer (asyncio, Redis) stays interpreted.
