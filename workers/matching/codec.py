@@ -46,7 +46,13 @@ from domain.rejections import AmendRejected, BatchRejected, CancelRejected, Orde
 from event_store.ids import new_event_id_text
 from event_store.model import ANY, RecordedEvent
 from event_store.outbox import ORDER_SYMBOL
-from event_store.planning import NEW_SCHEMA_VERSION, EncodedAppend, EncodedEvent, EncodedStream
+from event_store.planning import (
+    NEW_SCHEMA_VERSION,
+    EncodedAppend,
+    EncodedEvent,
+    EncodedStream,
+    json_bytes,
+)
 from event_store.upcasting import Upcasters
 from workers.matching.shard import request_command
 
@@ -172,7 +178,9 @@ class _Spliced(NamedTuple):
     ``n`` values has ``n - 1`` commas, splitting it there gives each value's exact JSON, and
     ``template % parts`` (the keys written once, in ``FIELDS`` order) gives the bytes
     ``orjson.dumps(to_dict())`` would, without building a dict per event (a third of the
-    cost). Any other array (a comma in a string) takes the dict path: same bytes.
+    cost). Any other array (a comma in a string) takes the dict path: same bytes. The result is
+    a new object of its own size, not orjson's shrunk buffer, so the thousands of rows a batch
+    keeps until it commits do not fragment the heap (``event_store.planning.json_bytes``).
     """
 
     values: Callable[[Any], tuple[Any, ...]]
@@ -237,7 +245,7 @@ def fill_data(trade: TradeExecuted) -> tuple[bytes, bytes]:
             taker_template, taker_values, maker_template, maker_values = fills
             return taker_template % taker_values(parts), maker_template % maker_values(parts)
     taker, maker = trade.fills()
-    return _dumps(taker.to_dict()), _dumps(maker.to_dict())
+    return json_bytes(taker.to_dict()), json_bytes(maker.to_dict())
 
 
 def event_data(event: Event) -> bytes:
@@ -248,12 +256,15 @@ def event_data(event: Event) -> bytes:
         raw = _dumps(values(event))
         if raw.count(b",") == commas:
             return template % tuple(raw[1:-1].split(b","))
-    return _dumps(event.to_dict())
+    return json_bytes(event.to_dict())
 
 
 def metadata_of(correlation_id: Any, causation_id: str) -> bytes:
     """The JSON metadata of the outputs of one input."""
-    return _dumps({"correlation_id": correlation_id, "causation_id": causation_id, "actor": ACTOR})
+    # Kept in the rows until the batch commits: a buffer of its own size (``json_bytes``).
+    return json_bytes(
+        {"correlation_id": correlation_id, "causation_id": causation_id, "actor": ACTOR}
+    )
 
 
 class OutputRows:
