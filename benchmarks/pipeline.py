@@ -35,7 +35,7 @@ from cli.check import wait_until_drained
 from cli.profiles import PROFILES, Profile
 from cli.supervisor import Supervisor
 from client.loadgen import Driver, LoadConfig, LoadStats, Market, prepare
-from client.workload import Flow
+from client.workload import Flow, Mix
 from common.settings import InfraSettings
 from event_store.mariadb import MariaDbEventStore
 
@@ -79,7 +79,8 @@ async def phase(
 ) -> dict[str, Any]:
     """Run one load phase, wait for the drain; its figures and stats."""
     settings = monitor.settings
-    flow = Flow(market.symbols, len(market.users), config.seed, config.batch_size,
+    mix = Mix(max_open=args.max_open, stale_ticks=args.stale_ticks)
+    flow = Flow(market.symbols, len(market.users), config.seed, config.batch_size, mix,
                 tag=f"{market.tag}{label[0]}")  # fmt: skip
     driver = Driver(market, config, flow)
     monitor.mark(label)
@@ -237,6 +238,10 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--symbols", type=int, default=8)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--max-open", type=int, default=Mix().max_open,
+                        help="older resting orders kept per trader and symbol")  # fmt: skip
+    parser.add_argument("--stale-ticks", type=int, default=Mix().stale_ticks,
+                        help="a trader pulls its orders this far from the mid")  # fmt: skip
     parser.add_argument("--max-phase-s", type=float, default=3600.0)
     parser.add_argument("--drain-timeout", type=float, default=3600.0)
     parser.add_argument("--prefix", default="x", help="the read models' Redis key prefix")

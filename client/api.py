@@ -20,6 +20,7 @@ from client.models import (
     Account,
     BatchAccepted,
     Book,
+    CancelBatchRequested,
     Candle,
     Funded,
     Instrument,
@@ -185,6 +186,15 @@ class ExchangeClient:
         return cast(
             OrderChangeRequested, await self._command("DELETE", path, None, idempotency_key)
         )
+
+    async def cancel_batch(
+        self, order_ids: Sequence[int], *, idempotency_key: str | None = None
+    ) -> CancelBatchRequested:
+        """``POST /v1/orders/batch/cancel`` (at most 1000 ids; ``Conflict`` ``ORDER_NOT_OPEN``
+        only when none of them is open)."""
+        body = {"order_ids": list(order_ids)}
+        answer = await self._command("POST", "/v1/orders/batch/cancel", body, idempotency_key)
+        return cast(CancelBatchRequested, answer)
 
     async def amend_order(
         self,

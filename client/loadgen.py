@@ -177,6 +177,8 @@ class Driver:
 
     async def _send(self, action: Action) -> None:
         trader = self.market.users[action.user]
+        if isinstance(action, Place) and action.cancels:
+            await self._pull(trader, action.cancels)
         started = time.perf_counter()
         try:
             if isinstance(action, Cancel):
@@ -198,6 +200,26 @@ class Driver:
         finally:
             self.stats.requests += 1
             self.stats.accept_ms.append((time.perf_counter() - started) * 1000)
+
+    async def _pull(self, trader: ExchangeClient, order_ids: list[int]) -> None:
+        """Cancel a trader's stale orders in one request (those that filled meanwhile answer
+        ``not_open``: counted as late cancels)."""
+        stats = self.stats
+        started = time.perf_counter()
+        try:
+            answer = await trader.cancel_batch(order_ids)
+        except Conflict as late:  # (none of them was open any more)
+            stats.cancels_late += len(order_ids)
+            self._refused(late)
+        except ExchangeError as refused:
+            self._refused(refused)
+        else:
+            statuses = Counter(leg["status"] for leg in answer["orders"])
+            stats.cancels += statuses["cancel_requested"]
+            stats.cancels_late += len(order_ids) - statuses["cancel_requested"]
+        finally:
+            stats.requests += 1
+            stats.accept_ms.append((time.perf_counter() - started) * 1000)
 
     def _placed(
         self, action: Place, ids: list[int], answer: tuple[int, str | None], started: float

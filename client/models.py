@@ -79,6 +79,16 @@ class OrderChangeRequested(TypedDict):
     event_id: NotRequired[str | None]
 
 
+class CancelLeg(TypedDict):
+    order_id: int
+    status: Literal["cancel_requested", "not_open", "not_found"]
+
+
+class CancelBatchRequested(TypedDict):
+    orders: list[CancelLeg]
+    position: int
+
+
 class Book(TypedDict):
     symbol: str
     bids: list[Level]

@@ -199,6 +199,28 @@ class AmendRequest(Strict):
     price: Decimal | None = None
 
 
+class CancelBatchRequest(Strict):
+    """``POST /v1/orders/batch/cancel``."""
+
+    order_ids: Annotated[
+        list[Annotated[int, Field(ge=1, le=2**63 - 1)]], Field(min_length=1, max_length=1000)
+    ]
+
+
+class CancelLeg(BaseModel):
+    """What became of one order of a batch cancel."""
+
+    order_id: int
+    status: Literal["cancel_requested", "not_open", "not_found"]
+
+
+class CancelBatchRequested(BaseModel):
+    """A batch cancel: the open orders' cancels handed to the engine."""
+
+    orders: list[CancelLeg]
+    position: int
+
+
 class OrderChangeRequested(BaseModel):
     """A cancel or amend handed to the engine."""
 

@@ -1,4 +1,5 @@
-"""``POST /v1/orders``, ``POST /v1/orders/batch``, ``DELETE`` and ``PATCH /v1/orders/{id}``."""
+"""``POST /v1/orders``, ``POST /v1/orders/batch`` (and ``/batch/cancel``), ``DELETE`` and
+``PATCH /v1/orders/{id}``."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from command_api.schemas import (
     AmendRequest,
     BatchAccepted,
     BatchRequest,
+    CancelBatchRequest,
+    CancelBatchRequested,
     NewOrderRequest,
     OrderAccepted,
     OrderChangeRequested,
@@ -71,6 +74,23 @@ async def place_batch(
     claim = claim_of(request, str(user_id), key, body)
     legs = [terms(order) for order in body.orders]
     written = await orders.place_batch(context(request), user_id, legs, body.all_or_nothing, claim)
+    return render(written)
+
+
+@router.post(
+    "/batch/cancel",
+    status_code=202,
+    response_model=CancelBatchRequested,
+    responses=problems(403, 409),
+    summary="Cancel several open orders at once",
+)
+async def cancel_batch(
+    body: CancelBatchRequest, request: Request, user_id: CurrentUser, key: IdempotencyKey = None
+) -> Response:
+    """One answer per id (``cancel_requested``, ``not_open``, ``not_found``); ``409
+    ORDER_NOT_OPEN`` only when none of them is open."""
+    claim = claim_of(request, str(user_id), key, body)
+    written = await order_changes.cancel_orders(context(request), user_id, body.order_ids, claim)
     return render(written)
 
 

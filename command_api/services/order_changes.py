@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
+
 from command_api.idempotency import IdempotencyClaim, Outcome, Written
 from command_api.services import base
 from command_api.services.base import Context, Decision, commit, commit_with_account, run
@@ -12,7 +15,7 @@ from domain.errors import InvalidOrder, InvalidQuantity, OrderNotOpen
 from domain.folds import OrderView
 from domain.instrument import Instrument
 from domain.order_requests import AmendRequested, CancelRequested
-from event_store.model import StreamAppend
+from event_store.model import NewEvent, StreamAppend
 
 
 async def _open_order(ctx: Context, user_id: int, order_id: int) -> OrderView:
@@ -38,13 +41,59 @@ async def cancel_order(
             first = await _first_cancel_id(ctx, order_id)
             body |= {"position": view.cancel_position, "event_id": first}
             return Written(Outcome.ACCEPTED, body)
-        event = CancelRequested(view.symbol, order_id, user_id, ctx.clock())
-        request = base.event(event.event_type, event.to_dict(), user_id, view.symbol)
-        body["event_id"] = str(request.event_id)  # (what the engine's answer cites)
-        stream = StreamAppend(streams.order(order_id), [request], view.version)
+        stream = _cancel_request(view, user_id, ctx.clock())
+        body["event_id"] = str(stream.events[0].event_id)  # (what the engine's answer cites)
         return await commit(ctx, Decision(Outcome.ACCEPTED, body, [stream]), claim)
 
     return await run(ctx, claim, attempt, keys=(streams.order(order_id),))
+
+
+async def cancel_orders(
+    ctx: Context, user_id: int, order_ids: Sequence[int], claim: IdempotencyClaim | None
+) -> Written:
+    """Ask the engine to cancel several of the caller's orders in one append (a trader pulling
+    its stale quotes). Each id gets its own answer: ``cancel_requested`` (appended now, or
+    requested before), ``not_open`` or ``not_found`` (someone else's too). Only when none is
+    open does it refuse (``OrderNotOpen``), appending nothing.
+
+    The orders' streams are read in one statement (the repository coalesces tail reads) and
+    each request is appended at the version read, so an order that closed meanwhile conflicts
+    and the whole request is decided again.
+    """
+    ids = list(dict.fromkeys(order_ids))  # (a repeated id is one request)
+
+    async def attempt() -> Written:
+        views = await asyncio.gather(*(ctx.repo.order(order_id) for order_id in ids))
+        at = ctx.clock()
+        answers: list[dict[str, object]] = []
+        appends: list[StreamAppend] = []
+        earlier = 0  # (the latest position of a cancel requested before)
+        for order_id, view in zip(ids, views, strict=True):
+            status = "cancel_requested"
+            if view is None or view.user_id != user_id:
+                status = "not_found"
+            elif view.closed:
+                status = "not_open"
+            elif view.cancel_position is not None:
+                earlier = max(earlier, view.cancel_position)
+            else:
+                appends.append(_cancel_request(view, user_id, at))
+            answers.append({"order_id": order_id, "status": status})
+        body: dict[str, object] = {"orders": answers}
+        if appends:
+            return await commit(ctx, Decision(Outcome.ACCEPTED, body, appends), claim)
+        if earlier:
+            return Written(Outcome.ACCEPTED, body | {"position": earlier})
+        raise OrderNotOpen("none of the orders is open")
+
+    return await run(ctx, claim, attempt, keys=[streams.order(i) for i in ids])
+
+
+def _cancel_request(view: OrderView, user_id: int, at: int) -> StreamAppend:
+    """The ``CancelRequested`` of an open order, appended at the version it was read at."""
+    event = CancelRequested(view.symbol, view.order_id, user_id, at)
+    request: NewEvent = base.event(event.event_type, event.to_dict(), user_id, view.symbol)
+    return StreamAppend(streams.order(view.order_id), [request], view.version)
 
 
 async def amend_order(

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from client.loadgen import Pacer, loopback_only
-from client.workload import Cancel, Flow, Place, price_text
+from client.workload import Cancel, Flow, Mix, Place, price_text, price_ticks
 
 
 def _draw(flow: Flow, n: int) -> list[Place | Cancel]:
@@ -64,14 +64,55 @@ def test_cancels_name_orders_the_exchange_acknowledged_as_resting() -> None:
         if isinstance(action, Cancel):
             assert acknowledged.pop(action.order_id) == action.user
             continue
+        for pulled in action.cancels:
+            assert acknowledged.pop(pulled) == action.user
         leg = action.orders[0]
         flow.accepted(action.user, leg, i)
         if leg["type"] == "limit" and leg.get("time_in_force") == "GTC":
             acknowledged[i] = action.user
 
 
+def test_a_trader_pulls_its_orders_the_mid_left_behind_before_placing() -> None:
+    flow = Flow(["A"], 2, seed=5, mix=Mix(cancel=0.0, max_open=10**9))
+    prices: dict[int, tuple[int, str]] = {}
+    pulled = []
+    for i in range(20_000):
+        action = flow.next()
+        assert isinstance(action, Place)
+        mid = flow._mids["A"]
+        for order_id in action.cancels:
+            user, price = prices.pop(order_id)
+            assert user == action.user
+            pulled.append(abs(price_ticks(price) - mid))
+        flow.accepted(action.user, action.orders[0], i)
+        if action.orders[0].get("time_in_force") == "GTC":
+            prices[i] = (action.user, action.orders[0]["price"])
+
+    assert pulled and min(pulled) > 50  # (only what drifted past the quoting band)
+
+
+def test_a_trader_keeps_at_most_max_open_earlier_orders_per_symbol() -> None:
+    flow = Flow(["A", "B"], 4, seed=2, batch_size=30, mix=Mix(cancel=0.0, max_open=10))
+    open_orders: dict[tuple[int, str], set[int]] = {}
+    next_id = 0
+    for _ in range(400):
+        action = flow.next()
+        assert isinstance(action, Place)
+        key = (action.user, action.orders[0]["symbol"])
+        mine = open_orders.setdefault(key, set())
+        assert set(action.cancels) <= mine
+        mine -= set(action.cancels)
+        assert len(mine) <= 10  # (what it keeps before placing the new batch)
+        for leg in action.orders:
+            next_id += 1
+            flow.accepted(action.user, leg, next_id)
+            if leg["type"] == "limit" and leg.get("time_in_force") == "GTC":
+                mine.add(next_id)
+
+
 def test_prices_are_decimal_strings_of_ticks() -> None:
     assert [price_text(t) for t in (10_000, 9_987, 5)] == ["100.00", "99.87", "0.05"]
+    assert [price_ticks(price_text(t)) for t in (10_000, 9_987, 5)] == [10_000, 9_987, 5]
 
 
 def test_only_loopback_targets_are_loaded() -> None:
