@@ -36,6 +36,8 @@ T = TypeVar("T")
 
 WAIT_POLL_S: Final = 0.5
 """How often a waiting caller checks that the store's loop is still running."""
+DRAIN_S: Final = 5.0
+"""How long closing waits for the calls in flight (single statements) before cancelling them."""
 POOL_SIZE: Final = 8
 """Connections for reads (appends have the writer's two of their own)."""
 
@@ -69,6 +71,8 @@ class StoreThread:
         self._listeners: set[threading.Event] = set()
         self._listeners_lock = threading.Lock()
         self._closed = False
+        self._calls: set[asyncio.Task[Any]] = set()
+        """Callers' calls in flight (touched on the store's loop only)."""
 
     def run(self, call: Coroutine[Any, Any, T]) -> T:
         """Run ``call`` on the store's loop and wait for it; store errors as eventsourcing's."""
@@ -79,7 +83,7 @@ class StoreThread:
             call.close()
             raise es.InterfaceError("the exchange's event store is closed")
         try:
-            return self._wait(asyncio.run_coroutine_threadsafe(call, self._loop))
+            return self._wait(asyncio.run_coroutine_threadsafe(self._tracked(call), self._loop))
         except concurrent.futures.CancelledError as exc:  # close() cancelled it
             raise es.InterfaceError("the exchange's event store closed during the call") from exc
         except _CONFLICTS as exc:
@@ -92,6 +96,16 @@ class StoreThread:
             raise es.DataError(str(exc)) from exc
         except _REFUSED as exc:  # e.g. a missing table: the schema is not migrated
             raise es.ProgrammingError(str(exc)) from exc
+
+    async def _tracked(self, call: Coroutine[Any, Any, T]) -> T:
+        """Run a caller's call, known as in flight meanwhile (closing waits for it)."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._calls.add(task)
+        try:
+            return await call
+        finally:
+            self._calls.discard(task)
 
     def _wait(self, future: concurrent.futures.Future[T]) -> T:
         """The call's result; never blocks forever on a loop that has stopped.
@@ -126,14 +140,18 @@ class StoreThread:
                 event.set()
 
     async def _shut_down(self) -> None:
-        """Commit what is queued, then cancel the calls still running (their callers get
-        InterfaceError instead of waiting for a loop that is about to stop)."""
+        """Let the calls in flight finish (``DRAIN_S`` at most; later ones are refused), cancel
+        any still running (their callers get InterfaceError instead of waiting for a loop that
+        is about to stop), then commit what is queued and release the connections.
+
+        Cancelled first, a read could be cut while it checked a connection out or in: the
+        engine, disposed, never got it back and the collector found it later ("non-checked-in
+        connection", seen in the test runs after eventsourcing's suites closed recorders
+        whose reader threads were still reading)."""
+        await _finish(list(self._calls), DRAIN_S)
         await self.store.close()
         me = asyncio.current_task()
-        pending = [task for task in asyncio.all_tasks() if task is not me]
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        await _finish([task for task in asyncio.all_tasks() if task is not me], 0)
 
     def close(self) -> None:
         """Commit what is queued, release the connections and stop the loop."""
@@ -144,6 +162,16 @@ class StoreThread:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join()
         self._loop.close()
+
+
+async def _finish(pending: list[asyncio.Task[Any]], timeout_s: float) -> None:
+    """Wait up to ``timeout_s`` for ``pending``, then cancel those still running."""
+    if not pending:
+        return
+    _, running = await asyncio.wait(pending, timeout=timeout_s)
+    for task in running:
+        task.cancel()
+    await asyncio.gather(*running, return_exceptions=True)
 
 
 _shared: dict[str, tuple[StoreThread, int]] = {}
