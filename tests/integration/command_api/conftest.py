@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from event_store.mariadb import MariaDbEventStore
+
 ADMIN = {"Authorization": f"Bearer {os.environ.get('EXCHANGE_ADMIN_KEY', 'dev-admin-key')}"}
 
 
@@ -64,3 +66,11 @@ def assert_problem(resp: httpx.Response, status: int, code: str) -> None:
     body = resp.json()
     assert body["code"] == code and body["status"] == status
     assert {"type", "title", "detail"} <= body.keys()
+
+
+@pytest.fixture
+async def store() -> AsyncIterator[MariaDbEventStore]:
+    """The test stack's event store, read directly."""
+    store = MariaDbEventStore.from_url(os.environ["EXCHANGE_DATABASE_URL"], pool_size=2)
+    yield store
+    await store.close()

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
 
@@ -19,14 +16,6 @@ from tests.integration.command_api.conftest import (
 from tests.integration.command_api.test_orders_http import limit
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def store() -> AsyncIterator[MariaDbEventStore]:
-    """The test stack's event store, read directly."""
-    store = MariaDbEventStore.from_url(os.environ["EXCHANGE_DATABASE_URL"], pool_size=2)
-    yield store
-    await store.close()
 
 
 async def _place(api: httpx.AsyncClient, headers: dict[str, str], symbol: str) -> int:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -18,14 +16,6 @@ from event_store.mariadb import MariaDbEventStore
 from tests.integration.command_api.conftest import new_symbol, new_trader, unique
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def store() -> AsyncIterator[MariaDbEventStore]:
-    """The test stack's event store, read directly."""
-    store = MariaDbEventStore.from_url(os.environ["EXCHANGE_DATABASE_URL"], pool_size=2)
-    yield store
-    await store.close()
 
 
 async def test_fifty_concurrent_buys_never_spend_more_than_the_balance(
