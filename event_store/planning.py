@@ -37,8 +37,8 @@ def json_bytes(value: Any) -> bytes:
     thousands of those outputs alive, each next ``malloc`` searches the fragments the shrinks
     left, and a 300-byte ``TradeSettled`` cost 4-5 µs instead of 0.25 (12,000 kept per batch;
     0.6 µs with the copy, which the small-object allocator serves; see docs/benchmarks.md,
-    "Settlement on the compiled account rules"). The bytes are the same. (The settlement
-    worker's rows use it; other writers keep ``orjson.dumps`` until measured.)"""
+    "Settlement on the compiled account rules"). The bytes are the same. (The settlement and
+    matching workers' rows use it; other writers keep ``orjson.dumps`` until measured.)"""
     return bytes(memoryview(orjson.dumps(value)))
 
 

@@ -1,12 +1,11 @@
 """Load the mypyc-compiled build in a worker, or fall back to the pure-Python code, loudly.
 
 A worker's entry point calls :func:`use_compiled_engine` first, before anything imports
-``domain`` or ``projections``, and imports its own code afterwards::
+``domain`` or ``projections``, and imports its own code afterwards; :func:`run_on_build` is
+that sequence for the workers' ``main``::
 
     def main() -> None:
-        use_compiled_engine(log)
-        from workers.matching import run
-        ...
+        run_on_build(log, WorkerSettings().log_level, _main)  # _main imports the worker
 
 The build (``cli/engine_build.py``, made by ``exchange up`` or ``exchange build-engine``) is a
 copy of ``domain/`` and ``projections/`` with the engine modules and the projector's folds
@@ -21,7 +20,9 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 from cli.engine_build import ENGINE_MODULE_NAMES, PACKAGES, build_dir
 
@@ -105,3 +106,21 @@ def use_compiled_engine(
         return None
     logger.info("using the compiled (mypyc) engine", extra={"build": str(target)})
     return target
+
+
+def run_on_build(
+    logger: logging.Logger,
+    log_level: str,
+    main: Callable[[], Coroutine[Any, Any, None]],
+    modules: list[str] = ENGINE_MODULE_NAMES,
+) -> None:
+    """A worker's entry point: JSON-line logs named after ``logger``, the build chosen
+    (:func:`use_compiled_engine` with ``modules``), then ``main()`` on uvloop until it returns.
+    ``main`` imports the worker's own modules when it runs, after the build was chosen."""
+    import uvloop
+
+    from common.logging import configure_logging
+
+    configure_logging(logger.name, log_level)
+    use_compiled_engine(logger, modules=modules)
+    uvloop.run(main())

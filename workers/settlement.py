@@ -10,8 +10,6 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Final
 
-import uvloop
-
 if TYPE_CHECKING:
     from event_store.protocol import EventStore
     from workers.service import Operations
@@ -51,13 +49,10 @@ async def _main() -> None:
 
 def main() -> None:
     """Pick the domain build, then run the worker until SIGTERM."""
-    from common.logging import configure_logging
     from common.settings import WorkerSettings
-    from workers.compiled import use_compiled_engine
+    from workers.compiled import run_on_build
 
-    configure_logging("settlement", WorkerSettings().log_level)
-    use_compiled_engine(log)
-    uvloop.run(_main())
+    run_on_build(log, WorkerSettings().log_level, _main)
 
 
 if __name__ == "__main__":

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 
-import uvloop
-
 log = logging.getLogger("matching")
 
 GC_THRESHOLDS = (50_000, 50, 100)
@@ -43,13 +41,10 @@ async def _main() -> None:
 
 def main() -> None:
     """Pick the engine build, then run the worker until SIGTERM."""
-    from common.logging import configure_logging
     from common.settings import WorkerSettings
-    from workers.compiled import use_compiled_engine
+    from workers.compiled import run_on_build
 
-    configure_logging("matching", WorkerSettings().log_level)
-    use_compiled_engine(log)
-    uvloop.run(_main())
+    run_on_build(log, WorkerSettings().log_level, _main)
 
 
 if __name__ == "__main__":

@@ -4,23 +4,21 @@ from __future__ import annotations
 
 import logging
 
-import uvloop
-
 log = logging.getLogger("projector")
 
 
 def main() -> None:
     """Load the compiled folds (or warn and keep the pure ones), then run until SIGTERM."""
     from cli.engine_build import PROJECTOR_MODULE_NAMES
-    from common.logging import configure_logging
     from common.settings import ProjectorSettings
-    from workers.compiled import use_compiled_engine
+    from workers.compiled import run_on_build
 
-    configure_logging("projector", ProjectorSettings().log_level)
-    use_compiled_engine(log, modules=PROJECTOR_MODULE_NAMES)
-    from workers.projector.worker import main as run
+    async def run() -> None:
+        from workers.projector.worker import main as projector  # (after the build was chosen)
 
-    uvloop.run(run())
+        await projector()
+
+    run_on_build(log, ProjectorSettings().log_level, run, PROJECTOR_MODULE_NAMES)
 
 
 if __name__ == "__main__":
