@@ -30,6 +30,9 @@ from event_store.sql import (
     INSERT_CHECKPOINTS,
     LAST_POSITION,
     STREAM_VERSIONS,
+    STREAMS_PER_READ,
+    range_params,
+    stream_ranges,
     versions_of,
 )
 from event_store.upcasting import Upcasters
@@ -38,39 +41,34 @@ from event_store.writer import GroupCommitWriter
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-_FROM_VERSIONS: Final = (
-    " FROM JSON_TABLE(%s, '$[*]' COLUMNS (sid VARCHAR(200) PATH '$[0]', v INT PATH '$[1]')) AS w"
-    " JOIN events AS e ON e.stream_id = w.sid AND e.stream_version >= w.v"
-)
-READ_STREAMS: Final = (
-    "SELECT e.position, e.stream_id, e.stream_version, e.event_id, e.type, e.schema_version,"
-    " e.data, e.metadata, e.recorded_at" + _FROM_VERSIONS + " ORDER BY e.position"
-)
-"""Many streams from their own versions (:meth:`MariaDbEventStore.read_streams`)."""
+READ_STREAMS: Final = f"SELECT {EVENT_COLUMNS} FROM events WHERE {{ranges}} ORDER BY position"
+"""Many streams from their own versions (:meth:`MariaDbEventStore.read_streams`); ``{ranges}``
+is :func:`event_store.sql.stream_ranges`."""
 READ_STREAM_TAILS: Final = (
-    "SELECT e.position, e.stream_id, e.stream_version, e.type, e.schema_version, e.data"
-    + _FROM_VERSIONS
+    "SELECT position, stream_id, stream_version, type, schema_version, data FROM events"
+    " WHERE {ranges}"
 )
 """The same, only what a fold reads (:meth:`MariaDbEventStore.read_stream_tails`), and in no
-order: ``ORDER BY e.position`` over the join made MariaDB materialize the rows (a BLOB column:
-an Aria temporary table) and filesort them, and one such statement crashed MariaDB 10.11.19 in
+order: ``ORDER BY position`` made MariaDB materialize the rows (a BLOB column: an Aria temporary
+table) and filesort them, and one such statement (then a join) crashed MariaDB 10.11.19 in
 ``free_tmp_table`` (SIGSEGV, 2026-12-02, while the command API's coalesced tail reads ran at
-256 requests in flight). Without it the plan is a plain nested loop over the streams' index;
-each stream's events are put in version order in Python."""
+256 requests in flight). Each stream's events are put in version order in Python."""
 _VERSION_OF: Final = itemgetter(1)
 """A ``StoredData``'s ``stream_version``."""
 READ_ONE_TAIL: Final = (
     "SELECT position, stream_id, stream_version, type, schema_version, data FROM events"
     " WHERE stream_id = %s AND stream_version >= %s ORDER BY stream_version"
 )
-"""The same for one stream (the command API's cancels and account catch-ups): no JSON table."""
+"""The same for one stream (the command API's cancels and account catch-ups)."""
 LOAD_SNAPSHOTS: Final = (
     "SELECT s.stream_id, s.version, s.type, s.schema_version, s.state FROM JSON_TABLE(%s,"
     " '$[*]' COLUMNS (sid VARCHAR(200) PATH '$')) AS w JOIN snapshots AS s"
-    " ON s.stream_id = w.sid AND s.version = (SELECT MAX(version) FROM snapshots"
-    " WHERE stream_id = w.sid)"
+    " ON s.stream_id = w.sid AND s.version = (SELECT version FROM snapshots"
+    " WHERE stream_id = w.sid ORDER BY version DESC LIMIT 1)"
 )
-"""The newest snapshot of many streams (:meth:`MariaDbEventStore.load_snapshots`)."""
+"""The newest snapshot of many streams (:meth:`MariaDbEventStore.load_snapshots`; one dive per
+stream, not ``MAX(version)``, which walks all of a stream's snapshots: see
+:data:`event_store.sql.STREAM_VERSIONS`)."""
 
 
 class MariaDbEventStore:
@@ -134,35 +132,41 @@ class MariaDbEventStore:
     async def read_streams(
         self, from_versions: Mapping[str, int]
     ) -> dict[str, list[RecordedEvent]]:
-        """See :meth:`event_store.protocol.EventStore.read_streams`.
-
-        One statement: the (stream, from-version) pairs go in as a JSON table joined on the
-        ``(stream_id, stream_version)`` key (a UNION of one SELECT per stream cost ~4x more).
-        """
+        """See :meth:`event_store.protocol.EventStore.read_streams` (a statement per
+        :data:`~event_store.sql.STREAMS_PER_READ` streams, a key range each)."""
         found: dict[str, list[RecordedEvent]] = {stream_id: [] for stream_id in from_versions}
-        if not from_versions:
-            return found
-        for row in await self._fetch(READ_STREAMS, (_pairs(from_versions),)):
-            event = self._recorded(row)
-            found[event.stream_id].append(event)
+        for part in _parts(from_versions):
+            sql = READ_STREAMS.format(ranges=stream_ranges(len(part)))
+            for row in await self._fetch(sql, tuple(range_params(part))):
+                event = self._recorded(row)
+                found[event.stream_id].append(event)
         return found
 
     async def read_stream_tails(
         self, from_versions: Mapping[str, int]
     ) -> dict[str, list[StoredData]]:
-        """See :meth:`event_store.protocol.EventStore.read_stream_tails` (one statement, as
-        :meth:`read_streams`: the (stream, from-version) pairs joined as a JSON table)."""
+        """See :meth:`event_store.protocol.EventStore.read_stream_tails` (as
+        :meth:`read_streams`: a key range per stream)."""
         found: dict[str, list[StoredData]] = {stream_id: [] for stream_id in from_versions}
-        if not from_versions:
-            return found
         if len(from_versions) == 1:
-            rows = await self._fetch(READ_ONE_TAIL, next(iter(from_versions.items())))
+            parts: list[list[Any]] = [
+                await self._fetch(READ_ONE_TAIL, next(iter(from_versions.items())))
+            ]
         else:
-            rows = await self._fetch(READ_STREAM_TAILS, (_pairs(from_versions),))
+            parts = [
+                await self._fetch(
+                    READ_STREAM_TAILS.format(ranges=stream_ranges(len(part))),
+                    tuple(range_params(part)),
+                )
+                for part in _parts(from_versions)
+            ]
         upcast, loads = self._upcasters.upcast, orjson.loads
-        for position, stream_id, version, event_type, schema_version, data in rows:
-            payload = upcast(event_type, schema_version, loads(data))[1]
-            found[stream_id].append(StoredData(int(position), int(version), event_type, payload))
+        for rows in parts:
+            for position, stream_id, version, event_type, schema_version, data in rows:
+                payload = upcast(event_type, schema_version, loads(data))[1]
+                found[stream_id].append(
+                    StoredData(int(position), int(version), event_type, payload)
+                )
         if len(from_versions) > 1:  # (READ_STREAM_TAILS has no ORDER BY; see there)
             for events in found.values():
                 events.sort(key=_VERSION_OF)
@@ -317,9 +321,13 @@ def event_from_row(row: Any, upcasters: Upcasters) -> RecordedEvent:
     )
 
 
-def _pairs(from_versions: Mapping[str, int]) -> str:
-    """``[[stream_id, from_version], ...]`` as the JSON the statements' JSON_TABLE reads."""
-    return orjson.dumps([[s, v] for s, v in from_versions.items()]).decode()
+def _parts(from_versions: Mapping[str, int]) -> list[dict[str, int]]:
+    """``from_versions`` in parts of at most :data:`~event_store.sql.STREAMS_PER_READ`."""
+    items = list(from_versions.items())
+    return [
+        dict(items[start : start + STREAMS_PER_READ])
+        for start in range(0, len(items), STREAMS_PER_READ)
+    ]
 
 
 def _utc(value: datetime) -> datetime:
