@@ -24,8 +24,8 @@ Per projection and generation (``<P>`` = ``x:<projection><gen>``):
   id (capped), ``cd:<SYM>:<interval>`` zset of candle buckets, ``cv:<SYM>:<interval>:<bucket>``
   hash of one candle
 * orders: ``o:<order_id>`` the order's state, ``oe:<order_id>`` list of its lifecycle
-  entries (both JSON arrays: ``projections/records.py``), ``uo:<user_id>:<status|*>:<SYM|*>``
-  zsets of order ids (score = order id)
+  entries (both JSON arrays: ``projections/records.py``), ``uo:<user_id>:*:<SYM|*>`` and
+  ``uo:<user_id>:<status>:*`` zsets of order ids (score = order id)
 * accounts: ``ac:<user_id>`` JSON of balances, ``lg:<user_id>`` zset of ledger entries (JSON
   arrays) by position
 * refdata: ``users`` hash user id → JSON, ``auth`` hash sha256(api key) → user id, ``ins``
@@ -143,7 +143,8 @@ class Space:
         return f"{self.base}:oe:{order_id}"
 
     def user_orders(self, user_id: int, status: str = ANY, symbol: str = ANY) -> str:
-        """Zset of a user's order ids, optionally of one status and/or symbol."""
+        """Zset of a user's order ids, optionally of one status or of one symbol (the fold
+        writes no index of a status and a symbol both)."""
         return f"{self.base}:uo:{user_id}:{status}:{symbol}"
 
     # accounts

@@ -151,17 +151,20 @@ def _evolve(state: dict[str, Any], event: StoredEvent) -> None:
 
 
 def _index(state: dict[str, Any], before: str | None, space: Space, out: Changes) -> None:
-    """Keep the user's order indexes in step with the order's status."""
+    """Keep the user's order indexes in step with the order's status: every order in
+    ``uo:<user>:*:*`` and ``uo:<user>:*:<SYM>`` from its placement on, and in the index of its
+    current status (``uo:<user>:<status>:*``). There is no index per status *and* symbol: the
+    reader filters one of the two it has (:func:`projections.user_reads.orders`). It cost a
+    third of the indexes' zset writes (4 members at placement and 4 per status change before,
+    3 and 2 now), the costliest commands of the apply script (``INFO commandstats``)."""
     status = state["status"]
     if before == status:
         return
-    user_id, symbol, score = state["user_id"], state["symbol"], state["order_id"]
+    user_id, score = state["user_id"], state["order_id"]
     member = str(score)
     if before is None:
         out.zadd(space.user_orders(user_id), member, score)
-        out.zadd(space.user_orders(user_id, ANY, symbol), member, score)
+        out.zadd(space.user_orders(user_id, ANY, state["symbol"]), member, score)
     else:
         out.zrem(space.user_orders(user_id, before), member)
-        out.zrem(space.user_orders(user_id, before, symbol), member)
     out.zadd(space.user_orders(user_id, status), member, score)
-    out.zadd(space.user_orders(user_id, status, symbol), member, score)

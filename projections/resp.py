@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 from collections import deque
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -33,6 +33,12 @@ def encode(args: tuple[bytes | str | int, ...]) -> bytes:
     return b"".join(parts)
 
 
+_HEADS: Final = [b"\r\n$%d\r\n" % size for size in range(4096)]
+"""Argument headers (with the previous argument's CRLF) of every length below 4096, made once:
+looking one up costs a third of formatting it (the projector's apply calls: ~40 arguments per
+order, 8.7 -> 5.7 µs of CPU per order to pack them)."""
+
+
 def pack(args: Sequence[bytes | str]) -> bytes:
     """A command of byte and text arguments in RESP (for commands with thousands of arguments:
     the projector's apply script). Each argument's header and the previous one's CRLF are one
@@ -40,7 +46,11 @@ def pack(args: Sequence[bytes | str]) -> bytes:
     formatted string first: ~25 % faster than formatting each ``$len CRLF data CRLF``."""
     data = [arg.encode() if isinstance(arg, str) else arg for arg in args]
     parts: list[bytes] = [b""] * (2 * len(data))
-    parts[0::2] = [b"\r\n$%d\r\n" % len(item) for item in data]
+    heads = _HEADS
+    try:
+        parts[0::2] = [heads[len(item)] for item in data]
+    except IndexError:  # (an argument of 4096 bytes or more)
+        parts[0::2] = [b"\r\n$%d\r\n" % len(item) for item in data]
     parts[1::2] = data
     return b"*%d%b\r\n" % (len(data), b"".join(parts))
 

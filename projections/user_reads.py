@@ -12,7 +12,7 @@ import orjson
 
 from domain.instrument import Instrument
 from projections import render
-from projections.keys import ACCOUNTS, ANY, ORDERS
+from projections.keys import ACCOUNTS, ANY, ORDERS, Space
 from projections.reads import ReadModels
 from projections.records import decode_ledger, decode_lifecycle, decode_order
 
@@ -77,12 +77,57 @@ async def orders(
     ``before`` is an order id: the page continues below it (ids are time-ordered).
     """
     space = await models.space(ORDERS)
+    if status is not None and symbol is not None:
+        states = await _orders_of_both(models, space, user_id, status, symbol, limit, before)
+        return [await _order_view(models, state) for state in states]
     index = space.user_orders(user_id, status or ANY, symbol or ANY)
     ids = await models.page(index, before, limit)
     if not ids:
         return []
     docs = await models.redis.mget([space.order(int(i)) for i in ids])
     return [await _order_view(models, decode_order(doc)) for doc in docs if doc is not None]
+
+
+SCAN_PAGE: Final = 200
+"""Order ids read per round trip while filtering an index by the other criterion."""
+
+
+async def _orders_of_both(
+    models: ReadModels,
+    space: Space,
+    user_id: int,
+    status: str,
+    symbol: str,
+    limit: int,
+    before: int | None,
+) -> list[dict[str, Any]]:
+    """The user's orders of ``status`` and ``symbol``, newest first: the smaller of the status's
+    and the symbol's index, paged and filtered by the documents (no index holds both)."""
+    by_status, by_symbol = (
+        space.user_orders(user_id, status),
+        space.user_orders(user_id, ANY, symbol),
+    )
+    pipe = models.redis.pipeline(transaction=False)
+    pipe.zcard(by_status)
+    pipe.zcard(by_symbol)
+    sizes = await pipe.execute()
+    index = by_status if sizes[0] <= sizes[1] else by_symbol
+    found: list[dict[str, Any]] = []
+    page = max(limit, SCAN_PAGE)
+    while len(found) < limit:
+        ids = await models.page(index, before, page)
+        if not ids:
+            break
+        docs = await models.redis.mget([space.order(int(i)) for i in ids])
+        for doc in docs:
+            if doc is not None:
+                state = decode_order(doc)
+                if state["status"] == status and state["symbol"] == symbol:
+                    found.append(state)
+        if len(ids) < page:
+            break
+        before = int(ids[-1])
+    return found[:limit]
 
 
 async def order_events(

@@ -118,7 +118,7 @@ def test_a_cancelled_order_closes_with_its_reason_and_leaves_the_cache() -> None
     state = decode_order(out.docs[SPACE.order(order_id)] or b"")
     assert (state["status"], state["reason"], state["remaining"]) == ("cancelled", "USER", 0)
     assert SPACE.order(order_id) in out.evict
-    assert out.zsets[SPACE.user_orders(1, "cancelled", "ACME")] == {str(order_id): order_id}
+    assert out.zsets[SPACE.user_orders(1, "cancelled")] == {str(order_id): order_id}
     assert SPACE.user_orders(1, "accepted") not in out.zsets
 
 
