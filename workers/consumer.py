@@ -76,10 +76,17 @@ class ConsumerMetrics:
             registry=registry,
         )
         self._group = group
+        self.behind: dict[int, float] = {}
+        """Partitions whose last batch left messages behind it: when it was applied
+        (``time.monotonic()``). A partition leaves once a batch reaches its high water."""
 
     def lag(self, partition: int, value: int) -> None:
         """Record a partition's lag (messages between the next offset and the high water)."""
         self._lag.labels(self._group, str(partition)).set(value)
+        if value > 0:
+            self.behind[partition] = time.monotonic()
+        else:
+            self.behind.pop(partition, None)
 
 
 class _Partitions(ConsumerRebalanceListener):  # type: ignore[misc]
