@@ -8,12 +8,14 @@ restarts. Rejections append nothing and are therefore not recorded: resending re
 The record is the HTTP edge's response (``status`` and ``body``): the edge hands the status it
 gives each :class:`Outcome` to the claim, and a replay reads the outcome back from it, so the
 same request answers the same status and body again without the use cases knowing statuses.
+A batch's record names its batch instead of holding the body (``IdempotentBatchResponseRecorded``,
+see :func:`batch_body`): the batch's ``BatchPlaced`` holds everything the body says.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -22,7 +24,7 @@ import orjson
 
 from command_api.services.errors import IdempotencyKeyReused
 from domain import streams
-from domain.registry_events import IdempotentResponseRecorded
+from domain.registry_events import IdempotentBatchResponseRecorded, IdempotentResponseRecorded
 from event_store.model import NO_STREAM, NewEvent, StreamAppend
 from event_store.protocol import EventStore
 
@@ -91,18 +93,53 @@ async def replay(store: EventStore, claim: IdempotencyClaim | None) -> Written |
     if not events:
         return None
     recorded = events[0]
-    if recorded.data["request_hash"] != claim.request_hash:
+    data = recorded.data
+    if data["request_hash"] != claim.request_hash:
         raise IdempotencyKeyReused("This Idempotency-Key was used for another request.")
-    body = {**recorded.data["body"], "position": recorded.position}
-    return Written(_outcome(claim, int(recorded.data["status"])), body, replayed=True)
+    if recorded.type == streams.IDEMPOTENT_BATCH_RESPONSE_RECORDED:
+        body = await _recorded_batch_body(store, data["batch_id"])
+    else:
+        body = dict(data["body"])
+    body["position"] = recorded.position
+    return Written(_outcome(claim, int(data["status"])), body, replayed=True)
 
 
-def record(claim: IdempotencyClaim, outcome: Outcome, body: dict[str, Any]) -> StreamAppend:
-    """The append that records ``body`` (without its position) as the key's response."""
-    response = IdempotentResponseRecorded(claim.request_hash, claim.statuses[outcome], body)
+def record(
+    claim: IdempotencyClaim, outcome: Outcome, body: dict[str, Any], batch_id: int | None = None
+) -> StreamAppend:
+    """The append that records ``body`` (without its position) as the key's response; or, for
+    the batch ``batch_id`` whose ``BatchPlaced`` the same append holds, the batch it gives."""
+    status = claim.statuses[outcome]
+    response: IdempotentResponseRecorded | IdempotentBatchResponseRecorded
+    if batch_id is None:
+        response = IdempotentResponseRecorded(claim.request_hash, status, body)
+    else:
+        response = IdempotentBatchResponseRecorded(claim.request_hash, status, batch_id)
     return StreamAppend(
         claim.stream_id, [NewEvent(response.event_type, response.to_dict())], NO_STREAM
     )
+
+
+def batch_body(batch_id: int, legs: Iterable[Mapping[str, Any]], event_id: str) -> dict[str, Any]:
+    """The response body (without its position) of the batch ``batch_id`` whose ``BatchPlaced``
+    (event ``event_id``) holds the stored ``legs``: the first response and a replay's."""
+    orders = [
+        {
+            "order_id": leg["order_id"],
+            "client_order_id": leg.get("client_order_id"),
+            "status": "accepted",
+        }
+        for leg in legs
+    ]
+    return {"batch_id": batch_id, "orders": orders, "event_id": event_id}
+
+
+async def _recorded_batch_body(store: EventStore, batch_id: int) -> dict[str, Any]:
+    """The body recorded by reference: rebuilt from the batch's ``BatchPlaced``."""
+    placed = await store.read_stream(streams.batch(batch_id), limit=1)
+    if not placed:
+        raise LookupError(f"batch {batch_id} of an idempotent response is not in the store")
+    return batch_body(batch_id, placed[0].data["orders"], str(placed[0].event_id))
 
 
 def _outcome(claim: IdempotencyClaim, status: int) -> Outcome:

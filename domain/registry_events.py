@@ -8,11 +8,14 @@ store already and must never change shape. None of them is an engine input.
   user's stream, the name's uniqueness stream and the key-hash stream.
 * ``InstrumentListed``: ``Instrument.to_dict()`` and the listing time.
 * ``OrderPlacedInBatch``: a batch leg on its order stream (``OrderPlaced``'s fields and the
-  ``batch_id``); the engine gets the legs inside ``BatchPlaced`` instead.
+  ``batch_id``, without ``PLACED_DEFAULTS`` values); the engine gets the legs inside
+  ``BatchPlaced`` instead.
 * ``ClientOrderIdClaimed``: the first order of a user's ``client_order_id``.
 * ``IdempotentResponseRecorded``: the response an ``Idempotency-Key`` gets again, as the HTTP
   edge gave it (``status`` and ``body``; ``body`` is a JSON object, so this event is not
   hashable).
+* ``IdempotentBatchResponseRecorded``: the same for a batch, whose response body is rebuilt from
+  its ``BatchPlaced`` (appended together with it) instead of stored a second time.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from mypy_extensions import mypyc_attr
 from domain.commands import OrderType, Side, TimeInForce
 from domain.events import Event, register
 from domain.instrument import Instrument, SelfTradeMode
-from domain.order_requests import OrderPlaced
+from domain.order_requests import PLACED_DEFAULTS, OrderPlaced
 
 
 @mypyc_attr(acyclic=True)
@@ -143,6 +146,7 @@ class OrderPlacedInBatch(Event):
         "user_id",
     )
     FIELDS = (*OrderPlaced.FIELDS, "batch_id")
+    DEFAULTS = PLACED_DEFAULTS
 
     def __init__(
         self,
@@ -246,6 +250,36 @@ class IdempotentResponseRecorded(Event):
         self.body: Final = body
 
 
+@mypyc_attr(acyclic=True)
+class IdempotentBatchResponseRecorded(Event):
+    """The first response to an ``Idempotency-Key`` that placed batch ``batch_id``.
+
+    Its body is not stored: the batch's ``BatchPlaced``, appended with this record, gives it
+    again (``batch_id``, each leg's ``order_id``, ``client_order_id`` and ``"accepted"``, and
+    its ``event_id``). Stored in full it was ~50 bytes per order (~5 kB per batch of 100).
+    """
+
+    __slots__ = ("batch_id", "request_hash", "status")
+    FIELDS = ("request_hash", "status", "batch_id")
+
+    def __init__(self, request_hash: str, status: int, batch_id: int) -> None:
+        self.request_hash: Final = request_hash
+        self.status: Final = status
+        self.batch_id: Final = batch_id
+
+
+def placed_in_batch_data(
+    leg: dict[str, Any], user_id: int, at: int, batch_id: int
+) -> dict[str, Any]:
+    """``OrderPlacedInBatch``'s stored data for a leg as ``stored_leg`` gave it: the leg, its
+    ``user_id`` and ``at``, and the ``batch_id`` (``PLACED_DEFAULTS`` values left out)."""
+    data = {"symbol": leg["symbol"], "order_id": leg["order_id"], "user_id": user_id}
+    data.update(leg)  # (the keys already there keep their place: ``FIELDS`` order)
+    data["at"] = at
+    data["batch_id"] = batch_id
+    return data
+
+
 register(
     UserRegistered,
     UsernameClaimed,
@@ -254,4 +288,5 @@ register(
     OrderPlacedInBatch,
     ClientOrderIdClaimed,
     IdempotentResponseRecorded,
+    IdempotentBatchResponseRecorded,
 )

@@ -13,7 +13,8 @@ Every write is one atomic append over the streams it touches, each with an expec
   ``AmendRequested``, then the engine's events
 * ``batch-<batch_id>``: ``BatchPlaced`` (the engine's one command for a batch)
 * ``client-order-<user_id>-<client_order_id>``: ``ClientOrderIdClaimed``
-* ``idempotency-<scope>-<sha256 of the key>``: ``IdempotentResponseRecorded``
+* ``idempotency-<scope>-<sha256 of the key>``: ``IdempotentResponseRecorded`` (or, for a batch,
+  ``IdempotentBatchResponseRecorded``)
 * ``matching-<partition>``: the matching worker's ``MatchingInputConsumed`` (one per batch of
   inputs; its expected version fences a worker that lost the partition) and engine snapshots
 * ``settlement-<partition>``: the settlement worker's ``SettlementInputConsumed`` (the same)
@@ -27,6 +28,7 @@ from typing import Final
 from domain.registry_events import (
     ApiKeyIssued,
     ClientOrderIdClaimed,
+    IdempotentBatchResponseRecorded,
     IdempotentResponseRecorded,
     InstrumentListed,
     OrderPlacedInBatch,
@@ -42,6 +44,7 @@ INSTRUMENT_LISTED: Final[str] = InstrumentListed.__name__
 ORDER_PLACED_IN_BATCH: Final[str] = OrderPlacedInBatch.__name__
 CLIENT_ORDER_ID_CLAIMED: Final[str] = ClientOrderIdClaimed.__name__
 IDEMPOTENT_RESPONSE_RECORDED: Final[str] = IdempotentResponseRecorded.__name__
+IDEMPOTENT_BATCH_RESPONSE_RECORDED: Final[str] = IdempotentBatchResponseRecorded.__name__
 
 
 def user(user_id: int) -> str:

@@ -20,6 +20,9 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from domain import streams
+from domain.events import Event, with_defaults
+from domain.order_requests import OrderPlaced
+from domain.registry_events import OrderPlacedInBatch
 from projections.base import Cache, Inputs, StoredEvent
 from projections.changes import Changes
 from projections.keys import ANY, ORDERS, Space
@@ -30,6 +33,10 @@ CLOSED_STATUSES: Final = frozenset({"filled", "cancelled", "expired", "rejected"
 STATUSES: Final = ("accepted", "partially_filled", "filled", "cancelled", "expired", "rejected")
 _CLOSING: Final = {"OrderCancelled": "cancelled", "OrderExpired": "expired"}
 _OPENING: Final = frozenset({"OrderAccepted", *PLACED})
+_PLACEMENTS: Final[dict[str, type[Event]]] = {
+    "OrderPlaced": OrderPlaced,
+    streams.ORDER_PLACED_IN_BATCH: OrderPlacedInBatch,
+}
 
 
 class OrdersFold:
@@ -69,9 +76,11 @@ class OrdersFold:
             if not stream.startswith("order-"):
                 continue
             key = doc_prefix + stream[6:]
+            data = event.data
             if event.type in PLACED:
+                data = placement_data(event.type, data)
                 before.setdefault(key, None)
-                cache[key] = _placed(event)
+                cache[key] = _placed(event.position, data)
             state = cache.get(key)
             if state is None:
                 continue  # a stream without its placement: nothing to show
@@ -81,7 +90,7 @@ class OrdersFold:
             cause = event.metadata.get("causation_id")
             if cause is not None:  # (an engine event: the id of the input it answers)
                 state["caused_by"] = cause
-            entry = encode_lifecycle(event.position, event.type, event.data, cause, state)
+            entry = encode_lifecycle(event.position, event.type, data, cause, state)
             lifecycle = lifecycles.get(events_prefix + stream[6:])
             if lifecycle is None:
                 lifecycles[events_prefix + stream[6:]] = [entry]
@@ -95,8 +104,15 @@ class OrdersFold:
                 out.evict.append(key)
 
 
-def _placed(event: StoredEvent) -> dict[str, Any]:
-    data = event.data
+def placement_data(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
+    """A placement's data with every field, in its class's order: the command API leaves
+    default values out (``domain.order_requests.PLACED_DEFAULTS``); the document and the
+    lifecycle entry (a known shape, stored as an array) want them all."""
+    cls = _PLACEMENTS[event_type]
+    return data if len(data) == len(cls.FIELDS) else with_defaults(cls, data)
+
+
+def _placed(position: int, data: dict[str, Any]) -> dict[str, Any]:
     return {
         "order_id": data["order_id"],
         "user_id": data["user_id"],
@@ -115,7 +131,7 @@ def _placed(event: StoredEvent) -> dict[str, Any]:
         "reason": None,
         "created_at": data["at"],
         "updated_at": data["at"],
-        "position": event.position,
+        "position": position,
         "batch_id": data.get("batch_id"),
         "caused_by": None,
     }

@@ -73,6 +73,9 @@ class Decision:
     body: dict[str, Any]
     appends: list[StreamAppend] = field(default_factory=list)
     account_events: list[NewEvent] = field(default_factory=list)
+    batch_id: int | None = None
+    """The batch whose ``BatchPlaced`` (among ``appends``) gives ``body`` again: an
+    ``Idempotency-Key`` records the batch instead of the body."""
 
 
 def event(
@@ -182,7 +185,9 @@ async def _run(
 def _appends(decision: Decision, claim: IdempotencyClaim | None) -> list[StreamAppend]:
     appends = list(decision.appends)
     if claim is not None:
-        appends.append(idempotency.record(claim, decision.outcome, decision.body))
+        appends.append(
+            idempotency.record(claim, decision.outcome, decision.body, decision.batch_id)
+        )
     return appends
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from command_api.idempotency import IdempotencyClaim, Outcome, Written
+from command_api.idempotency import IdempotencyClaim, Outcome, Written, batch_body
 from command_api.services.base import (
     Context,
     Decision,
@@ -29,8 +29,8 @@ from domain.errors import (
 from domain.events import Event
 from domain.folds import unfold_account_data
 from domain.instrument import Instrument
-from domain.order_requests import BatchPlaced, OrderPlaced
-from domain.registry_events import ClientOrderIdClaimed, OrderPlacedInBatch
+from domain.order_requests import BatchPlaced, OrderPlaced, stored_leg
+from domain.registry_events import ClientOrderIdClaimed, OrderPlacedInBatch, placed_in_batch_data
 from event_store.errors import WrongExpectedVersion
 from event_store.model import NO_STREAM, NewEvent, StreamAppend
 from event_store.outbox import partition_of
@@ -138,25 +138,16 @@ async def place_batch(
 
         def decide(account: Account) -> Decision:
             placed, reserved = _batch_holds(instruments, orders, account)
-            legs = [o.to_dict() for o in placed]  # once: the order streams and the batch share them
-            # (``BatchPlaced.to_dict()`` without building it: its legs are these dicts)
+            legs = [stored_leg(o) for o in placed]  # once: the order streams and the batch share
+            # (``BatchPlaced``'s stored data without building it: its legs are these dicts)
             batch: dict[str, object] = {"batch_id": batch_id, "user_id": user_id}
             batch.update(all_or_nothing=all_or_nothing, orders=legs, at=at)
-            body = {
-                "batch_id": batch_id,
-                "orders": [
-                    {
-                        "order_id": o.order_id,
-                        "client_order_id": o.client_order_id,
-                        "status": "accepted",
-                    }
-                    for o in placed
-                ],
-            }
-            decision = _decision(user_id, placed, reserved, body, (batch_id, legs))
             request = event(BatchPlaced.__name__, batch, user_id, placed[0].symbol)
-            body["event_id"] = str(request.event_id)  # (what the engine's answers cite)
+            # (``event_id``: what the engine's answers cite)
+            body = batch_body(batch_id, legs, str(request.event_id))
+            decision = _decision(user_id, placed, reserved, body, (batch_id, legs, at))
             decision.appends.append(StreamAppend(streams.batch(batch_id), [request], NO_STREAM))
+            decision.batch_id = batch_id
             return decision
 
         return await commit_with_account(ctx, user_id, decide, claim)
@@ -202,11 +193,12 @@ def _decision(
     placed: list[OrderPlaced],
     reserved: list[Event],
     body: dict[str, Any],
-    batch: tuple[int, list[dict[str, object]]] | None = None,
+    batch: tuple[int, list[dict[str, Any]], int] | None = None,
 ) -> Decision:
     """The reservations on the account, each order's stream, and each ``client_order_id`` claim.
 
-    ``batch`` is the batch id and the legs' ``to_dict()``, for the orders of a batch.
+    ``batch`` is the batch id, the legs as ``BatchPlaced`` stores them and its time, for the
+    orders of a batch.
     """
     appends = []
     shared = metadata(user_id)  # one lookup for the many events of a batch
@@ -214,9 +206,8 @@ def _decision(
         if batch is None:
             placed_event = event(order.event_type, order.to_dict(), user_id, order.symbol)
             body["event_id"] = str(placed_event.event_id)  # (what the engine's answers cite)
-        else:  # == OrderPlacedInBatch.of(order, batch_id).to_dict(), from the leg's dict
-            data = batch[1][index].copy()
-            data["batch_id"] = batch[0]
+        else:  # OrderPlacedInBatch.of(order, batch_id) as stored, from the leg's dict
+            data = placed_in_batch_data(batch[1][index], user_id, batch[2], batch[0])
             placed_event = NewEvent(OrderPlacedInBatch.__name__, data, shared)
         appends.append(StreamAppend(streams.order(order.order_id), [placed_event], NO_STREAM))
         if order.client_order_id is not None:
