@@ -207,18 +207,18 @@ class BatchPlaced(Event):
         return SubmitBatch(self.batch_id, self.user_id, legs, self.all_or_nothing, self.at)
 
 
-def stored_leg(order: OrderPlaced) -> dict[str, Any]:
-    """A batch leg as ``BatchPlaced`` stores it: without the batch's ``user_id`` and ``at``
-    (the command API gives every leg its batch's) and without ``PLACED_DEFAULTS`` values."""
-    leg: dict[str, Any] = {
-        "symbol": order.symbol,
-        "order_id": order.order_id,
-        "side": order.side,
-        "order_type": order.order_type,
-        "price": order.price,
-        "quantity": order.quantity,
-        "time_in_force": order.time_in_force,
-    }
+def stored_leg(order: OrderPlaced, user_id: int, at: int) -> dict[str, Any]:
+    """A leg of the batch of ``user_id`` at ``at`` as ``BatchPlaced`` stores it: without
+    ``PLACED_DEFAULTS`` values, and without its ``user_id`` and ``at`` when they are the batch's
+    (the command API gives every leg its batch's)."""
+    leg: dict[str, Any] = {"symbol": order.symbol, "order_id": order.order_id}
+    if order.user_id != user_id:
+        leg["user_id"] = order.user_id
+    leg["side"] = order.side
+    leg["order_type"] = order.order_type
+    leg["price"] = order.price
+    leg["quantity"] = order.quantity
+    leg["time_in_force"] = order.time_in_force
     if order.post_only:
         leg["post_only"] = True
     if order.max_notional is not None:
@@ -227,6 +227,8 @@ def stored_leg(order: OrderPlaced) -> dict[str, Any]:
         leg["expires_at"] = order.expires_at
     if order.client_order_id is not None:
         leg["client_order_id"] = order.client_order_id
+    if order.at != at:
+        leg["at"] = order.at
     return leg
 
 

@@ -271,11 +271,12 @@ class IdempotentBatchResponseRecorded(Event):
 def placed_in_batch_data(
     leg: dict[str, Any], user_id: int, at: int, batch_id: int
 ) -> dict[str, Any]:
-    """``OrderPlacedInBatch``'s stored data for a leg as ``stored_leg`` gave it: the leg, its
-    ``user_id`` and ``at``, and the ``batch_id`` (``PLACED_DEFAULTS`` values left out)."""
+    """``OrderPlacedInBatch``'s stored data for a leg of the batch ``batch_id`` of ``user_id``
+    at ``at``, as ``stored_leg`` gave it: the leg with its ``user_id`` and ``at``, and the
+    ``batch_id`` (``PLACED_DEFAULTS`` values left out)."""
     data = {"symbol": leg["symbol"], "order_id": leg["order_id"], "user_id": user_id}
     data.update(leg)  # (the keys already there keep their place: ``FIELDS`` order)
-    data["at"] = at
+    data.setdefault("at", at)  # (a leg names its own only if it is not the batch's)
     data["batch_id"] = batch_id
     return data
 

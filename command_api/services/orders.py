@@ -138,7 +138,9 @@ async def place_batch(
 
         def decide(account: Account) -> Decision:
             placed, reserved = _batch_holds(instruments, orders, account)
-            legs = [stored_leg(o) for o in placed]  # once: the order streams and the batch share
+            legs = [
+                stored_leg(o, user_id, at) for o in placed
+            ]  # once: the order streams and the batch share
             # (``BatchPlaced``'s stored data without building it: its legs are these dicts)
             batch: dict[str, object] = {"batch_id": batch_id, "user_id": user_id}
             batch.update(all_or_nothing=all_or_nothing, orders=legs, at=at)

@@ -187,7 +187,9 @@ async def test_a_batch_is_accepted_whole_with_a_hold_event_per_order(
     assert batch.type == "BatchPlaced" and len(batch.data["orders"]) == 3
     restored = event_from_dict(batch.type, batch.data)
     assert isinstance(restored, BatchPlaced)
-    assert [stored_leg(leg) for leg in restored.orders] == batch.data["orders"]
+    assert [
+        stored_leg(leg, restored.user_id, restored.at) for leg in restored.orders
+    ] == batch.data["orders"]
     assert [o["status"] for o in written.body["orders"]] == ["accepted"] * 3
     assert ctx.repo.account_entry(user_id).account.balance("USD").held == 300
     reserved = (await store.read_stream(streams.account(user_id)))[-3:]

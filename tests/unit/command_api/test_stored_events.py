@@ -15,7 +15,7 @@ from domain.errors import DomainError
 from domain.events import Event, event_from_dict, event_types
 from domain.instrument import Instrument
 from domain.order_requests import BatchPlaced, OrderPlaced, stored_leg
-from domain.registry_events import InstrumentListed, OrderPlacedInBatch
+from domain.registry_events import InstrumentListed, OrderPlacedInBatch, placed_in_batch_data
 from event_store.memory import InMemoryEventStore
 from event_store.model import RecordedEvent
 from tests.unit.command_api.conftest import NOW, buy, list_acme, new_user
@@ -170,8 +170,20 @@ def _stored_form(event: Event) -> dict[str, object]:
     values or the batch's user and time, and its legs' order streams without default values."""
     data = event.to_dict()
     if isinstance(event, BatchPlaced):
-        data["orders"] = [stored_leg(leg) for leg in event.orders]
+        data["orders"] = [stored_leg(leg, event.user_id, event.at) for leg in event.orders]
     if not isinstance(event, OrderPlacedInBatch):
         return data
     defaults = type(event).DEFAULTS
     return {k: v for k, v in data.items() if k not in defaults or v != defaults[k]}
+
+
+def test_a_leg_not_of_its_batchs_user_or_time_keeps_its_own() -> None:
+    leg = OrderPlaced("L5", 7, 8, "sell", "market", None, 3, "IOC", True, None, None, None, 16)
+    batch = BatchPlaced(5, 9, False, (leg,), 17)
+
+    stored = stored_leg(leg, 9, 17)
+    on_its_stream = placed_in_batch_data(stored, 9, 17, 5)
+
+    assert event_from_dict("BatchPlaced", {**batch.to_dict(), "orders": [stored]}) == batch
+    assert event_from_dict("OrderPlacedInBatch", on_its_stream) == OrderPlacedInBatch.of(leg, 5)
+    assert list(on_its_stream) == [f for f in OrderPlacedInBatch.FIELDS if f in on_its_stream]
