@@ -4,6 +4,8 @@ events stored before in full read the same."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from command_api import idempotency
@@ -73,7 +75,7 @@ async def test_every_stored_event_is_restored_by_its_class_to_the_same_data(
 
 
 # As the command API stored them before default values were left out (from a test stack).
-OLD_BATCH = {
+OLD_BATCH: dict[str, Any] = {
     "batch_id": 5, "user_id": 9, "all_or_nothing": False,
     "orders": [
         {"symbol": "L5", "order_id": 6, "user_id": 9, "side": "buy", "order_type": "limit",
@@ -85,8 +87,8 @@ OLD_BATCH = {
     ],
     "at": 17,
 }  # fmt: skip
-OLD_LEG = {**OLD_BATCH["orders"][1], "batch_id": 5}  # type: ignore[dict-item]
-NEW_BATCH = {
+OLD_LEG = {**OLD_BATCH["orders"][1], "batch_id": 5}
+NEW_BATCH: dict[str, Any] = {
     "batch_id": 5, "user_id": 9, "all_or_nothing": False,
     "orders": [
         {"symbol": "L5", "order_id": 6, "side": "buy", "order_type": "limit", "price": 9988,
@@ -122,7 +124,7 @@ def test_placements_stored_in_full_before_read_as_the_slim_ones_do() -> None:
     [
         ("OrderPlacedInBatch", {**NEW_LEG, "surprise": 1}),
         ("OrderPlacedInBatch", {k: v for k, v in NEW_LEG.items() if k != "quantity"}),
-        ("BatchPlaced", {**NEW_BATCH, "orders": [{**NEW_BATCH["orders"][0], "x": 1}]}),  # type: ignore[dict-item]
+        ("BatchPlaced", {**NEW_BATCH, "orders": [{**NEW_BATCH["orders"][0], "x": 1}]}),
     ],
 )
 def test_a_placement_missing_a_required_field_or_naming_an_unknown_one_is_refused(
