@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from command_api.placed_orders import PlacedOrders
 from command_api.tail_reads import TailReads
 from domain import streams
 from domain.account import Account
@@ -32,6 +34,7 @@ from domain.folds import (
     unfold_account_data,
 )
 from domain.instrument import Instrument
+from domain.order_events import OrderAccepted
 from event_store.model import AppendResult, RecordedEvent, Snapshot, StoredData
 from event_store.protocol import EventStore
 
@@ -45,6 +48,9 @@ cost per event bounded (165 KB rows every 500 events made MariaDB's cost per ord
 MAX_CACHED_ACCOUNTS = 100_000
 SNAPSHOT_TYPE = "domain.Account"
 """Snapshots of ``Account.snapshot()``; any other snapshot type is ignored (replayed instead)."""
+_ACCEPTED = OrderAccepted.__name__
+_ACCEPTED_VERSION = 2
+"""The version of an order's ``OrderAccepted``: the engine's first event on its stream."""
 
 
 @dataclass(slots=True, eq=False)
@@ -129,6 +135,8 @@ class Repository:
         self._instruments: dict[str, Instrument] = {}
         self._key_users: dict[str, int] = {}
         self._accounts: dict[int, AccountEntry] = {}
+        self.placed = PlacedOrders()
+        """The orders this process placed recently (see :meth:`untouched_orders`)."""
 
     async def instrument(self, symbol: str) -> Instrument | None:
         """The listed instrument, or ``None``."""
@@ -166,6 +174,43 @@ class Repository:
     async def order(self, order_id: int) -> OrderView | None:
         """The order's view, read from its stream (orders are not cached)."""
         return fold_order(await self._tail(streams.order(order_id), 1))
+
+    async def untouched_orders(
+        self, user_id: int, order_ids: Sequence[int]
+    ) -> dict[int, tuple[str, int]]:
+        """Of ``order_ids``, the user's orders this process placed whose stream holds nothing
+        but the placement and the engine's ``OrderAccepted`` (or only the placement), each with
+        its symbol and its stream's version: open, no cancel requested. Only what follows the
+        placement is read (one statement with the other requests' reads), and none of the
+        streams the store's append cache knows to be further on (``placed_orders``); the
+        versions read are handed to that cache (see :meth:`note_order_version`).
+        """
+        placed, store = self.placed, self.store
+        mine = {}
+        for order_id in order_ids:
+            found = placed.get(order_id)
+            if found is not None and found[0] == user_id:
+                known = store.known_version(streams.order(order_id))
+                if known is None or known <= _ACCEPTED_VERSION:
+                    mine[order_id] = found[1]
+        if not mine:
+            return {}
+        tails = await asyncio.gather(
+            *(self._tail(streams.order(i), _ACCEPTED_VERSION) for i in mine)
+        )
+        untouched = {}
+        for (order_id, symbol), tail in zip(mine.items(), tails, strict=True):
+            if not tail:
+                untouched[order_id] = (symbol, 1)
+            elif len(tail) == 1 and tail[0].type == _ACCEPTED:
+                untouched[order_id] = (symbol, _ACCEPTED_VERSION)
+        store.note_versions({streams.order(i): v for i, (_, v) in untouched.items()})
+        return untouched
+
+    def note_order_version(self, view: OrderView) -> None:
+        """Hand the version of an order read from its stream to the store's append cache, so
+        a cancel appended at it is not looked up again under the store's append lock."""
+        self.store.note_versions({streams.order(view.order_id): view.version})
 
     async def _tail(self, stream_id: str, from_version: int) -> list[StoredData]:
         """What a fold reads of a stream from ``from_version``: no ids, metadata or times to

@@ -176,6 +176,10 @@ class MariaDbEventStore:
         """See :meth:`event_store.protocol.EventStore.note_versions` (the writer's cache)."""
         self._writer.note_versions(versions)
 
+    def known_version(self, stream_id: str) -> int | None:
+        """See :meth:`event_store.protocol.EventStore.known_version` (the writer's cache)."""
+        return self._writer.known_version(stream_id)
+
     async def prefetch_versions(self, stream_ids: Iterable[str]) -> None:
         """See :meth:`event_store.protocol.EventStore.prefetch_versions` (the writer's cache,
         read on the read pool)."""

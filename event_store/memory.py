@@ -133,6 +133,10 @@ class InMemoryEventStore:
     def note_versions(self, versions: Mapping[str, int]) -> None:
         """See :meth:`event_store.protocol.EventStore.note_versions` (nothing to do here)."""
 
+    def known_version(self, stream_id: str) -> int | None:
+        """See :meth:`event_store.protocol.EventStore.known_version` (exact here)."""
+        return self._versions.get(stream_id)
+
     async def prefetch_versions(self, stream_ids: Iterable[str]) -> None:
         """See :meth:`event_store.protocol.EventStore.prefetch_versions` (nothing to do here)."""
 

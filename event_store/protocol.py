@@ -75,6 +75,14 @@ class EventStore(Protocol):
         """
         ...
 
+    def known_version(self, stream_id: str) -> int | None:
+        """The stream's version as far as the store's append cache knows it, without I/O
+        (``None``: not known). A hint, exact as of the store's own latest commit: others may
+        have appended since, so an append expecting it may still conflict (never wrongly
+        land). The in-memory store knows every stream's version exactly.
+        """
+        ...
+
     async def prefetch_versions(self, stream_ids: Iterable[str]) -> None:
         """Read ahead, for a coming append with expected version ``ANY``, the versions of
         ``stream_ids`` a store that plans from a cache does not know yet.

@@ -153,6 +153,17 @@ class GroupCommitWriter:
             if known is None or known < version:
                 cache[stream_id] = version
 
+    def known_version(self, stream_id: str) -> int | None:
+        """The stream's version in the cache (``None``: unknown, or the cache is being rebuilt).
+
+        Exact as of our latest commit, plus our batches in flight (ahead of the table until
+        they commit); behind whatever others appended since, which the careful path's catch-up
+        or a failed claim turns into a conflict of an append that expected it.
+        """
+        if self._last_position < 0 or self._careful.locked():
+            return None
+        return self._versions.get(stream_id)
+
     async def prefetch_versions(
         self,
         stream_ids: Iterable[str],

@@ -32,18 +32,30 @@ async def cancel_order(
     ctx: Context, user_id: int, order_id: int, claim: IdempotencyClaim | None
 ) -> Written:
     """Ask the engine to cancel an open order; a repeated cancel changes nothing and gives the
-    first request's result."""
+    first request's result. Of an order this process placed, the first attempt reads only what
+    follows the placement (``Repository.untouched_orders``)."""
+    first_attempt = True
 
     async def attempt() -> Written:
-        view = await _open_order(ctx, user_id, order_id)
+        nonlocal first_attempt
+        hinted = await ctx.repo.untouched_orders(user_id, (order_id,)) if first_attempt else {}
+        first_attempt = False
         body: dict[str, object] = {"order_id": order_id, "status": "cancel_requested"}
-        if view.cancel_position is not None:
-            first = await _first_cancel_id(ctx, order_id)
-            body |= {"position": view.cancel_position, "event_id": first}
-            return Written(Outcome.ACCEPTED, body)
-        stream = _cancel_request(view, user_id, ctx.clock())
+        if hinted:
+            symbol, version = hinted[order_id]
+            stream = _cancel(order_id, symbol, version, user_id, ctx.clock())
+        else:
+            view = await _open_order(ctx, user_id, order_id)
+            if view.cancel_position is not None:
+                first = await _first_cancel_id(ctx, order_id)
+                body |= {"position": view.cancel_position, "event_id": first}
+                return Written(Outcome.ACCEPTED, body)
+            ctx.repo.note_order_version(view)
+            stream = _cancel(order_id, view.symbol, view.version, user_id, ctx.clock())
         body["event_id"] = str(stream.events[0].event_id)  # (what the engine's answer cites)
-        return await commit(ctx, Decision(Outcome.ACCEPTED, body, [stream]), claim)
+        written = await commit(ctx, Decision(Outcome.ACCEPTED, body, [stream]), claim)
+        ctx.repo.placed.forget(order_id)
+        return written
 
     return await run(ctx, claim, attempt, keys=(streams.order(order_id),))
 
@@ -56,32 +68,47 @@ async def cancel_orders(
     requested before), ``not_open`` or ``not_found`` (someone else's too). Only when none is
     open does it refuse (``OrderNotOpen``), appending nothing.
 
-    The orders' streams are read in one statement (the repository coalesces tail reads) and
-    each request is appended at the version read, so an order that closed meanwhile conflicts
-    and the whole request is decided again.
+    Of the orders this process placed, only what follows the placement is read (enough for
+    those untouched since the engine accepted them: ``Repository.untouched_orders``); the
+    others' streams are read whole, in one statement (the repository coalesces tail reads).
+    Each request is appended at the version read, so an order that changed meanwhile conflicts
+    and the whole request is decided again, reading every stream whole.
     """
     ids = list(dict.fromkeys(order_ids))  # (a repeated id is one request)
+    first_attempt = True
 
     async def attempt() -> Written:
-        views = await asyncio.gather(*(ctx.repo.order(order_id) for order_id in ids))
+        nonlocal first_attempt
+        hinted = await ctx.repo.untouched_orders(user_id, ids) if first_attempt else {}
+        first_attempt = False
+        read = [i for i in ids if i not in hinted]
+        views = dict(zip(read, await asyncio.gather(*map(ctx.repo.order, read)), strict=True))
         at = ctx.clock()
         answers: list[dict[str, object]] = []
         appends: list[StreamAppend] = []
         earlier = 0  # (the latest position of a cancel requested before)
-        for order_id, view in zip(ids, views, strict=True):
+        for order_id in ids:
             status = "cancel_requested"
-            if view is None or view.user_id != user_id:
+            known = hinted.get(order_id)
+            view = None if known is not None else views[order_id]
+            if known is not None:
+                appends.append(_cancel(order_id, known[0], known[1], user_id, at))
+            elif view is None or view.user_id != user_id:
                 status = "not_found"
             elif view.closed:
                 status = "not_open"
             elif view.cancel_position is not None:
                 earlier = max(earlier, view.cancel_position)
             else:
-                appends.append(_cancel_request(view, user_id, at))
+                ctx.repo.note_order_version(view)
+                appends.append(_cancel(order_id, view.symbol, view.version, user_id, at))
             answers.append({"order_id": order_id, "status": status})
         body: dict[str, object] = {"orders": answers}
         if appends:
-            return await commit(ctx, Decision(Outcome.ACCEPTED, body, appends), claim)
+            written = await commit(ctx, Decision(Outcome.ACCEPTED, body, appends), claim)
+            for order_id in hinted:
+                ctx.repo.placed.forget(order_id)
+            return written
         if earlier:
             return Written(Outcome.ACCEPTED, body | {"position": earlier})
         raise OrderNotOpen("none of the orders is open")
@@ -89,11 +116,11 @@ async def cancel_orders(
     return await run(ctx, claim, attempt, keys=[streams.order(i) for i in ids])
 
 
-def _cancel_request(view: OrderView, user_id: int, at: int) -> StreamAppend:
-    """The ``CancelRequested`` of an open order, appended at the version it was read at."""
-    event = CancelRequested(view.symbol, view.order_id, user_id, at)
-    request: NewEvent = base.event(event.event_type, event.to_dict(), user_id, view.symbol)
-    return StreamAppend(streams.order(view.order_id), [request], view.version)
+def _cancel(order_id: int, symbol: str, version: int, user_id: int, at: int) -> StreamAppend:
+    """The ``CancelRequested`` of an open order, appended at the version it is known at."""
+    event = CancelRequested(symbol, order_id, user_id, at)
+    request: NewEvent = base.event(event.event_type, event.to_dict(), user_id, symbol)
+    return StreamAppend(streams.order(order_id), [request], version)
 
 
 async def amend_order(

@@ -62,8 +62,11 @@ async def place_order(
             instrument, terms, (ctx.new_id(), user_id), at, ctx.next_session_close(at)
         )
 
+        noted: list[OrderPlaced] = []  # (what ``decide`` placed)
+
         def decide(account: Account) -> Decision:
             placed, reserved = reserve(instrument, order, account)
+            noted[:] = [placed]
             return _decision(
                 user_id,
                 [placed],
@@ -75,7 +78,9 @@ async def place_order(
                 },
             )
 
-        return await commit_with_account(ctx, user_id, decide, claim)
+        written = await commit_with_account(ctx, user_id, decide, claim)
+        _note_placed(ctx, noted)
+        return written
 
     async def on_conflict(exc: WrongExpectedVersion) -> Written | None:
         if cid_stream is not None and exc.stream_id == cid_stream:
@@ -136,8 +141,11 @@ async def place_batch(
             _prefix_leg(len(orders), exc)  # the leg that failed
             raise
 
+        noted: list[OrderPlaced] = []  # (what ``decide`` placed)
+
         def decide(account: Account) -> Decision:
             placed, reserved = _batch_holds(instruments, orders, account)
+            noted[:] = placed
             legs = [
                 stored_leg(o, user_id, at) for o in placed
             ]  # once: the order streams and the batch share
@@ -152,7 +160,9 @@ async def place_batch(
             decision.batch_id = batch_id
             return decision
 
-        return await commit_with_account(ctx, user_id, decide, claim)
+        written = await commit_with_account(ctx, user_id, decide, claim)
+        _note_placed(ctx, noted)
+        return written
 
     async def on_conflict(exc: WrongExpectedVersion) -> Written | None:
         if exc.stream_id.startswith("client-order-"):
@@ -188,6 +198,14 @@ def _batch_holds(
         assert taken_back, "reservations can always be taken back"
         raise
     return placed, reserved
+
+
+def _note_placed(ctx: Context, placed: Sequence[OrderPlaced]) -> None:
+    """Remember the owner and symbol of orders whose placement was appended (a cancel of one
+    then need not read its stream: ``Repository.untouched_orders``)."""
+    note = ctx.repo.placed.note
+    for order in placed:
+        note(order.order_id, order.user_id, order.symbol)
 
 
 def _decision(

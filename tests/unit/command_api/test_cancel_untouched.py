@@ -1,0 +1,144 @@
+"""Cancels of orders this process placed read only what follows the placement, and an order the
+engine changed meanwhile is decided again on its whole stream."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+
+import pytest
+
+from command_api.placed_orders import PlacedOrders
+from command_api.repository import Repository
+from command_api.services import order_changes, orders
+from command_api.services.base import Context
+from domain import streams
+from domain.errors import DomainError, ErrorCode
+from event_store.memory import InMemoryEventStore
+from event_store.model import AppendResult, NewEvent, StoredData, StreamAppend
+from tests.unit.command_api.conftest import NOW, buy, list_acme, new_user
+
+
+class WatchedStore(InMemoryEventStore):
+    """Records the tail reads; can slip an engine event into a stream before an append."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads: list[dict[str, int]] = []
+        self.slip_in: StreamAppend | None = None
+
+    async def read_stream_tails(
+        self, from_versions: Mapping[str, int]
+    ) -> dict[str, list[StoredData]]:
+        self.reads.append(dict(from_versions))
+        return await super().read_stream_tails(from_versions)
+
+    async def append(self, *appends: StreamAppend) -> AppendResult:
+        slip_in, self.slip_in = self.slip_in, None
+        if slip_in is not None:  # (the engine appends between the cancel's read and append)
+            await super().append(slip_in)
+        return await super().append(*appends)
+
+
+@pytest.fixture
+def watched() -> WatchedStore:
+    return WatchedStore()
+
+
+@pytest.fixture
+def wctx(watched: WatchedStore) -> Context:
+    ids = itertools.count(1000)
+    return Context(watched, Repository(watched), lambda: NOW, lambda: next(ids), backoff_s=(0, 0))
+
+
+async def _resting(ctx: Context, store: WatchedStore) -> tuple[int, int]:
+    """Alice's buy, accepted by the engine (its stream: placement, ``OrderAccepted``)."""
+    await list_acme(ctx)
+    user_id = await new_user(ctx)
+    order_id = int((await orders.place_order(ctx, user_id, buy("10.00", 5), None)).body["order_id"])
+    await _engine(store, order_id, user_id, "OrderAccepted")
+    store.reads.clear()
+    return user_id, order_id
+
+
+async def _engine(store: InMemoryEventStore, order_id: int, user_id: int, kind: str) -> None:
+    await store.append(_engine_event(order_id, user_id, kind))
+
+
+def _engine_event(order_id: int, user_id: int, kind: str) -> StreamAppend:
+    data = {"symbol": "ACME", "order_id": order_id, "user_id": user_id, "quantity": 5,
+            "remaining": 0, "reason": "IOC_REMAINDER", "at": 1}  # fmt: skip
+    return StreamAppend(streams.order(order_id), [NewEvent(kind, data)])
+
+
+async def _types(store: InMemoryEventStore, order_id: int) -> list[tuple[str, int]]:
+    return [(e.type, e.stream_version) for e in await store.read_stream(streams.order(order_id))]
+
+
+async def test_an_accepted_order_placed_here_is_cancelled_reading_only_its_acceptance(
+    wctx: Context, watched: WatchedStore
+) -> None:
+    user_id, order_id = await _resting(wctx, watched)
+
+    written = await order_changes.cancel_orders(wctx, user_id, [order_id], None)
+
+    assert written.body["orders"] == [{"order_id": order_id, "status": "cancel_requested"}]
+    assert watched.reads == [{streams.order(order_id): 2}]
+    assert await _types(watched, order_id) == [
+        ("OrderPlaced", 1), ("OrderAccepted", 2), ("CancelRequested", 3)]  # fmt: skip
+
+
+async def test_an_order_filled_before_the_cancel_was_read_is_not_open(
+    wctx: Context, watched: WatchedStore
+) -> None:
+    user_id, order_id = await _resting(wctx, watched)
+    await _engine(watched, order_id, user_id, "OrderExpired")
+
+    with pytest.raises(DomainError) as raised:
+        await order_changes.cancel_orders(wctx, user_id, [order_id], None)
+
+    assert raised.value.code == ErrorCode.ORDER_NOT_OPEN
+    assert watched.reads == [{streams.order(order_id): 1}]  # (known to be past acceptance)
+    assert [t for t, _ in await _types(watched, order_id)][-1] == "OrderExpired"
+
+
+@pytest.mark.parametrize("many", [False, True])
+async def test_an_order_closed_between_read_and_append_is_decided_again_and_refused(
+    wctx: Context, watched: WatchedStore, many: bool
+) -> None:
+    user_id, order_id = await _resting(wctx, watched)
+    watched.slip_in = _engine_event(order_id, user_id, "OrderExpired")
+
+    with pytest.raises(DomainError) as raised:
+        if many:
+            await order_changes.cancel_orders(wctx, user_id, [order_id], None)
+        else:
+            await order_changes.cancel_order(wctx, user_id, order_id, None)
+
+    assert raised.value.code == ErrorCode.ORDER_NOT_OPEN
+    assert [t for t, _ in await _types(watched, order_id)] == [
+        "OrderPlaced", "OrderAccepted", "OrderExpired"]  # fmt: skip
+
+
+async def test_someone_elses_order_placed_here_is_read_and_not_found(
+    wctx: Context, watched: WatchedStore
+) -> None:
+    _, order_id = await _resting(wctx, watched)
+    mallory = await new_user(wctx, "mallory")
+    watched.reads.clear()
+
+    with pytest.raises(DomainError) as raised:
+        await order_changes.cancel_orders(wctx, mallory, [order_id], None)
+
+    assert raised.value.code == ErrorCode.ORDER_NOT_OPEN
+    assert watched.reads == [{streams.order(order_id): 1}]
+
+
+def test_placed_orders_keep_the_newest_half_past_their_capacity() -> None:
+    placed = PlacedOrders(capacity=4)
+
+    for order_id in range(1, 6):
+        placed.note(order_id, 7, "ACME")
+
+    assert len(placed) == 3
+    assert [placed.get(i) for i in (2, 3, 4, 5)] == [None, (7, "ACME"), (7, "ACME"), (7, "ACME")]
