@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from command_api.app import create_app
-from command_api.fastpath import batch_terms, order_terms
-from command_api.schemas import BatchRequest, NewOrderRequest
+from command_api.fastpath import batch_terms, cancel_ids, order_terms
+from command_api.schemas import BatchRequest, CancelBatchRequest, NewOrderRequest
 from common.settings import CommandApiSettings
 from event_store.memory import InMemoryEventStore
 
@@ -55,6 +55,26 @@ def test_the_fast_parser_accepts_nothing_pydantic_refuses(body: dict[str, Any]) 
             model.post_only,
         )
         assert terms.client_order_id == model.client_order_id
+
+
+_ids = st.one_of(st.integers(min_value=-1, max_value=2**63), st.booleans(), st.text(max_size=3))
+_cancel_bodies = st.one_of(
+    st.dictionaries(st.sampled_from(["order_ids", "extra"]), st.lists(_ids, max_size=3)),
+    st.fixed_dictionaries({"order_ids": st.lists(st.integers(1, 9), min_size=999, max_size=1001)}),
+    st.fixed_dictionaries({"order_ids": _values}),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_cancel_bodies)
+def test_the_fast_cancel_parser_accepts_nothing_pydantic_refuses(body: dict[str, Any]) -> None:
+    ids = cancel_ids(body)
+    try:
+        model = CancelBatchRequest.model_validate(body)
+    except ValidationError:
+        assert ids is None
+        return
+    assert ids is None or ids == model.order_ids
 
 
 def test_a_well_formed_order_and_batch_take_the_fast_path() -> None:
@@ -163,3 +183,40 @@ async def test_cancels_answer_the_same_through_fastapi_and_the_fast_path(
     assert again.json()["event_id"] == cancelled.json()["event_id"]
     assert (unknown.status_code, unknown.json()["code"]) == (404, not_theirs[0].json()["code"])
     assert [r.status_code for r in invalid] == [422, 422, 422]
+
+
+async def test_batch_cancels_answer_the_same_through_fastapi_and_the_fast_path(
+    api: httpx.AsyncClient,
+) -> None:
+    await api.post("/v1/instruments", json={"symbol": "ACME"}, headers=ADMIN)
+    user = (await api.post("/v1/users", json={"username": "puller"}, headers=ADMIN)).json()
+    auth = {"Authorization": f"Bearer {user['api_key']}"}
+    await api.post("/v1/deposits", json={"asset": "USD", "amount": "10.00"}, headers=auth)
+    order = {"symbol": "ACME", "side": "buy", "price": "1.00", "quantity": 1}
+    placed = await api.post("/v1/orders/batch", json={"orders": [order] * 3}, headers=auth)
+    ids = [leg["order_id"] for leg in placed.json()["orders"]]
+    keyed = {**auth, "Idempotency-Key": "pull-1"}
+    slow = {"content-type": "application/x+json"}  # (FastAPI's path: see above)
+
+    fast = await api.post("/v1/orders/batch/cancel", json={"order_ids": ids[:2]}, headers=keyed)
+    resent = await api.post(
+        "/v1/orders/batch/cancel",
+        content=orjson.dumps({"order_ids": ids[:2]}),
+        headers={**keyed, **slow},
+    )
+    both = [
+        await api.post("/v1/orders/batch/cancel", content=orjson.dumps(body), headers=headers)
+        for headers in ({**auth, **slow}, {**auth, "content-type": "application/json"})
+        for body in ({"order_ids": [ids[0], 10**9]}, {"order_ids": [10**9]}, {"order_ids": []})
+    ]
+
+    assert fast.status_code == resent.status_code == 202
+    assert resent.json() == fast.json()
+    assert [leg["status"] for leg in fast.json()["orders"]] == ["cancel_requested"] * 2
+    assert [r.status_code for r in both] == [202, 409, 422] * 2
+    assert [r.json().get("orders") for r in both[:3]] == [r.json().get("orders") for r in both[3:]]
+    assert both[0].json()["orders"] == [
+        {"order_id": ids[0], "status": "cancel_requested"},
+        {"order_id": 10**9, "status": "not_found"},
+    ]
+    assert both[1].json()["code"] == both[4].json()["code"] == "ORDER_NOT_OPEN"
