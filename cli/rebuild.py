@@ -23,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from cli.profiles import PROFILES, Profile
 from common.settings import ProjectorSettings
 from event_store.connection import connect_raw
-from event_store.outbox import partition_of
+from event_store.outbox import OFF_EVENTS_TOPIC, partition_of
 from event_store.sql import LAST_POSITION
 from event_store.upcasting import Upcasters
 from projections.keys import PROJECTIONS, Control
@@ -178,7 +178,11 @@ async def _rebuild(
         Control(settings.projection_prefix),
         chosen,
         partitions,
-        lambda stream: partition_of(stream.encode(), partitions),
+        lambda stream: (
+            None
+            if stream.encode().startswith(OFF_EVENTS_TOPIC)
+            else partition_of(stream.encode(), partitions)
+        ),
     )
     tune_gc()
     try:

@@ -80,8 +80,10 @@ class Rebuild:
         control: Control,
         projections: Sequence[str],
         partitions: int,
-        partition_of: Callable[[str], int],
+        partition_of: Callable[[str], int | None],
     ) -> None:
+        """``partition_of`` gives a stream's events-topic partition, or ``None`` for a stream
+        the relay keeps off the events topic (the live projector never sees its events)."""
         self._redis = client
         self._control = control
         self._folds = [f for f in all_folds() if f.name in projections]
@@ -122,7 +124,10 @@ class Rebuild:
             return
         await self._writer.apply(REBUILD_PARTITION, events, None)
         partition_of = self._partition_of
-        self._recent.extend((e.position, partition_of(e.stream_id)) for e in events)
+        for event in events:
+            partition = partition_of(event.stream_id)
+            if partition is not None:
+                self._recent.append((event.position, partition))
         self.position = events[-1].position
 
     async def swap(self) -> bool:

@@ -5,7 +5,7 @@ producer (aiokafka's batch builder: one future per partition batch, not per mess
 task awaits the batches in order and moves the checkpoint only past what the broker
 acknowledged. Killed anywhere, the relay restarts from its checkpoint and re-sends: nothing is
 skipped, consumers dedupe by (stream_id, stream_version) or position. Routing (events, orders and
-settlement topics): see ``event_store.outbox``.
+settlement topics; the bookkeeping streams stay off the events topic): see ``event_store.outbox``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from common.logging import configure_logging
 from common.settings import RelaySettings
 from event_store.connection import DB_ERRORS, connect_raw
 from event_store.errors import EventStoreUnavailable
-from event_store.outbox import OutboxRow, fetch_outbox, partition_of
+from event_store.outbox import OFF_EVENTS_TOPIC, OutboxRow, fetch_outbox, partition_of
 from event_store.sql import INSERT_CHECKPOINTS
 
 log = logging.getLogger("relay")
@@ -84,8 +84,9 @@ class Publisher:
         events_topic, orders_topic, settlement_topic = self._topics
         events, orders, settlement = self._partitioners
         for _, stream_key, symbol, user_key, value in rows:
-            target = (events_topic, events(stream_key))
-            await self._add(target, stream_key, value, builders, futures)
+            if not stream_key.startswith(OFF_EVENTS_TOPIC):
+                target = (events_topic, events(stream_key))
+                await self._add(target, stream_key, value, builders, futures)
             if symbol is not None:
                 key = symbol.encode()
                 await self._add((orders_topic, orders(key)), key, value, builders, futures)

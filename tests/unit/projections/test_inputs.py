@@ -8,7 +8,8 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from event_store.outbox import header_filter
+from domain import streams
+from event_store.outbox import OFF_EVENTS_TOPIC, header_filter
 from projections.base import Inputs
 from projections.changes import Changes
 from projections.keys import Control, Space
@@ -66,3 +67,27 @@ def test_events_no_declared_input_names_change_no_read_model(
     mixed = [replace(event, position=index + 1) for index, event in enumerate(mixed)]
 
     assert _fold_all(mixed) == _fold_all([e for e in mixed if ALL.wants(e)])
+
+
+BOOKKEEPING = [
+    (streams.client_order(7, "c-1"), "ClientOrderIdClaimed"),
+    (streams.batch(7), "BatchPlaced"),
+    (streams.batch(7), "BatchRejected"),
+    (streams.idempotency("orders", "ab12"), "IdempotentResponseRecorded"),
+    (streams.matching(1), "MatchingInputConsumed"),
+    (streams.settlement(1), "SettlementInputConsumed"),
+]
+"""Every kind of stream the relay keeps off the events topic, with the events written there."""
+
+
+def test_no_projection_reads_the_streams_the_relay_keeps_off_the_events_topic() -> None:
+    read = [
+        (stream, kind)
+        for stream, kind in BOOKKEEPING
+        if ALL.wants(SimEvent(1, stream, 1, kind, {}))
+    ]
+    listed = [p for p in OFF_EVENTS_TOPIC if any(s.encode().startswith(p) for s, _ in BOOKKEEPING)]
+
+    assert read == []
+    assert listed == list(OFF_EVENTS_TOPIC)
+    assert all(stream.encode().startswith(OFF_EVENTS_TOPIC) for stream, _ in BOOKKEEPING)
