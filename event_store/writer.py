@@ -36,59 +36,19 @@ from typing import Any
 
 import asyncmy
 
-from event_store.connection import DB_ERRORS, connect_raw
-from event_store.errors import EventStoreClosed, EventStoreError, EventStoreUnavailable
+from event_store.connection import DB_ERRORS
+from event_store.errors import EventStoreClosed
+from event_store.lane import APPEND_ERRORS, Lane, Pending, fail, settle, store_error
 from event_store.model import NO_STREAM, AppendResult
 from event_store.planning import BatchPlan, EncodedAppend, plan_batch, replay_result
-from event_store.sql import (
-    CLAIM_SEQUENCE,
-    LOCK_SEQUENCE,
-    SET_SEQUENCE,
-    EventInserter,
-    appended_versions,
-    insert_checkpoints,
-    recorded_event_ids,
-    saved_checkpoints,
-    stream_versions,
-)
+from event_store.sql import CLAIM_SEQUENCE, LOCK_SEQUENCE, SET_SEQUENCE, recorded_event_ids
+from event_store.table_plan import catch_up, plan_from_table
 
 log = logging.getLogger(__name__)
 
-_Pending = tuple[EncodedAppend, "asyncio.Future[AppendResult]"]
-
 SPLIT_BATCHES_FROM = 160
-CATCH_UP_MAX = 20_000
-"""Positions others appended since our last commit up to which the careful path reads what they
-changed; past it (or with nothing known) it drops the version cache instead."""
 PROBE_FAST_EVERY = 16
 """While the fast path's claims fail, try it once per this many batches."""
-
-_APPEND_ERRORS: tuple[type[BaseException], ...] = (
-    EventStoreError,
-    *DB_ERRORS,
-    asyncmy.errors.MySQLError,
-)
-
-
-class _Lane:
-    """One connection of the writer, with its prepared insert."""
-
-    def __init__(self, url: str) -> None:
-        self._url = url
-        self.conn: Any = None
-        self.inserter: EventInserter | None = None
-
-    async def connect(self) -> Any:
-        if self.conn is None:
-            self.conn = await connect_raw(self._url, autocommit=False)
-            self.inserter = EventInserter(self.conn)
-        return self.conn
-
-    def drop(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
-            self.inserter = None
 
 
 class _Retry(Exception):
@@ -107,8 +67,8 @@ class GroupCommitWriter:
     ) -> None:
         self._max_batch = max_batch_appends
         self._cache_size = version_cache_size
-        self._lanes = [_Lane(database_url) for _ in range(lanes)]
-        self._pending: deque[_Pending] = deque()
+        self._lanes = [Lane(database_url) for _ in range(lanes)]
+        self._pending: deque[Pending] = deque()
         self._wakeup = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._versions: dict[str, int] = {}
@@ -196,7 +156,7 @@ class GroupCommitWriter:
         for lane in self._lanes:
             lane.drop()
 
-    async def _run(self, lane: _Lane) -> None:
+    async def _run(self, lane: Lane) -> None:
         pending = self._pending
         while True:
             if not pending:
@@ -218,9 +178,9 @@ class GroupCommitWriter:
                 log.exception("append batch crashed", extra={"appends": len(batch)})
                 self._forget()
                 lane.drop()
-                _fail(batch, exc)
+                fail(batch, exc)
 
-    async def _commit(self, lane: _Lane, batch: list[_Pending]) -> None:
+    async def _commit(self, lane: Lane, batch: list[Pending]) -> None:
         appends = [a for a, _ in batch]
         reused = lane.conn is not None
         try:
@@ -239,7 +199,7 @@ class GroupCommitWriter:
         except DB_ERRORS as exc:
             if not reused:
                 self._forget()
-                _fail(batch, _store_error(exc, lane, len(batch)))
+                fail(batch, store_error(exc, lane, len(batch)))
                 return
             # A connection that died while idle (MariaDB restarted): once more on a new one,
             # checking event ids, so an append that did commit is answered, never doubled.
@@ -249,19 +209,19 @@ class GroupCommitWriter:
             try:
                 conn = await lane.connect()
                 plan = await self._careful_path(lane, conn, appends, checked=True)
-            except _APPEND_ERRORS as again:
+            except APPEND_ERRORS as again:
                 self._forget()
-                _fail(batch, _store_error(again, lane, len(batch)))
+                fail(batch, store_error(again, lane, len(batch)))
                 return
-        except _APPEND_ERRORS as exc:
+        except APPEND_ERRORS as exc:
             self._forget()
-            _fail(batch, _store_error(exc, lane, len(batch)))
+            fail(batch, store_error(exc, lane, len(batch)))
             return
         conflicted: list[int] = []
-        deferred: list[_Pending] = []
+        deferred: list[Pending] = []
         for index, (outcome, pending) in enumerate(zip(plan.outcomes, batch, strict=True)):
             if isinstance(outcome, AppendResult):
-                _settle(pending[1], outcome)
+                settle(pending[1], outcome)
             elif outcome is None:
                 deferred.append(pending)
             else:
@@ -272,11 +232,11 @@ class GroupCommitWriter:
 
     async def _settle_conflicts(
         self,
-        lane: _Lane,
+        lane: Lane,
         conn: Any,
         appends: Sequence[EncodedAppend],
         plan: BatchPlan,
-        batch: Sequence[_Pending],
+        batch: Sequence[Pending],
         conflicted: Sequence[int],
     ) -> None:
         """A conflicting append may be a retry of one already recorded: answer it as such."""
@@ -286,14 +246,14 @@ class GroupCommitWriter:
                     cur, [e for i in conflicted for e in appends[i].event_ids]
                 )
             await conn.commit()
-        except _APPEND_ERRORS as exc:
-            _fail([batch[i] for i in conflicted], _store_error(exc, lane, len(conflicted)))
+        except APPEND_ERRORS as exc:
+            fail([batch[i] for i in conflicted], store_error(exc, lane, len(conflicted)))
             return
         for i in conflicted:
             replay = replay_result(appends[i].event_ids, recorded)
             outcome = plan.outcomes[i] if replay is None else replay
             assert outcome is not None
-            _settle(batch[i][1], outcome)
+            settle(batch[i][1], outcome)
 
     def _skip_fast(self) -> bool:
         """Whether to go straight to the careful path: the last claims failed (others keep
@@ -303,7 +263,7 @@ class GroupCommitWriter:
         self._contended += 1
         return self._contended % PROBE_FAST_EVERY != 0
 
-    async def _fast(self, lane: _Lane, conn: Any, appends: Sequence[EncodedAppend]) -> BatchPlan:
+    async def _fast(self, lane: Lane, conn: Any, appends: Sequence[EncodedAppend]) -> BatchPlan:
         """Plan on top of the cache (and of the batch in flight), claim, insert, commit."""
         while self._careful.locked():  # a careful batch is rebuilding the cache: wait for it
             async with self._careful:
@@ -328,7 +288,7 @@ class GroupCommitWriter:
                     self._unplan(plan)
                     self._contended = self._contended or 1
                     raise _Retry
-                await self._write(lane, cur, plan)
+                await lane.write(cur, plan)
             await conn.commit()
         except _Retry:
             raise
@@ -375,7 +335,7 @@ class GroupCommitWriter:
         return versions
 
     async def _careful_path(
-        self, lane: _Lane, conn: Any, appends: Sequence[EncodedAppend], *, checked: bool
+        self, lane: Lane, conn: Any, appends: Sequence[EncodedAppend], *, checked: bool
     ) -> BatchPlan:
         """Alone in this process: lock, read versions (and event ids if asked), plan, commit."""
         async with self._careful:
@@ -385,11 +345,13 @@ class GroupCommitWriter:
                 async with conn.cursor() as cur:
                     await cur.execute(LOCK_SEQUENCE)
                     (last_position,) = await cur.fetchone()
-                    await self._catch_up(cur, last_position)
-                    plan = await self._plan_from_table(cur, appends, last_position, checked)
+                    await catch_up(cur, self._versions, self._committed, last_position)
+                    plan = await plan_from_table(
+                        cur, appends, self._versions, last_position, checked
+                    )
                     if plan.rows:
                         await cur.execute(SET_SEQUENCE, (plan.last_position,))
-                    await self._write(lane, cur, plan)
+                    await lane.write(cur, plan)
                 await conn.commit()
             except BaseException:
                 self._forget()
@@ -400,79 +362,7 @@ class GroupCommitWriter:
             self._last_position = self._committed = plan.last_position
             return plan
 
-    async def _catch_up(self, cur: Any, last_position: int) -> None:
-        """Under the sequence lock: bring the cache to ``last_position`` with the versions of
-        the streams others appended to since our last commit (or drop it if that is unknown or
-        too far behind). Every position up to ``last_position`` is committed then."""
-        since = self._committed
-        if since == last_position:
-            return
-        if since < 0 or not 0 < last_position - since <= CATCH_UP_MAX:
-            self._versions.clear()
-            return
-        self._versions.update(await appended_versions(cur, since, last_position))
-
-    async def _plan_from_table(
-        self, cur: Any, appends: Sequence[EncodedAppend], last_position: int, checked: bool
-    ) -> BatchPlan:
-        replays: dict[int, AppendResult | EventStoreError] = {}
-        if checked:
-            recorded = await recorded_event_ids(cur, [i for a in appends for i in a.event_ids])
-            for index, append in enumerate(appends):
-                replay = replay_result(append.event_ids, recorded)
-                if replay is not None:
-                    replays[index] = replay
-        missing = {s for a in appends for s in a.stream_ids if s not in self._versions}
-        if missing:
-            self._versions.update(await stream_versions(cur, missing))
-        guarded = {c for a in appends if (c := a.guarded_consumer) is not None}
-        saved = await saved_checkpoints(cur, guarded) if guarded else None
-        if not replays:
-            return plan_batch(appends, self._versions, last_position, saved)
-        planned = [a for i, a in enumerate(appends) if i not in replays]
-        plan = plan_batch(planned, self._versions, last_position, saved)
-        outcomes = iter(plan.outcomes)
-        plan.outcomes = [
-            replays[i] if i in replays else next(outcomes) for i in range(len(appends))
-        ]
-        return plan
-
-    @staticmethod
-    async def _write(lane: _Lane, cur: Any, plan: BatchPlan) -> None:
-        assert lane.inserter is not None
-        if plan.rows:
-            await lane.inserter.insert(cur, plan.rows, plan.payload_bytes)
-        if plan.checkpoints:
-            await insert_checkpoints(cur, plan.checkpoints)
-
     def _forget(self) -> None:
         """Drop everything speculative or cached: the next batch reads from the table."""
         self._versions.clear()
         self._last_position = self._committed = -1
-
-
-def _store_error(exc: BaseException, lane: _Lane, appends: int) -> EventStoreError:
-    """What the callers of a failed batch get; a broken connection is dropped."""
-    if isinstance(exc, EventStoreError):
-        return exc
-    lane.drop()
-    if isinstance(exc, DB_ERRORS):
-        log.warning("append batch failed", extra={"error": repr(exc), "appends": appends})
-        return EventStoreUnavailable(f"MariaDB failed during an append: {exc}")
-    log.error("append batch refused", extra={"error": repr(exc), "appends": appends})
-    return EventStoreError(f"MariaDB refused an append batch: {exc}")
-
-
-def _settle(future: asyncio.Future[AppendResult], outcome: AppendResult | Exception) -> None:
-    if future.done():  # the caller gave up waiting
-        return
-    if isinstance(outcome, AppendResult):
-        future.set_result(outcome)
-    else:
-        future.set_exception(outcome)
-
-
-def _fail(batch: Sequence[_Pending], exc: Exception) -> None:
-    for _, future in batch:
-        if not future.done():
-            future.set_exception(exc)
