@@ -12,39 +12,40 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from importlib import resources
+from dataclasses import dataclass
 from typing import Any, Final
 
 import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import ResponseError
 
 from common.gc_tuning import tune_gc as tune_gc_to
 from projections.accounts import AccountsFold
 from projections.base import Cache, Fold, Inputs, StoredEvent
 from projections.changes import Arg, Changes
+from projections.claims import Checkpoint, Claim, least, stored_text
 from projections.keys import Control, Space
 from projections.market import MarketFold
 from projections.orders import OrdersFold
 from projections.refdata import RefdataFold
-from projections.resp import pack
+from projections.scripts import APPLY_SHA, RAISE_LUA, run_apply
+
+# Checkpoint (claims.py) and APPLY_SHA (scripts.py) are imported from here too.
+__all__ = [
+    "APPLY_SHA",
+    "CHUNK",
+    "REBUILD_CHUNK",
+    "TRADE_CAP",
+    "Checkpoint",
+    "Fenced",
+    "ProjectionWriter",
+    "all_folds",
+    "tune_gc",
+]
 
 log = logging.getLogger("projections.writer")
 
-APPLY_LUA: Final = resources.files("projections").joinpath("apply.lua").read_text()
-APPLY_SHA: Final = hashlib.sha1(APPLY_LUA.encode()).hexdigest()
-RAISE_LUA: Final = """
-if tonumber(ARGV[1]) > tonumber(redis.call('GET', KEYS[1]) or '0') then
-  redis.call('SET', KEYS[1], ARGV[1])
-  redis.call('PUBLISH', ARGV[2], ARGV[1])
-  return 1
-end
-return 0
-"""
-"""Move a position key forward only (and say so on the ``moved`` channel)."""
 CHUNK: Final = 5000
 """Events per script call: a batch is folded and sent in chunks, the next folding while the
 previous one runs in Redis. Bigger chunks fold more into net changes (on the pipeline's
@@ -75,55 +76,6 @@ class Fenced(Exception):
 def all_folds() -> list[Fold]:
     """Every projection's fold, in the order they apply."""
     return [RefdataFold(), MarketFold(), OrdersFold(), AccountsFold()]
-
-
-@dataclass(frozen=True, slots=True)
-class Checkpoint:
-    """Last position applied and the next Kafka offset (``None``: not from Kafka)."""
-
-    position: int
-    offset: int | None
-
-    def encode(self) -> str:
-        """The stored form ``"<position>:<offset or ->"``."""
-        return f"{self.position}:{'-' if self.offset is None else self.offset}"
-
-    @classmethod
-    def decode(cls, raw: bytes | str | None) -> Checkpoint:
-        """Parse the stored form (absent = nothing applied)."""
-        if raw is None:
-            return cls(0, None)
-        text = raw.decode() if isinstance(raw, bytes) else raw
-        position, _, offset = text.partition(":")
-        return cls(int(position), None if offset in ("", "-") else int(offset))
-
-
-@dataclass(slots=True)
-class Claim:
-    """What the writer holds for one partition."""
-
-    epoch: str
-    gens: dict[str, int]
-    checkpoints: dict[str, Checkpoint]
-    stored: dict[str, str] = field(default_factory=dict)
-    """Each checkpoint as stored ("" = absent): the compare-and-set's expected value."""
-    cache: Cache = field(default_factory=dict)
-    stale: bool = False
-    applied: Checkpoint | None = None
-    """Where Redis stands: ``checkpoints`` run ahead of it while a chunk's script is in flight
-    (the next chunk's compare-and-set expects them), this moves once the script returned."""
-
-    def resume(self) -> Checkpoint:
-        """Where the partition's input resumes: the least advanced projection."""
-        return _least(self.checkpoints)
-
-
-def _least(checkpoints: dict[str, Checkpoint]) -> Checkpoint:
-    """The checkpoint of the least advanced projection (position and Kafka offset)."""
-    least = min(checkpoints.values(), key=lambda c: c.position)
-    offsets = [c.offset for c in checkpoints.values()]
-    offset = None if None in offsets else min(o for o in offsets if o is not None)
-    return Checkpoint(least.position, offset)
 
 
 class ProjectionWriter:
@@ -211,7 +163,7 @@ class ProjectionWriter:
         claim.checkpoints = {
             n: Checkpoint.decode(raw) for n, raw in zip(names, stored, strict=True)
         }
-        claim.stored = {n: _text(raw) for n, raw in zip(names, stored, strict=True)}
+        claim.stored = {n: stored_text(raw) for n, raw in zip(names, stored, strict=True)}
         claim.cache.clear()
         claim.stale = False
         claim.applied = claim.resume()
@@ -320,31 +272,8 @@ class ProjectionWriter:
         return Prepared(body, moved, changes.evict, count)
 
     async def _send(self, body: list[Arg]) -> None:
-        """Run the apply script on one chunk's arguments (a subclass may send them otherwise).
-
-        The command is encoded here in one pass (redis-py's encoder costs ~1 µs per argument,
-        and a chunk has thousands) and written on a connection of the client's pool.
-        """
-        packed = pack(["EVALSHA", APPLY_SHA, "0", *body])
-        try:
-            await self._call_packed(packed)
-        except NoScriptError:
-            await self._redis.script_load(APPLY_LUA)
-            await self._call_packed(packed)
-
-    async def _call_packed(self, packed: bytes) -> Any:
-        pool = self._redis.connection_pool
-        connection = await pool.get_connection()  # type: ignore[no-untyped-call]
-        try:
-            await connection.send_packed_command(packed, check_health=False)
-            return await connection.read_response()
-        except ResponseError:
-            raise  # a reply: the connection is fine
-        except BaseException:
-            await connection.disconnect()  # (a reply may still be on its way: never reuse it)
-            raise
-        finally:
-            await pool.release(connection)
+        """Run the apply script on one chunk's arguments (a subclass may send them otherwise)."""
+        await run_apply(self._redis, body)
 
     async def _fetch(
         self, cache: Cache, plans: list[tuple[Fold, Space, Sequence[StoredEvent]]]
@@ -408,14 +337,8 @@ class Prepared:
 async def _finish(claim: Claim, sent: asyncio.Future[Any], prepared: Prepared) -> int:
     """Wait for a chunk's script; then say where Redis stands. Its number of ops."""
     await sent
-    claim.applied = _least(prepared.moved)
+    claim.applied = least(prepared.moved)
     return prepared.ops
-
-
-def _text(raw: bytes | str | None) -> str:
-    if raw is None:
-        return ""
-    return raw.decode() if isinstance(raw, bytes) else raw
 
 
 def _after(events: Sequence[StoredEvent], position: int) -> Sequence[StoredEvent]:
