@@ -53,7 +53,10 @@ class InMemoryEventStore:
             plan = plan_batch([encoded], versions, len(self._rows), self._checkpoints)
             outcome = plan.outcomes[0]
             if isinstance(outcome, EventStoreError):
-                raise outcome
+                try:
+                    raise outcome
+                finally:  # (its traceback holds this frame: no cycle through the locals)
+                    del outcome, plan
             assert outcome is not None, "a batch of one is never deferred"
             now = datetime.now(UTC)
             for row in plan.rows:
