@@ -15,10 +15,11 @@ tests against it.
 
 Only the modules of ``COMPILED_MODULES`` are compiled: the engine's, the account effects and
 ``fold_account_data`` the settlement worker spends its time in (``domain/account.py``,
-``domain/folds.py``), the engine's snapshots (``domain/matching/snapshot.py``: the matching
-worker takes one every 50,000 inputs) and the projector's folds; the other modules of both
-packages (streams, instrument, values, ...; the projection writer, the readers, ...) are copied
-beside them as plain ``.py`` files and load from the build as well.
+``domain/settlement.py``, ``domain/folds.py``), the engine's snapshots
+(``domain/matching/snapshot.py``: the matching worker takes one every 50,000 inputs) and the
+projector's folds; the other modules of both packages (streams, instrument, values, ...; the
+projection writer, the readers, ...) are copied beside them as plain ``.py`` files and load from
+the build as well.
 
 This module imports nothing but the standard library: the workers import it before ``domain``.
 """
@@ -46,6 +47,7 @@ ENGINE_MODULES = [
     "domain/order_requests.py",
     "domain/account_events.py",
     "domain/registry_events.py",
+    "domain/settlement.py",
     "domain/account.py",
     "domain/folds.py",
     "domain/matching/book.py",

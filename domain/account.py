@@ -40,7 +40,11 @@ from domain.errors import (
 from domain.events import Event
 from domain.instrument import Instrument
 from domain.order_events import OrderFilled, TradeExecuted
+from domain.settlement import fee_collected, fees_netted, settlement_terms, trade_settled
 from domain.values import CURRENCY_DIGITS, Money
+
+# settlement_terms moved to domain/settlement.py; the settlement worker imports it from here too.
+__all__ = ["MAX_BALANCE", "Account", "Balance", "Hold", "settlement_terms"]
 
 MAX_BALANCE: Final = 2**62
 """No total may grow past this (it keeps every sum inside a 64-bit JSON integer)."""
@@ -232,71 +236,25 @@ class Account:
         Settlement consumes the order's hold; when the order has nothing left open
         (``remaining == 0``) the rest of the hold (price improvement, unused fee) is released.
         """
-        maker = fill.liquidity == "maker"
-        events = self._record(self._settlement(fill, instrument, maker))
+        hold = self.holds.get(fill.order_id)
+        held = hold.amount if hold is not None else None
+        events = self._record(trade_settled(self.user_id, fill, instrument, held))
         if not fill.remaining:
             events += self.release_order(fill.order_id, RELEASED_ORDER_CLOSED, fill.at)
         return events
 
     def collect_fee(self, settled: TradeSettled) -> list[Event]:
         """Credit the fee of a settled trade side to this (the fee) account; ``[]`` if none."""
-        if not settled.fee:
-            return []
-        return self._record(
-            FeesCollected(
-                self.user_id,
-                settled.currency,
-                settled.fee,
-                settled.symbol,
-                settled.trade_id,
-                settled.order_id,
-                settled.at,
-            )
-        )
+        collected = fee_collected(self.user_id, settled)
+        return [] if collected is None else self._record(collected)
 
     def net_fees(self, settled: Iterable[TradeSettled]) -> list[Event]:
         """Credit the fees of many settled trade sides to this (the fee) account: one
         ``FeesNetted`` per (currency, symbol) that has any, in first-seen order."""
-        netted: dict[tuple[str, str], list[int]] = {}
-        for side in settled:
-            if side.fee:
-                found = netted.get((side.currency, side.symbol))
-                if found is None:
-                    netted[(side.currency, side.symbol)] = [side.fee, 1, side.at]
-                else:
-                    found[0] += side.fee
-                    found[1] += 1
-                    found[2] = max(found[2], side.at)
         events: list[Event] = []
-        for (currency, symbol), (amount, fills, at) in netted.items():
-            events += self._record(FeesNetted(self.user_id, currency, amount, symbol, fills, at))
+        for netted in fees_netted(self.user_id, settled):
+            events += self._record(netted)
         return events
-
-    def _settlement(self, fill: OrderFilled, instrument: Instrument, maker: bool) -> TradeSettled:
-        order_id, side = fill.order_id, fill.side
-        cash_delta, fee, shares_delta, hold_used = settlement_terms(
-            instrument, side, fill.price, fill.quantity, maker
-        )
-        hold = self.holds.get(order_id)
-        if hold is None or hold.amount < hold_used:
-            error = InsufficientFunds if side == "buy" else InsufficientHoldings
-            raise error(f"order {order_id} holds too little to settle this trade")
-        return TradeSettled(
-            self.user_id,
-            fill.symbol,
-            fill.trade_id,
-            order_id,
-            side,
-            fill.price,
-            fill.quantity,
-            fill.liquidity,
-            instrument.currency,
-            cash_delta,
-            fee,
-            shares_delta,
-            hold_used,
-            fill.at,
-        )
 
     def apply(self, event: Event) -> None:
         """Evolve the state by one event (used by decisions and by replay alike)."""
@@ -394,22 +352,6 @@ class Account:
                 shown = f"{_cash(available, asset)}, needed {_cash(amount, asset)}"
                 raise InsufficientFunds(f"{asset} available {shown}")
             raise InsufficientHoldings(f"{asset} available {available}, needed {amount}")
-
-
-def settlement_terms(
-    instrument: Instrument, side: str, price: int, quantity: int, maker: bool
-) -> tuple[int, int, int, int]:
-    """One side of a fill in money: ``(cash_delta, fee, shares_delta, hold_used)``.
-
-    Buyer: pays notional + fee out of its cash hold, gets the shares. Seller: delivers the
-    shares out of its share hold, gets notional - fee. (``TradeSettled``'s fields; the settlement
-    worker's row builder uses it too.)
-    """
-    notional = instrument.notional(price, quantity)
-    fee = instrument.maker_fee(notional) if maker else instrument.taker_fee(notional)
-    if side == "buy":
-        return -(notional + fee), fee, quantity, notional + fee
-    return notional - fee, fee, -quantity, quantity
 
 
 def _is_cash(asset: str) -> bool:
