@@ -12,6 +12,7 @@ from command_api import openapi
 from command_api.clock import Clock, IdGenerator, system_clock
 from command_api.errors import install_error_handlers
 from command_api.fastpath import OrderFastPath
+from command_api.front_door import FrontDoor
 from command_api.guard import AuthFirst
 from command_api.repository import Repository
 from command_api.routes import admin, demo, funding, orders
@@ -114,3 +115,8 @@ def create_app(
     app.user_middleware.append(Middleware(AuthFirst, api=app))
     app.user_middleware.append(Middleware(OrderFastPath, api=app))
     return app
+
+
+def create_served_app() -> FrontDoor:
+    """What ``python -m command_api`` serves: ``create_app()`` behind its ``FrontDoor``."""
+    return FrontDoor(create_app())

@@ -140,7 +140,7 @@ class OrderFastPath:
         return self._routes.get((method, path))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route = _fast_route(scope) if scope["type"] == "http" else None
+        route = fast_route(scope) if scope["type"] == "http" else None
         caller = None if route is None else self._caller(scope["headers"], route[2] == "cancel")
         if route is None or caller is None:
             await self.app(scope, receive, send)
@@ -230,7 +230,7 @@ class OrderFastPath:
         return await orders.place_batch(ctx, user_id, batch[0], batch[1], claim)
 
 
-def _fast_route(scope: Scope) -> tuple[str, str, str] | None:
+def fast_route(scope: Scope) -> tuple[str, str, str] | None:
     """The method, route path and kind (``single``, ``batch``, ``cancel``) of a request the
     fast path may answer; ``None`` for any other request."""
     method, path = scope["method"], scope.get("path", "")

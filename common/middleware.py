@@ -8,8 +8,8 @@ The body limit is enforced on the bytes as they arrive (a chunked body has no
 
 from __future__ import annotations
 
+import random
 import time
-import uuid
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -100,7 +100,7 @@ class EdgeMiddleware:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or ())
-        cid = (headers.get(b"x-correlation-id") or b"").decode("latin-1")[:64] or uuid.uuid4().hex
+        cid = (headers.get(b"x-correlation-id") or b"").decode("latin-1")[:64] or _new_cid()
         token = correlation_id.set(cid)
         prefix = headers.get(b"x-forwarded-prefix")
         if prefix:
@@ -185,6 +185,13 @@ class EdgeMiddleware:
             if int(length) > self.max_body_bytes:
                 return self._too_large(BodyTooLarge(self.max_body_bytes))
         return None
+
+
+def _new_cid() -> str:
+    """A fresh correlation id: 32 hex digits, as ``uuid4().hex`` looks. Not ``uuid4``: its
+    ``os.urandom`` is a system call per request, ~3 % of the command API's CPU under single
+    POSTs; an id only has to be unique, not unguessable (``random`` reseeds in a forked child)."""
+    return f"{random.getrandbits(128):032x}"
 
 
 def _route_of(scope: Scope) -> str:
