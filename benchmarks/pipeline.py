@@ -223,7 +223,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="test", choices=sorted(PROFILES))
     parser.add_argument("--via", default="direct", choices=("direct", "nginx"))
-    parser.add_argument("--http", default="aiohttp", choices=HTTP_CLIENTS,
+    parser.add_argument("--http", default="raw", choices=HTTP_CLIENTS,
                         help="the load generator's HTTP client")  # fmt: skip
     parser.add_argument("--orders", type=int, default=1_000_000, help="orders sent in batches")
     parser.add_argument("--single-orders", type=int, default=None,

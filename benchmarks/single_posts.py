@@ -104,7 +104,7 @@ def main() -> None:
     parser.add_argument("--probe-every", type=float, default=0.2)
     parser.add_argument("--max-s", type=float, default=600.0)
     parser.add_argument("--drain-timeout", type=float, default=300.0)
-    parser.add_argument("--http", default="aiohttp", choices=HTTP_CLIENTS)
+    parser.add_argument("--http", default="raw", choices=HTTP_CLIENTS)
     args = parser.parse_args()
     print(orjson.dumps(uvloop.run(run(args))).decode(), flush=True)
 

@@ -26,7 +26,8 @@ from cli.profiles import PROFILES, Profile
 from client.aiohttp_sender import AiohttpSender
 from client.api import ExchangeClient
 from client.loadgen import Driver, LoadConfig, LoadStats, loopback_only, prepare
-from client.transport import Transport
+from client.raw_sender import RawSender
+from client.transport import Sender, Transport
 
 console = Console(stderr=True)
 
@@ -37,9 +38,10 @@ def _profile(name: str) -> Profile:
     return PROFILES[name]
 
 
-HTTP_CLIENTS = ("aiohttp", "httpx")
-"""What a load generator sends with: aiohttp (~85 µs of CPU per request here, the default) or
-the client's own httpx transports (~400 µs; to compare)."""
+HTTP_CLIENTS = ("raw", "aiohttp", "httpx")
+"""What a load generator sends with: ``client.raw_sender`` (bare keep-alive HTTP/1.1, the
+default), aiohttp (~85 µs of CPU per request here) or the client's own httpx transports
+(~400 µs; to compare)."""
 
 
 def admin_client(
@@ -47,7 +49,7 @@ def admin_client(
     via: str,
     connections: int,
     idempotency_keys: bool = True,
-    http: str = "aiohttp",
+    http: str = "raw",
 ) -> ExchangeClient:
     """An admin client of ``profile``'s stack (``via``: ``direct`` or ``nginx``) sending with
     ``http`` (one of ``HTTP_CLIENTS``); the admin key is ``EXCHANGE_ADMIN_KEY`` when set, else
@@ -66,7 +68,11 @@ def admin_client(
     loopback_only(*urls)
     if http not in HTTP_CLIENTS:
         raise typer.BadParameter(f"--http is one of {', '.join(HTTP_CLIENTS)}, not {http!r}")
-    sender = AiohttpSender(connections) if http == "aiohttp" else None
+    sender: Sender | None = None
+    if http == "raw":
+        sender = RawSender(connections)
+    elif http == "aiohttp":
+        sender = AiohttpSender(connections)
     transport = Transport(
         *urls, max_connections=connections, idempotency_keys=idempotency_keys, sender=sender
     )
@@ -149,7 +155,9 @@ def bench(
     idempotency_keys: Annotated[
         bool, typer.Option(help="an Idempotency-Key on every command (off: to measure its cost)")
     ] = True,
-    http: Annotated[str, typer.Option(help="the load's HTTP client: aiohttp or httpx")] = "aiohttp",
+    http: Annotated[
+        str, typer.Option(help="the load's HTTP client: raw, aiohttp or httpx")
+    ] = "raw",
 ) -> None:
     """Drive a realistic order flow through a running stack and measure it (loopback only)."""
     config = LoadConfig(

@@ -10,7 +10,8 @@ import pytest
 
 from client import ExchangeClient
 from client.aiohttp_sender import AiohttpSender
-from client.transport import Transport
+from client.raw_sender import RawSender
+from client.transport import Sender, Transport
 
 ADMIN_KEY = os.environ.get("EXCHANGE_ADMIN_KEY", "dev-admin-key")
 
@@ -20,16 +21,17 @@ def unique(prefix: str) -> str:
     return f"{prefix}{uuid.uuid4().hex[:10]}"
 
 
-@pytest.fixture(params=["direct", "nginx", "aiohttp"])
+@pytest.fixture(params=["direct", "nginx", "aiohttp", "raw"])
 async def admin(
     request: pytest.FixtureRequest, command_api_url: str, query_api_url: str, nginx_url: str
 ) -> AsyncIterator[ExchangeClient]:
     """An admin client of the command API on its port and behind nginx, and the load
-    generators' aiohttp sender on the APIs' ports (every client test holds for it too)."""
+    generators' aiohttp and raw senders on the APIs' ports (every client test holds for them
+    too)."""
     if request.param == "direct":
         exchange = ExchangeClient(command_api_url, query_api_url, ADMIN_KEY)
-    elif request.param == "aiohttp":
-        sender = AiohttpSender()
+    elif request.param in ("aiohttp", "raw"):
+        sender: Sender = AiohttpSender() if request.param == "aiohttp" else RawSender()
         transport = Transport(command_api_url, query_api_url, sender=sender)
         exchange = ExchangeClient("", "", ADMIN_KEY, transport=transport)
     else:
