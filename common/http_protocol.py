@@ -165,14 +165,47 @@ class TimedHttpToolsProtocol(HttpToolsProtocol):
 
 
 class _LingeringClose:
-    """The request cycle's transport: its ``close`` lingers while the body is still coming."""
+    """The request cycle's transport: its ``close`` lingers while the body is still coming,
+    and a response's head goes out with its body.
+
+    uvicorn writes a response's status line and headers, then its body, in two ``write``
+    calls: two ``send`` system calls per answer, ~7 % of the command API's samples under single
+    POSTs. The head of a response with a ``Content-Length`` body (never a ``HEAD`` answer's,
+    never ``100 Continue``, which precedes the response) is held until the body's first
+    write, which sends both; ``close`` sends a held head first."""
 
     def __init__(self, protocol: TimedHttpToolsProtocol) -> None:
         self._protocol = protocol
         self._transport = protocol.transport
+        self._cycle = protocol.cycle
+        self._head: bytes | None = None
+        self._wrote = False
+
+    def write(self, data: bytes) -> None:
+        """Write ``data``, or hold it if it is the head of a body that will follow."""
+        head = self._head
+        if head is not None:
+            self._head = None
+            self._transport.write(head + data)
+            return
+        if not self._wrote:
+            self._wrote = True
+            cycle = self._cycle
+            if (
+                cycle.response_started
+                and not cycle.chunked_encoding
+                and cycle.expected_content_length > 0
+                and cycle.scope["method"] != "HEAD"
+            ):
+                self._head = data
+                return
+        self._transport.write(data)
 
     def close(self) -> None:
         """Close, lingering first if the request's body has not all arrived."""
+        if self._head is not None:
+            self._transport.write(self._head)
+            self._head = None
         cycle = self._protocol.cycle
         if cycle is not None and cycle.more_body and self._transport.can_write_eof():
             self._protocol.linger()
