@@ -4,7 +4,7 @@
 
 The dump is ``benchmarks.projector_replay --dump``'s. Per events partition (keyed like the
 relay), in batches of ``--batch`` messages as the consumer loop fetches them, it runs what the
-live projector runs between Kafka and the socket: the wire filter, the decode, the
+live projector runs between Kafka and the socket: the decode, the
 :class:`~projections.writer.ProjectionWriter`'s chunks (fetch plan, folds, op stream) and the
 RESP packing of each script call - with no Redis (every document a fold asks for is absent, as
 in a fresh projection, and a chunk's script "returns" at once). ``process_time`` per stage,
@@ -33,13 +33,8 @@ from workers.compiled import use_compiled_engine
 if "--pure" not in sys.argv:  # (before anything imports ``projections``)
     use_compiled_engine(logging.getLogger("projector_pure"), modules=PROJECTOR_MODULE_NAMES)
 
-from benchmarks.projector_replay import PLACEMENTS, load
-from event_store.outbox import (
-    FoldInput,
-    fold_input_from_message,
-    header_filter,
-    partition_of,
-)
+from benchmarks.projector_replay import PLACEMENTS, load, on_events_topic
+from event_store.outbox import FoldInput, fold_input_from_message, partition_of
 from projections import orders as orders_module
 from projections.changes import Arg
 from projections.keys import Control
@@ -80,8 +75,6 @@ async def _run(
 ) -> tuple[dict[str, float], dict[str, int]]:
     """Seconds of CPU per stage; Redis commands and bytes the script calls carried."""
     writer = _PackOnly(_NoRedis(), Control("pure"), chunk=chunk)  # type: ignore[arg-type]
-    inputs = writer.inputs()
-    search = header_filter(inputs.streams, inputs.types).search
     by_partition: dict[int, list[bytes]] = defaultdict(list)
     for key, value in messages:
         by_partition[partition_of(key, PARTITIONS)].append(value)
@@ -94,8 +87,7 @@ async def _run(
         for start in range(0, len(values), batch):
             fetched = values[start : start + batch]
             began = time.process_time()
-            wanted = [v for v in fetched[:-1] if search(v)] + fetched[-1:]
-            events: list[FoldInput] = [fold_input_from_message(v) for v in wanted]
+            events: list[FoldInput] = [fold_input_from_message(v) for v in fetched]
             decoded = time.process_time()
             ops += await writer.apply(partition, events, start + len(fetched))
             decode_s += decoded - began
@@ -114,7 +106,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--pure", action="store_true", help="the interpreted folds")
     args = parser.parse_args()
-    messages = load(args.dump)
+    messages = on_events_topic(load(args.dump))
     orders = sum(1 for _, v in messages if any(p in v[:200] for p in PLACEMENTS))
     tune_gc()
     compiled = not str(orders_module.__file__).endswith(".py")

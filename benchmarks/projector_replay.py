@@ -34,7 +34,7 @@ from aiokafka import AIOKafkaProducer
 from benchmarks.projections import PARTITIONS, _drop_prefix, _redis_cpu_s, _spawn
 from cli.profiles import PROFILES
 from event_store.connection import connect_raw
-from event_store.outbox import fetch_outbox, partition_of
+from event_store.outbox import OFF_EVENTS_TOPIC, fetch_outbox, partition_of
 from projections.keys import PROJECTIONS, Control
 from projections.writer import Checkpoint
 from tests.integration.projections.kafka_feed import delete_topic, new_topic
@@ -73,6 +73,11 @@ def load(path: Path) -> list[tuple[bytes, bytes]]:
     return messages
 
 
+def on_events_topic(messages: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The messages the relay publishes on the events topic (keyed by stream id)."""
+    return [(key, value) for key, value in messages if not key.startswith(OFF_EVENTS_TOPIC)]
+
+
 async def publish(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]]) -> None:
     """Every message on the relay's partition for its key, acknowledged."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
@@ -88,8 +93,9 @@ async def publish(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]
 
 
 async def replay(path: Path) -> dict[str, Any]:
-    """Run the projector over the dump; its figures."""
-    messages = load(path)
+    """Run the projector over the dump's messages that the relay puts on the events topic (not
+    those of ``OFF_EVENTS_TOPIC``'s streams); its figures."""
+    messages = on_events_topic(load(path))
     orders = sum(1 for _, v in messages if any(p in v[:200] for p in PLACEMENTS))
     lasts: dict[int, int] = {}
     for key, value in messages:
