@@ -11,9 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
+from starlette.requests import Request
 
 from command_api.app import create_app
-from command_api.fastpath import batch_terms, cancel_ids, order_terms
+from command_api.fastpath import _url_path, batch_terms, cancel_ids, order_terms
 from command_api.schemas import BatchRequest, CancelBatchRequest, NewOrderRequest
 from common.settings import CommandApiSettings
 from event_store.memory import InMemoryEventStore
@@ -75,6 +76,19 @@ def test_the_fast_cancel_parser_accepts_nothing_pydantic_refuses(body: dict[str,
         assert ids is None
         return
     assert ids is None or ids == model.order_ids
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.sampled_from(["/v1/orders", "/v1/orders/batch", "/v1/orders/batch/cancel", "/v1/orders/7"]),
+    st.one_of(st.none(), st.binary(max_size=30), st.sampled_from([b"a/b", b"h:1?x", b"[::1]:8"])),
+)
+def test_the_fingerprinted_path_is_the_one_the_route_sees(path: str, host: bytes | None) -> None:
+    headers = [] if host is None else [(b"host", host), (b"host", b"second")]
+    scope = {"type": "http", "method": "POST", "path": path, "headers": headers,
+             "server": ("127.0.0.1", 8000), "query_string": b"a=1"}  # fmt: skip
+
+    assert _url_path(scope) == Request(scope).url.path
 
 
 def test_a_well_formed_order_and_batch_take_the_fast_path() -> None:
