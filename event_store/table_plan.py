@@ -3,12 +3,18 @@ under the sequence lock, with the writer's version cache brought up to date on t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from event_store.errors import EventStoreError
 from event_store.model import AppendResult
-from event_store.planning import BatchPlan, EncodedAppend, plan_batch, replay_result
+from event_store.planning import (
+    BatchPlan,
+    EncodedAppend,
+    assumed_new,
+    plan_batch,
+    replay_result,
+)
 from event_store.sql import (
     appended_versions,
     recorded_event_ids,
@@ -43,7 +49,12 @@ async def plan_from_table(
 ) -> BatchPlan:
     """Plan ``appends`` from ``last_position`` under the sequence lock: the versions ``versions``
     lacks are read into it, guarded checkpoints are read, and with ``checked`` appends whose
-    event ids are recorded already are answered with their first result."""
+    event ids are recorded already are answered with their first result.
+
+    Without ``checked``, streams the batch only expects not to exist are planned as new without
+    a look-up (``planning.assumed_new``; a batch of 100 orders has ~200: each order's stream and
+    its ``client_order_id`` claim), as the fast path does: one that exists makes the insert hit
+    the unique key, and the writer replans the batch ``checked``, reading every version."""
     replays: dict[int, AppendResult | EventStoreError] = {}
     if checked:
         recorded = await recorded_event_ids(cur, [i for a in appends for i in a.event_ids])
@@ -52,14 +63,32 @@ async def plan_from_table(
             if replay is not None:
                 replays[index] = replay
     missing = {s for a in appends for s in a.stream_ids if s not in versions}
+    new = assumed_new(appends, missing) if missing and not checked else None
+    if new:
+        missing.difference_update(new)
     if missing:
         versions.update(await stream_versions(cur, missing))
+    planned_on: Mapping[str, int] = _with_new(appends, versions, new) if new else versions
     guarded = {c for a in appends if (c := a.guarded_consumer) is not None}
     saved = await saved_checkpoints(cur, guarded) if guarded else None
     if not replays:
-        return plan_batch(appends, versions, last_position, saved)
+        return plan_batch(appends, planned_on, last_position, saved)
     planned = [a for i, a in enumerate(appends) if i not in replays]
-    plan = plan_batch(planned, versions, last_position, saved)
+    plan = plan_batch(planned, planned_on, last_position, saved)
     outcomes = iter(plan.outcomes)
     plan.outcomes = [replays[i] if i in replays else next(outcomes) for i in range(len(appends))]
     return plan
+
+
+def _with_new(
+    appends: Sequence[EncodedAppend], versions: Mapping[str, int], new: dict[str, int]
+) -> dict[str, int]:
+    """The versions of the batch's streams, those assumed new at 0 among them: only what the
+    plan appends enters the cache (a guess for a stream the batch then leaves alone, say its
+    append conflicted on another stream, must not answer a later append)."""
+    planned = dict(new)
+    for append in appends:
+        for stream_id in append.stream_ids:
+            if stream_id not in planned:
+                planned[stream_id] = versions[stream_id]
+    return planned

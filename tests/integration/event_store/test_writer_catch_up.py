@@ -9,9 +9,20 @@ streams it did not touch keep their cached versions.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from typing import Any
+
 import pytest
 
-from event_store import NO_STREAM, MariaDbEventStore, NewEvent, StreamAppend, WrongExpectedVersion
+from event_store import (
+    NO_STREAM,
+    MariaDbEventStore,
+    NewEvent,
+    StreamAppend,
+    WrongExpectedVersion,
+    table_plan,
+    writer,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -41,6 +52,82 @@ async def test_versions_another_process_appended_between_batches_are_caught_up(
         with pytest.raises(WrongExpectedVersion):
             await ours.append(StreamAppend(own, one(), 3))
         assert [e.stream_version for e in await ours.read_stream(shared)] == list(range(1, 8))
+    finally:
+        await ours.close()
+        await theirs.close()
+
+
+async def _careful(ours: MariaDbEventStore, theirs: MariaDbEventStore, stream: str) -> None:
+    """Make ours's next batch take the careful path: theirs appends after ours's last commit,
+    so ours's claim of the sequence fails."""
+    await theirs.append(StreamAppend(stream, one(), NO_STREAM))
+
+
+async def test_the_careful_path_plans_streams_expected_new_without_looking_them_up(
+    event_store_url: str, stream_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    looked_up: list[str] = []
+    read_versions = table_plan.stream_versions
+
+    async def spy(cur: Any, stream_ids: Collection[str]) -> dict[str, int]:
+        looked_up.extend(stream_ids)
+        return await read_versions(cur, stream_ids)
+
+    monkeypatch.setattr(table_plan, "stream_versions", spy)
+    ours = MariaDbEventStore.from_url(event_store_url)
+    theirs = MariaDbEventStore.from_url(event_store_url)
+    p = stream_prefix
+    try:
+        await theirs.append(StreamAppend(f"{p}old", one(), NO_STREAM))  # (ours never saw it)
+        await ours.append(StreamAppend(f"{p}own", one(), NO_STREAM))
+        await _careful(ours, theirs, f"{p}between")
+        looked_up.clear()
+
+        result = await ours.append(
+            StreamAppend(f"{p}new", one(), NO_STREAM), StreamAppend(f"{p}old", one(), 1)
+        )
+
+        assert result.stream_versions == {f"{p}new": 1, f"{p}old": 2}
+        assert looked_up == [f"{p}old"]  # (not the new one)
+        assert [e.stream_version for e in await ours.read_stream(f"{p}new")] == [1]
+    finally:
+        await ours.close()
+        await theirs.close()
+
+
+async def test_a_stream_assumed_new_on_the_careful_path_that_exists_is_refused_not_cached(
+    event_store_url: str, stream_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checked: list[bool] = []  # (per careful plan: were the batch's versions all read?)
+    plan = writer.plan_from_table
+
+    async def spy(*args: Any) -> Any:
+        checked.append(args[-1])
+        return await plan(*args)
+
+    monkeypatch.setattr(writer, "plan_from_table", spy)
+    ours = MariaDbEventStore.from_url(event_store_url)
+    theirs = MariaDbEventStore.from_url(event_store_url)
+    p = stream_prefix
+    taken, other, own = f"{p}taken", f"{p}other", f"{p}own"
+    try:
+        await theirs.append(StreamAppend(taken, one(), NO_STREAM))
+        await theirs.append(StreamAppend(other, one(), NO_STREAM))
+        await ours.append(StreamAppend(own, one(), NO_STREAM))  # (ours knows neither of theirs)
+        await _careful(ours, theirs, f"{p}between")
+
+        checked.clear()
+        with pytest.raises(WrongExpectedVersion):  # (the unique key, then the versions read)
+            await ours.append(StreamAppend(taken, one(), NO_STREAM))
+        assert checked == [False, True]
+        await _careful(ours, theirs, f"{p}between2")
+        with pytest.raises(WrongExpectedVersion):  # (refused for ``own``: ``other`` untouched)
+            await ours.append(StreamAppend(other, one(), NO_STREAM), StreamAppend(own, one(), 5))
+        result = await ours.append(StreamAppend(taken, one(), 1), StreamAppend(other, one(), 1))
+
+        assert result.stream_versions == {taken: 2, other: 2}
+        assert [e.stream_version for e in await ours.read_stream(other)] == [1, 2]
+        assert [e.stream_version for e in await ours.read_stream(taken)] == [1, 2]
     finally:
         await ours.close()
         await theirs.close()
