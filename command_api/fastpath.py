@@ -20,6 +20,7 @@ stay FastAPI's. Errors raised by the use case are rendered by the app's own exce
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -32,7 +33,7 @@ from command_api import idempotency
 from command_api.errors import render_error
 from command_api.idempotency import IdempotencyClaim, Written
 from command_api.routes.common import STATUS_OF
-from command_api.schemas import BatchRequest, CancelBatchRequest, NewOrderRequest
+from command_api.schemas import CancelBatchRequest
 from command_api.services import order_changes, orders
 from command_api.services.admin import hash_key
 from command_api.services.base import Context
@@ -104,6 +105,29 @@ def batch_terms(body: object) -> tuple[list[OrderTerms], bool] | None:
             return None
         terms.append(parsed)
     return terms, all_or_nothing
+
+
+def order_dump(terms: OrderTerms) -> dict[str, Any]:
+    """``NewOrderRequest.model_dump(mode="json")`` of the body ``terms`` came from, without
+    pydantic: the fast checks pass only what the model keeps as it is (strict types, decimal
+    strings unchanged), and the dump is what a keyed request's fingerprint is made of. Validating
+    and dumping a batch of 100 legs with pydantic cost ~600 µs here (about 4 % of the command
+    API's samples in the pipeline flow); a Hypothesis test holds the two dumps equal."""
+    return {
+        "symbol": terms.symbol,
+        "side": terms.side,
+        "type": terms.order_type,
+        "price": terms.price,
+        "quantity": terms.quantity,
+        "time_in_force": terms.time_in_force,
+        "post_only": terms.post_only,
+        "client_order_id": terms.client_order_id,
+    }
+
+
+def batch_dump(legs: list[OrderTerms], all_or_nothing: bool) -> dict[str, Any]:
+    """``BatchRequest.model_dump(mode="json")`` of the body ``batch_terms`` parsed."""
+    return {"orders": [order_dump(leg) for leg in legs], "all_or_nothing": all_or_nothing}
 
 
 def cancel_ids(body: object) -> list[int] | None:
@@ -216,7 +240,7 @@ class OrderFastPath:
             terms = order_terms(body)
             if terms is None:
                 return None
-            claim = _claim(scope, user_id, key, NewOrderRequest, body)
+            claim = _keyed(scope, user_id, key, order_dump, terms)
             return await orders.place_order(ctx, user_id, terms, claim)
         if kind == "cancel_batch":
             ids = cancel_ids(body)
@@ -227,7 +251,7 @@ class OrderFastPath:
         batch = batch_terms(body)
         if batch is None:
             return None
-        claim = _claim(scope, user_id, key, BatchRequest, body)
+        claim = _keyed(scope, user_id, key, batch_dump, *batch)
         return await orders.place_batch(ctx, user_id, batch[0], batch[1], claim)
 
 
@@ -272,6 +296,17 @@ def _url_path(scope: Scope) -> str:
             break
     path: str = scope["path"]
     return path
+
+
+def _keyed(
+    scope: Scope, user_id: int, key: str | None, dump: Callable[..., Any], *parsed: Any
+) -> IdempotencyClaim | None:
+    """:func:`_claim` for an order or a batch, its dump built from the parsed terms."""
+    if key is None:
+        return None
+    return idempotency.claim(
+        str(user_id), key, scope["method"], _url_path(scope), dump(*parsed), STATUS_OF
+    )
 
 
 async def _read_body(receive: Receive) -> tuple[bytes, bool]:
