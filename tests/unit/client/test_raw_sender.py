@@ -1,9 +1,9 @@
-"""The load generators' raw sender: what the retry loop needs, from a real loopback server."""
+"""The load generators' raw sender: what the retry loop needs, from a real loopback server (a
+refused connection: ``test_senders.py``)."""
 
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 
 import pytest
@@ -11,14 +11,6 @@ import pytest
 from client import NO_RETRY, TransportFailed
 from client.raw_sender import RawSender
 from client.transport import Transport
-
-
-def _closed_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 async def _serve(answer: bytes, requests: list[bytes]) -> asyncio.Server:
@@ -50,18 +42,6 @@ async def chunked_server() -> AsyncIterator[tuple[str, list[bytes]]]:
     port = server.sockets[0].getsockname()[1]
     async with server:
         yield f"http://127.0.0.1:{port}", requests
-
-
-async def test_a_refused_connection_is_a_transport_failure() -> None:
-    url = f"http://127.0.0.1:{_closed_port()}"
-    transport = Transport(url, url, retry=NO_RETRY, sender=RawSender(timeout_s=2))
-    try:
-        with pytest.raises(TransportFailed) as failed:
-            await transport.command("POST", "/v1/orders", "k", {"symbol": "A"})
-    finally:
-        await transport.aclose()
-
-    assert failed.value.code == "TRANSPORT"
 
 
 async def test_requests_share_a_kept_alive_connection_and_read_chunked_answers(
