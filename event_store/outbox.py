@@ -24,8 +24,6 @@ MariaDB builds the value and the keys in the SELECT, so the relay does no JSON w
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Final, NamedTuple
 
@@ -96,26 +94,6 @@ async def fetch_outbox(cursor: Any, after_position: int, limit: int) -> list[Out
     await cursor.execute(SELECT_OUTBOX, (after_position, limit))
     rows: list[OutboxRow] = await cursor.fetchall()
     return rows
-
-
-def header_filter(stream_prefixes: Iterable[str], types: Iterable[str]) -> re.Pattern[bytes]:
-    """A pattern whose ``search`` tells, from a message's header alone, whether its stream id
-    starts with one of ``stream_prefixes`` or its type is one of ``types``.
-
-    The header is fixed by :data:`SELECT_OUTBOX` (position, stream id, version, event id, then
-    type): anchored there, a message is never scanned further, however large its data. A
-    consumer skips decoding the other messages.
-    """
-
-    def alternatives(words: Iterable[str]) -> bytes:
-        return b"|".join(re.escape(w.encode()) for w in sorted(words)) or b"(?!)"
-
-    return re.compile(
-        rb'\A\{"position":\d+,"stream_id":"(?:(?:' + alternatives(stream_prefixes) + rb")"
-        rb'|(?:[^"\\]|\\.)*","stream_version":\d+,"event_id":"[^"]*","type":"(?:'
-        + alternatives(types)
-        + rb')")'
-    )
 
 
 def event_from_message(value: bytes, upcasters: Upcasters | None = None) -> RecordedEvent:

@@ -22,7 +22,7 @@ from redis.exceptions import ResponseError
 
 from common.gc_tuning import tune_gc as tune_gc_to
 from projections.accounts import AccountsFold
-from projections.base import Cache, Fold, Inputs, StoredEvent
+from projections.base import Cache, Fold, StoredEvent
 from projections.changes import Arg, Changes
 from projections.claims import Checkpoint, Claim, least, stored_text
 from projections.keys import Control, Space
@@ -107,13 +107,6 @@ class ProjectionWriter:
     def folds(self) -> list[Fold]:
         """The folds applied."""
         return self._folds
-
-    def inputs(self) -> Inputs:
-        """Every event some fold reads (the others may be skipped before decoding)."""
-        found = Inputs()
-        for fold in self._folds:
-            found |= fold.inputs
-        return found
 
     async def claim(self, partition: int, gens: dict[str, int] | None = None) -> Checkpoint:
         """Own ``partition`` from now on (fences its previous owner); where to resume.

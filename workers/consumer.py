@@ -268,12 +268,6 @@ async def _apply(
     if hint is not None:  # (before decoding: the worker's reads go on meanwhile)
         hint(partition, [record.key for record in records])
     values = [record.value for record in records]
-    # A worker may say what its inputs look like on the wire (``input_filter``): the other
-    # messages are not decoded. The last one always is: it carries the batch's position.
-    prefilter = getattr(worker, "input_filter", None)
-    if prefilter is not None:
-        search = prefilter.search
-        values = [v for v in values[:-1] if search(v)] + values[-1:]
     decode: Callable[[bytes], Positioned] = getattr(worker, "decode", event_from_message)
     events = await _decoded(values, decode)
     next_offset = records[-1].offset + 1

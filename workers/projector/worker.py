@@ -43,13 +43,13 @@ class Projector:
         self._writer = writer
         self._group = group
         self._topic = topic
-        # No ``input_filter`` (the consumer loop's wire filter, ``header_filter``): since the
-        # relay keeps the bookkeeping streams off the events topic (``OFF_EVENTS_TOPIC``) it
-        # rejected 108 of 497,058 messages of the pipeline benchmark's topic (usernames,
-        # session closes) for ~0.75 µs of regex per message, ~3.8 µs of CPU per order. The
-        # folds ignore what they do not read (``tests/unit/projections/test_inputs.py``), so
-        # every message is decoded; a topic written before still carries bookkeeping, decoded
-        # and ignored while a projector catches up on it.
+        # Every message is decoded: since the relay keeps the bookkeeping streams off the
+        # events topic (``OFF_EVENTS_TOPIC``) a wire filter on the outbox header rejected 108
+        # of 497,058 messages of the pipeline benchmark's topic (usernames, session closes)
+        # for ~0.75 us of regex per message, ~3.8 us of CPU per order, and was removed. The
+        # folds ignore what they do not read (``tests/unit/projections/test_inputs.py``); a
+        # topic written before still carries bookkeeping, decoded and ignored while a
+        # projector catches up on it.
 
     @property
     def group(self) -> str:

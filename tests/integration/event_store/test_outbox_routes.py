@@ -10,7 +10,7 @@ import pytest
 from event_store.connection import connect_raw
 from event_store.mariadb import MariaDbEventStore
 from event_store.model import ANY, NewEvent, StreamAppend
-from event_store.outbox import SETTLEMENT_INPUTS, fetch_outbox, header_filter, order_route
+from event_store.outbox import SETTLEMENT_INPUTS, fetch_outbox, order_route
 
 pytestmark = pytest.mark.integration
 
@@ -55,29 +55,3 @@ async def test_settlement_inputs_of_order_streams_are_keyed_by_their_owner(
         (order, None, None),
         (other, None, None),
     ]
-
-
-async def test_the_header_filter_reads_the_stream_and_type_of_the_outboxs_own_messages(
-    event_store_url: str, stream_prefix: str
-) -> None:
-    wire = header_filter(["order-", "account-"], ["UserRegistered", "FundsReserved"])
-    big = {"user_id": 7, "blob": "x" * 40_000, "type": "UserRegistered", "stream_id": "order-1"}
-    appended = [
-        (f"order-{random.getrandbits(60)}", "OrderPlaced", True),
-        (f"{stream_prefix}account-7", "FundsReserved", True),
-        (f"{stream_prefix}user-7", "UserRegistered", True),
-        (f"{stream_prefix}batch-7", "BatchPlaced", False),
-        (f'{stream_prefix}we"ird-7', "ClientOrderIdClaimed", False),
-        (f'{stream_prefix}we"ird-8', "FundsReserved", True),
-    ]
-    store = MariaDbEventStore.from_url(event_store_url)
-    try:
-        start = await store.last_position()
-        await store.append(
-            *(StreamAppend(stream, [NewEvent(kind, big, {})], ANY) for stream, kind, _ in appended)
-        )
-    finally:
-        await store.close()
-    rows = await outbox_after(event_store_url, start)
-
-    assert [wire.search(value) is not None for *_, value in rows] == [w for *_, w in appended]
