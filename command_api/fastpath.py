@@ -26,7 +26,6 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.routing import APIRoute
-from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from command_api import idempotency
@@ -230,7 +229,7 @@ class OrderFastPath:
         user_id, key = caller
         if kind == "cancel":  # (the route ignores any body)
             order_id = int(scope["path"].rpartition("/")[2])
-            claim = _claim(scope, user_id, key, None, None)
+            claim = _claim(scope, user_id, key, None)
             return await order_changes.cancel_order(ctx, user_id, order_id, claim)
         try:
             body = orjson.loads(raw)
@@ -240,18 +239,18 @@ class OrderFastPath:
             terms = order_terms(body)
             if terms is None:
                 return None
-            claim = _keyed(scope, user_id, key, order_dump, terms)
+            claim = _claim(scope, user_id, key, order_dump, terms)
             return await orders.place_order(ctx, user_id, terms, claim)
         if kind == "cancel_batch":
             ids = cancel_ids(body)
             if ids is None:
                 return None
-            claim = _claim(scope, user_id, key, CancelBatchRequest, body)
+            claim = _claim(scope, user_id, key, _cancel_batch_dump, body)
             return await order_changes.cancel_orders(ctx, user_id, ids, claim)
         batch = batch_terms(body)
         if batch is None:
             return None
-        claim = _keyed(scope, user_id, key, batch_dump, *batch)
+        claim = _claim(scope, user_id, key, batch_dump, *batch)
         return await orders.place_batch(ctx, user_id, batch[0], batch[1], claim)
 
 
@@ -269,17 +268,26 @@ def fast_route(scope: Scope) -> tuple[str, str, str] | None:
 
 
 def _claim(
-    scope: Scope, user_id: int, key: str | None, model: type[BaseModel] | None, body: Any
+    scope: Scope,
+    user_id: int,
+    key: str | None,
+    dump: Callable[..., dict[str, Any]] | None,
+    *parsed: Any,
 ) -> IdempotencyClaim | None:
     """The claim the route would make (``routes.common.claim_of``): the same scope, method, path
-    and pydantic dump (built only for a keyed request; the body passed the fast checks, which
-    accept nothing pydantic refuses)."""
+    and model dump, ``dump(*parsed)`` (built only for a keyed request; ``None``: no body)."""
     if key is None:
         return None
-    dumped = None if model is None else model.model_validate(body).model_dump(mode="json")
+    dumped = None if dump is None else dump(*parsed)
     return idempotency.claim(
         str(user_id), key, scope["method"], _url_path(scope), dumped, STATUS_OF
     )
+
+
+def _cancel_batch_dump(body: Any) -> dict[str, Any]:
+    """``CancelBatchRequest``'s dump of a body ``cancel_ids`` accepted (which accepts nothing
+    pydantic refuses)."""
+    return CancelBatchRequest.model_validate(body).model_dump(mode="json")
 
 
 def _url_path(scope: Scope) -> str:
@@ -296,17 +304,6 @@ def _url_path(scope: Scope) -> str:
             break
     path: str = scope["path"]
     return path
-
-
-def _keyed(
-    scope: Scope, user_id: int, key: str | None, dump: Callable[..., Any], *parsed: Any
-) -> IdempotencyClaim | None:
-    """:func:`_claim` for an order or a batch, its dump built from the parsed terms."""
-    if key is None:
-        return None
-    return idempotency.claim(
-        str(user_id), key, scope["method"], _url_path(scope), dump(*parsed), STATUS_OF
-    )
 
 
 async def _read_body(receive: Receive) -> tuple[bytes, bool]:
