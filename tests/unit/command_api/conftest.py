@@ -21,10 +21,15 @@ def store() -> InMemoryEventStore:
     return InMemoryEventStore()
 
 
+def context_over(store: InMemoryEventStore) -> Context:
+    """A context over ``store``: the fixed clock, ids from 1000, retries without sleeping."""
+    ids = itertools.count(1000)
+    return Context(store, Repository(store), lambda: NOW, lambda: next(ids), backoff_s=(0, 0))
+
+
 @pytest.fixture
 def ctx(store: InMemoryEventStore) -> Context:
-    ids = itertools.count(1000)
-    return Context(store, Repository(store), lambda: NOW, lambda: next(ids))
+    return context_over(store)
 
 
 async def new_user(ctx: Context, name: str = "alice", usd: str | None = "1000.00") -> int:

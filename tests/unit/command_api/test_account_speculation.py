@@ -7,7 +7,6 @@ place (no copy of the account, no snapshot read)."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 import random
 from typing import Any
 
@@ -15,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from command_api.repository import AccountEntry, Repository
+from command_api.repository import AccountEntry
 from command_api.services import orders
 from command_api.services.base import Context
 from command_api.services.errors import ConflictRetryExhausted
@@ -26,7 +25,7 @@ from domain.errors import DomainError, ErrorCode
 from domain.folds import fold_account_data
 from event_store.memory import InMemoryEventStore
 from event_store.model import ANY, NewEvent, Snapshot, StreamAppend
-from tests.unit.command_api.conftest import NOW, buy, list_acme, new_user
+from tests.unit.command_api.conftest import NOW, buy, context_over, list_acme, new_user
 from tests.unit.domain.builders import account_state
 
 
@@ -45,11 +44,6 @@ async def _foreign(store: InMemoryEventStore, user_id: int, event: Any) -> None:
     """An append to the account by another writer (settlement, another API process)."""
     new = NewEvent(event.event_type, event.to_dict())
     await store.append(StreamAppend(streams.account(user_id), [new], ANY))
-
-
-def _context(store: InMemoryEventStore) -> Context:
-    ids = itertools.count(1000)
-    return Context(store, Repository(store), lambda: NOW, lambda: next(ids), backoff_s=(0, 0))
 
 
 STEPS = st.lists(
@@ -101,7 +95,7 @@ def test_after_any_interleaving_the_cached_account_is_a_fresh_fold_of_its_stream
     async def scenario() -> None:
         random.seed(seed)  # (the retries' jitter)
         store = InMemoryEventStore()
-        ctx = _context(store)
+        ctx = context_over(store)
         await list_acme(ctx)
         user_id = await new_user(ctx, usd="10000.00")
         for step in steps:

@@ -3,20 +3,18 @@ engine changed meanwhile is decided again on its whole stream."""
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Mapping
 
 import pytest
 
 from command_api.placed_orders import PlacedOrders
-from command_api.repository import Repository
 from command_api.services import order_changes, orders
 from command_api.services.base import Context
 from domain import streams
 from domain.errors import DomainError, ErrorCode
 from event_store.memory import InMemoryEventStore
 from event_store.model import AppendResult, NewEvent, StoredData, StreamAppend
-from tests.unit.command_api.conftest import NOW, buy, list_acme, new_user
+from tests.unit.command_api.conftest import buy, context_over, list_acme, new_user
 
 
 class WatchedStore(InMemoryEventStore):
@@ -47,8 +45,7 @@ def watched() -> WatchedStore:
 
 @pytest.fixture
 def wctx(watched: WatchedStore) -> Context:
-    ids = itertools.count(1000)
-    return Context(watched, Repository(watched), lambda: NOW, lambda: next(ids), backoff_s=(0, 0))
+    return context_over(watched)
 
 
 async def _resting(ctx: Context, store: WatchedStore) -> tuple[int, int]:
