@@ -92,9 +92,40 @@ async def publish(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]
         await producer.stop()
 
 
-async def replay(path: Path) -> dict[str, Any]:
+async def publish_paced(
+    bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]], rate: int
+) -> None:
+    """Every message as :func:`publish` does, ``rate`` messages a second (in 10 ms steps): the
+    projector sees them arrive as a live one does, in small fetches."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2)
+    await producer.start()
+    try:
+        step, started = max(rate // 100, 1), time.perf_counter()
+        for index in range(0, len(messages), step):
+            futures = [
+                await producer.send(topic, value, key=key, partition=partition_of(key, PARTITIONS))
+                for key, value in messages[index : index + step]
+            ]
+            await asyncio.gather(*futures)
+            ahead = started + (index + step) / rate - time.perf_counter()
+            if ahead > 0:
+                await asyncio.sleep(ahead)
+    finally:
+        await producer.stop()
+
+
+async def _commandstats(client: aioredis.Redis) -> dict[str, tuple[int, int]]:
+    stats = await client.info("commandstats")
+    return {
+        name.removeprefix("cmdstat_"): (int(v["calls"]), int(v["usec"]))
+        for name, v in stats.items()
+    }
+
+
+async def replay(path: Path, rate: int = 0) -> dict[str, Any]:
     """Run the projector over the dump's messages that the relay puts on the events topic (not
-    those of ``OFF_EVENTS_TOPIC``'s streams); its figures."""
+    those of ``OFF_EVENTS_TOPIC``'s streams); its figures. ``rate``: publish them at that many
+    messages a second while the projector runs (live-sized batches), not all before it starts."""
     messages = on_events_topic(load(path))
     orders = sum(1 for _, v in messages if any(p in v[:200] for p in PLACEMENTS))
     lasts: dict[int, int] = {}
@@ -106,7 +137,8 @@ async def replay(path: Path) -> dict[str, Any]:
     topic = await new_topic(bootstrap, PARTITIONS)
     control = Control(f"bench{uuid.uuid4().hex[:6]}")
     try:
-        await publish(bootstrap, topic, messages)
+        if not rate:
+            await publish(bootstrap, topic, messages)
         env = {
             **os.environ,
             **env,
@@ -117,15 +149,21 @@ async def replay(path: Path) -> dict[str, Any]:
         }
         redis_before, started = await _redis_cpu_s(client), time.perf_counter()
         rewrites_before = await _rewrite_cpu(client)
+        stats_before = await _commandstats(client)
         process = _spawn(env)
         try:
+            feeding = asyncio.ensure_future(
+                publish_paced(bootstrap, topic, messages, rate) if rate else asyncio.sleep(0)
+            )
             startup_s = await _wait(client, control, lasts, psutil.Process(process.pid))
+            await feeding
             seconds = time.perf_counter() - started
             projector_s = _cpu_s(psutil.Process(process.pid)) - startup_s
         finally:
             process.terminate()
             process.wait(timeout=20)
         redis_s = await _redis_cpu_s(client) - redis_before
+        stats = await _commandstats(client)
         rewrites = [a - b for a, b in zip(await _rewrite_cpu(client), rewrites_before, strict=True)]
     finally:
         await delete_topic(bootstrap, topic)
@@ -144,6 +182,11 @@ async def replay(path: Path) -> dict[str, Any]:
         "aof_rewrite_us_per_order": round(rewrites[1] / orders * 1e6, 1),
         "projector_us_per_message": round(projector_s / len(messages) * 1e6, 1),
         "load": [round(x, 2) for x in os.getloadavg()],
+        "redis_calls_per_order": {
+            name: round((calls - stats_before.get(name, (0, 0))[0]) / orders, 3)
+            for name, (calls, _) in sorted(stats.items())
+            if calls - stats_before.get(name, (0, 0))[0] > orders // 100
+        },
     }
 
 
@@ -186,11 +229,14 @@ def main() -> None:
     parser.add_argument("--dump", type=Path)
     parser.add_argument("--events", type=int, default=300_000)
     parser.add_argument("--replay", type=Path)
+    parser.add_argument(
+        "--rate", type=int, default=0, help="publish at this many messages/s while it runs"
+    )
     args = parser.parse_args()
     if args.dump:
         print(orjson.dumps({"dumped": asyncio.run(dump(args.dump, args.events))}).decode())
     if args.replay:
-        print(orjson.dumps(asyncio.run(replay(args.replay))).decode())
+        print(orjson.dumps(asyncio.run(replay(args.replay, args.rate))).decode())
 
 
 if __name__ == "__main__":
