@@ -126,3 +126,13 @@ class ProjectorSettings(WorkerSettings):
     fills net into one document write and its index moves cancel out (the replay of the
     pipeline's messages, batch 5,000 / chunk 1,000 -> 20,000 / 5,000: Redis 33-35 -> 27-28 µs
     of CPU per order, the projector 80-87 -> 73; docs/benchmarks.md, session 6)."""
+    projector_fetch_min_bytes: int = 1024 * 1024
+    """Bytes Kafka waits for before it answers the projector's fetch, for at most
+    ``projector_fetch_wait_ms``: a projector keeping up otherwise takes whatever arrived since
+    its last batch (5-16 orders a script call, depending on how fast the machine runs it), and
+    every call costs Redis a fenced script run and the projector a fold, checkpoints and a
+    round trip. Waiting up to 25 ms: ~45 orders a call, the projector 134-160 -> 105 and Redis
+    75-86 -> 54 µs of CPU per order (``benchmarks.projector_replay --rate 10000``, the
+    pipeline's messages published at 2,000 orders/s, back to back), for <= 25 ms more e2e."""
+    projector_fetch_wait_ms: int = 25
+    """How long Kafka holds a fetch that has fewer than ``projector_fetch_min_bytes``."""

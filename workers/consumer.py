@@ -153,13 +153,20 @@ async def run(
     metrics: ConsumerMetrics,
     *,
     max_records: int = 5000,
+    fetch_min_bytes: int = 1,
+    fetch_wait_ms: int = 500,
 ) -> None:
-    """Consume until ``stop`` is set, retrying with backoff while a dependency is down."""
+    """Consume until ``stop`` is set, retrying with backoff while a dependency is down.
+
+    ``fetch_min_bytes``/``fetch_wait_ms``: Kafka answers a fetch once it has that many bytes
+    or that long passed (by default at once when anything is there)."""
     backoff = 0.1
     while not stop.is_set():
         started = time.monotonic()
         try:
-            await _consume(worker, settings, stop, metrics, max_records)
+            await _consume(
+                worker, settings, stop, metrics, max_records, (fetch_min_bytes, fetch_wait_ms)
+            )
             return
         except RETRYABLE as exc:
             if time.monotonic() - started > 10:
@@ -178,6 +185,7 @@ async def _consume(
     stop: asyncio.Event,
     metrics: ConsumerMetrics,
     max_records: int,
+    fetch: tuple[int, int],
 ) -> None:
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap,
@@ -187,6 +195,8 @@ async def _consume(
         max_poll_records=max_records,
         fetch_max_bytes=64 * 1024 * 1024,
         max_partition_fetch_bytes=16 * 1024 * 1024,
+        fetch_min_bytes=fetch[0],
+        fetch_max_wait_ms=fetch[1],
         session_timeout_ms=10_000,
         heartbeat_interval_ms=2_000,
         request_timeout_ms=15_000,

@@ -172,7 +172,15 @@ async def main() -> None:
         metrics = consumer.ConsumerMetrics(ops.registry, worker.group)
         marks = asyncio.ensure_future(watermarks(writer, store, settings, stop, metrics.behind))
         try:
-            await consumer.run(worker, settings, stop, metrics, max_records=settings.batch_max)
+            await consumer.run(
+                worker,
+                settings,
+                stop,
+                metrics,
+                max_records=settings.batch_max,
+                fetch_min_bytes=settings.projector_fetch_min_bytes,
+                fetch_wait_ms=settings.projector_fetch_wait_ms,
+            )
         finally:
             stop.set()
             await marks
