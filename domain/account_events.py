@@ -68,6 +68,20 @@ class FundsReserved(Event):
         self.side: Final = side
         self.at: Final = at
 
+    def to_dict(self) -> dict[str, object]:
+        """``Record.to_dict`` spelled out (every field is plain): the command API stores one per
+        order it places, and the generic walk over ``FIELDS`` cost ~3 µs of its ~150 per order
+        (a literal ~0.4)."""
+        return {
+            "user_id": self.user_id,
+            "asset": self.asset,
+            "amount": self.amount,
+            "order_id": self.order_id,
+            "symbol": self.symbol,
+            "side": self.side,
+            "at": self.at,
+        }
+
 
 @mypyc_attr(acyclic=True)
 class FundsReleased(Event):
