@@ -17,7 +17,7 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from command_api import idempotency
 from command_api.clock import Clock
@@ -33,6 +33,7 @@ from domain.events import Event
 from event_store.errors import WrongExpectedVersion
 from event_store.model import AppendResult, NewEvent, StreamAppend
 from event_store.outbox import order_route
+from event_store.planning import EncodedStream, encode_append
 from event_store.protocol import EventStore
 
 DAY_NS = 86_400 * 10**9
@@ -74,8 +75,11 @@ class Decision:
     appends: list[StreamAppend] = field(default_factory=list)
     account_events: list[NewEvent] = field(default_factory=list)
     batch_id: int | None = None
-    """The batch whose ``BatchPlaced`` (among ``appends``) gives ``body`` again: an
+    """The batch whose ``BatchPlaced`` (among ``encoded``) gives ``body`` again: an
     ``Idempotency-Key`` records the batch instead of the body."""
+    encoded: list[EncodedStream] = field(default_factory=list)
+    """Streams the decision encoded itself (a batch's orders, claims and ``BatchPlaced``:
+    ``event_store.planning.new_stream``), appended after ``appends``."""
 
 
 def event(
@@ -182,8 +186,11 @@ async def _run(
     raise ConflictRetryExhausted("Too many concurrent changes to the same records; retry shortly.")
 
 
-def _appends(decision: Decision, claim: IdempotencyClaim | None) -> list[StreamAppend]:
-    appends = list(decision.appends)
+Appends = list[StreamAppend | EncodedStream]
+
+
+def _appends(decision: Decision, claim: IdempotencyClaim | None) -> Appends:
+    appends: Appends = [*decision.appends, *decision.encoded]
     if claim is not None:
         appends.append(
             idempotency.record(claim, decision.outcome, decision.body, decision.batch_id)
@@ -198,8 +205,15 @@ def _written(decision: Decision, result: AppendResult, claim: IdempotencyClaim |
 
 async def commit(ctx: Context, decision: Decision, claim: IdempotencyClaim | None) -> Written:
     """Append a decision that touches no account."""
-    result = await ctx.store.append(*_appends(decision, claim))
+    result = await _append(ctx.store, _appends(decision, claim), bool(decision.encoded))
     return _written(decision, result, claim)
+
+
+def _append(store: EventStore, appends: Appends, encoded: bool) -> Awaitable[AppendResult]:
+    """``store.append(*appends)``, or its encoded form if some streams came ``encoded``."""
+    if encoded:
+        return store.append_encoded(encode_append(appends, None))
+    return store.append(*cast("list[StreamAppend]", appends))
 
 
 async def commit_with_account(
@@ -242,7 +256,10 @@ async def commit_with_account(
                 streams.account(user_id), decision.account_events, expected
             )
             appends.insert(0, account_stream)
-        task = asyncio.ensure_future(_tracked_append(ctx.store, entry, speculation, appends))
+        encoded = bool(decision.encoded)
+        task = asyncio.ensure_future(
+            _tracked_append(ctx.store, entry, speculation, appends, encoded)
+        )
         entry.inflight.add(task)
     try:
         result = await task
@@ -285,11 +302,12 @@ async def _tracked_append(
     store: EventStore,
     entry: AccountEntry,
     speculation: Speculation | None,
-    appends: list[StreamAppend],
+    appends: Appends,
+    encoded: bool,
 ) -> AppendResult:
     """The append of a decision; the entry learns whether its account events landed."""
     try:
-        result = await store.append(*appends)
+        result = await _append(store, appends, encoded)
     except BaseException:
         if speculation is not None:
             entry.failed()

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
+
 from command_api.idempotency import IdempotencyClaim, Outcome, Written, batch_body
 from command_api.services.base import (
     Context,
@@ -34,6 +36,7 @@ from domain.registry_events import ClientOrderIdClaimed, OrderPlacedInBatch, pla
 from event_store.errors import WrongExpectedVersion
 from event_store.model import NO_STREAM, NewEvent, StreamAppend
 from event_store.outbox import partition_of
+from event_store.planning import EncodedStream, new_stream
 
 
 async def place_order(
@@ -152,13 +155,15 @@ async def place_batch(
             # (``BatchPlaced``'s stored data without building it: its legs are these dicts)
             batch: dict[str, object] = {"batch_id": batch_id, "user_id": user_id}
             batch.update(all_or_nothing=all_or_nothing, orders=legs, at=at)
-            request = event(BatchPlaced.__name__, batch, user_id, placed[0].symbol)
+            engine = orjson.dumps(metadata(user_id, placed[0].symbol))
+            data = orjson.dumps(batch)
+            request = new_stream(streams.batch(batch_id), NO_STREAM, _BATCH, data, engine)
             # (``event_id``: what the engine's answers cite)
-            body = batch_body(batch_id, legs, str(request.event_id))
-            decision = _decision(user_id, placed, reserved, body, (batch_id, legs, at))
-            decision.appends.append(StreamAppend(streams.batch(batch_id), [request], NO_STREAM))
-            decision.batch_id = batch_id
-            return decision
+            body = batch_body(batch_id, legs, request.events[0][0])
+            encoded = _batch_streams(user_id, legs, at, batch_id)
+            encoded.append(request)
+            reservations = account_events(reserved, user_id)
+            return Decision(Outcome.CREATED, body, [], reservations, batch_id, encoded)
 
         written = await commit_with_account(ctx, user_id, decide, claim)
         _note_placed(ctx, noted)
@@ -208,27 +213,41 @@ def _note_placed(ctx: Context, placed: Sequence[OrderPlaced]) -> None:
         note(order.order_id, order.user_id, order.symbol)
 
 
-def _decision(
-    user_id: int,
-    placed: list[OrderPlaced],
-    reserved: list[Event],
-    body: dict[str, Any],
-    batch: tuple[int, list[dict[str, Any]], int] | None = None,
-) -> Decision:
-    """The reservations on the account, each order's stream, and each ``client_order_id`` claim.
+def _batch_streams(
+    user_id: int, legs: list[dict[str, Any]], at: int, batch_id: int
+) -> list[EncodedStream]:
+    """Each leg's order stream and ``client_order_id`` claim, encoded here (``new_stream``): the
+    ``OrderPlacedInBatch`` as stored (``OrderPlacedInBatch.of(order, batch_id)``) from the leg's
+    dict, and the ``ClientOrderIdClaimed``'s data in its ``FIELDS`` order."""
+    dumps = orjson.dumps
+    shared = dumps(metadata(user_id))
+    encoded = []
+    for leg in legs:
+        order_id = leg["order_id"]
+        data = dumps(placed_in_batch_data(leg, user_id, at, batch_id))
+        encoded.append(new_stream(streams.order(order_id), NO_STREAM, _IN_BATCH, data, shared))
+        cid = leg.get("client_order_id")
+        if cid is not None:
+            claimed = dumps({"order_id": order_id, "user_id": user_id, "client_order_id": cid})
+            cid_stream = streams.client_order(user_id, cid)
+            encoded.append(new_stream(cid_stream, NO_STREAM, _CLAIMED, claimed, shared))
+    return encoded
 
-    ``batch`` is the batch id, the legs as ``BatchPlaced`` stores them and its time, for the
-    orders of a batch.
-    """
+
+_BATCH = BatchPlaced.__name__
+_IN_BATCH = OrderPlacedInBatch.__name__
+_CLAIMED = ClientOrderIdClaimed.__name__
+
+
+def _decision(
+    user_id: int, placed: list[OrderPlaced], reserved: list[Event], body: dict[str, Any]
+) -> Decision:
+    """The reservations on the account, each order's stream, and each ``client_order_id`` claim."""
     appends = []
-    shared = metadata(user_id)  # one lookup for the many events of a batch
-    for index, order in enumerate(placed):
-        if batch is None:
-            placed_event = event(order.event_type, order.to_dict(), user_id, order.symbol)
-            body["event_id"] = str(placed_event.event_id)  # (what the engine's answers cite)
-        else:  # OrderPlacedInBatch.of(order, batch_id) as stored, from the leg's dict
-            data = placed_in_batch_data(batch[1][index], user_id, batch[2], batch[0])
-            placed_event = NewEvent(OrderPlacedInBatch.__name__, data, shared)
+    shared = metadata(user_id)
+    for order in placed:
+        placed_event = event(order.event_type, order.to_dict(), user_id, order.symbol)
+        body["event_id"] = str(placed_event.event_id)  # (what the engine's answers cite)
         appends.append(StreamAppend(streams.order(order.order_id), [placed_event], NO_STREAM))
         if order.client_order_id is not None:
             claimed = ClientOrderIdClaimed(order.order_id, user_id, order.client_order_id)
