@@ -23,8 +23,9 @@ Per projection and generation (``<P>`` = ``x:<projection><gen>``):
   ``bo:<order_id>`` JSON of an order resting in the book, ``tr:<SYM>`` zset trade JSON by trade
   id (capped), ``cd:<SYM>:<interval>`` zset of candle buckets, ``cv:<SYM>:<interval>:<bucket>``
   hash of one candle
-* orders: ``o:<order_id>`` the order's state, ``oe:<order_id>`` list of its lifecycle
-  entries (both JSON arrays: ``projections/records.py``), ``uo:<user_id>:*:<SYM|*>`` and
+* orders: ``o:<order_id>`` the order's state and its lifecycle entries (JSON arrays:
+  ``projections/records.py``; ``oe:<order_id>``, a list of them, only beside a document stored
+  before the entries moved into it), ``uo:<user_id>:*:<SYM|*>`` and
   ``uo:<user_id>:<status>:*`` zsets of order ids (score = order id)
 * accounts: ``ac:<user_id>`` JSON of balances, ``lg:<user_id>`` zset of ledger entries (JSON
   arrays) by position
@@ -139,7 +140,8 @@ class Space:
         return f"{self.base}:o:{order_id}"
 
     def order_events(self, order_id: int) -> str:
-        """List of an order's lifecycle entries, oldest first."""
+        """List of an order's lifecycle entries, oldest first: only of a document stored
+        before the entries moved into it (``projections/records.py``)."""
         return f"{self.base}:oe:{order_id}"
 
     def user_orders(self, user_id: int, status: str = ANY, symbol: str = ANY) -> str:

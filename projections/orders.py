@@ -11,7 +11,8 @@ event of the order.
 
 The document ``o:<order_id>`` keeps integers (price in ticks, ``notional`` = sum of price x quantity
 of the fills, in ticks x shares, ``at`` in ns); the read helpers render them for the wire. The
-document and the lifecycle entries are stored as arrays (``projections/records.py``).
+document and the lifecycle entries are stored as arrays (``projections/records.py``), the
+entries inside the document (one key and one write per order and batch).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from domain.registry_events import OrderPlacedInBatch
 from projections.base import Cache, Inputs, StoredEvent
 from projections.changes import Changes
 from projections.keys import ANY, ORDERS, Space
-from projections.records import decode_order, encode_lifecycle, encode_order
+from projections.records import encode_lifecycle, encode_order, load_order
 
 PLACED: Final = frozenset({"OrderPlaced", streams.ORDER_PLACED_IN_BATCH})
 CLOSED_STATUSES: Final = frozenset({"filled", "cancelled", "expired", "rejected"})
@@ -64,7 +65,7 @@ class OrdersFold:
 
     def load(self, raw: bytes | str) -> Any:
         """A stored order document as the fold keeps it."""
-        return decode_order(raw)
+        return load_order(raw)
 
     def fold(self, events: Sequence[StoredEvent], space: Space, cache: Cache, out: Changes) -> None:
         """Order states, index moves and lifecycle entries of the batch."""
@@ -91,6 +92,11 @@ class OrdersFold:
             if cause is not None:  # (an engine event: the id of the input it answers)
                 state["caused_by"] = cause
             entry = encode_lifecycle(event.position, event.type, data, cause, state)
+            embedded = state["lifecycle"]
+            if embedded is not None:
+                embedded.append(entry)
+                continue
+            # (a document stored before lifecycles moved into it: its list goes on)
             lifecycle = lifecycles.get(events_prefix + stream[6:])
             if lifecycle is None:
                 lifecycles[events_prefix + stream[6:]] = [entry]
@@ -134,6 +140,7 @@ def _placed(position: int, data: dict[str, Any]) -> dict[str, Any]:
         "position": position,
         "batch_id": data.get("batch_id"),
         "caused_by": None,
+        "lifecycle": [],
     }
 
 

@@ -27,7 +27,7 @@ import redis.asyncio as aioredis
 
 from projections.base import StoredEvent
 from projections.keys import Control, Space
-from projections.records import decode_ledger, decode_lifecycle, decode_order
+from projections.records import decode_ledger, decode_lifecycle, decode_order, lifecycle_entry
 from projections.writer import Checkpoint, ProjectionWriter, all_folds
 
 REBUILD_PARTITION: Final = -1
@@ -176,8 +176,11 @@ class Rebuild:
             live, new = [await _fingerprints(self._redis, base) for base in bases]
             names = live.keys() | new.keys()
             unequal = {key for key in names if live.get(key) != new.get(key)}
-            # (a lifecycle reads its order's ids from the document: it reads differently too)
-            unequal |= {f":oe:{k[3:]}" for k in unequal if k.startswith(":o:")} & names
+            # (an order's lifecycle is in its document, or in a list beside a document stored
+            # before: each order that differs is compared as both, its fields and lifecycle)
+            orders = {k[3:] for k in unequal if k.startswith(":o:")}
+            orders |= {k[4:] for k in unequal if k.startswith(":oe:")}
+            unequal |= {f":o:{n}" for n in orders} | {f":oe:{n}" for n in orders}
             if not unequal:
                 continue
             read_live, read_new = [await _read(self._redis, base, unequal) for base in bases]
@@ -262,13 +265,18 @@ async def _fingerprints(client: aioredis.Redis, base: str) -> dict[str, bytes]:
 
 async def _read(client: aioredis.Redis, base: str, names: set[str]) -> dict[str, object]:
     """Some keys of a generation (relative names) as the readers decode them; absent ones
-    left out. A lifecycle (``:oe:``) reads its order's document too."""
+    left out. An order's lifecycle (``:oe:``) reads as the readers find it: in its document,
+    or in its list beside a document stored before."""
     wanted = set(names) | {":o:" + n[4:] for n in names if n.startswith(":oe:")}
     found: dict[str, object] = {}
     keys = [(base + n).encode() for n in sorted(wanted)]
     for start in range(0, len(keys), READ_BATCH):
         await _read_keys(client, base, keys[start : start + READ_BATCH], found)
-    return {n: _as_read(n, found[n], found) for n in names if n in found}
+    shown = {n: _as_read(n, found[n], found) for n in names if n in found}
+    for name in names:
+        if name.startswith(":oe:") and name not in found and ":o:" + name[4:] in found:
+            shown[name] = _as_read(name, None, found)
+    return {n: v for n, v in shown.items() if v is not None}
 
 
 _READS: Final = {
@@ -303,11 +311,16 @@ def _as_read(name: str, value: Any, found: dict[str, Any]) -> object:
     (``projections/records.py``: a projection written before the compact forms, or partly so,
     equals its rebuild when it reads the same)."""
     if name.startswith(":o:") and value is not None:
-        return decode_order(value)
+        state = decode_order(value)
+        del state["lifecycle"]  # (read as its ``:oe:`` name)
+        return state
     if name.startswith(":oe:"):
         raw = found.get(":o:" + name[4:])
         order = decode_order(raw) if raw is not None else {}
-        return [decode_lifecycle(entry, order) for entry in value]
+        embedded = order.get("lifecycle")
+        if embedded is not None:
+            return [lifecycle_entry(entry, order) for entry in embedded]
+        return None if value is None else [decode_lifecycle(entry, order) for entry in value]
     if name.startswith(":lg:"):
         return [(decode_ledger(member), score) for member, score in value]
     return value

@@ -14,7 +14,7 @@ from domain.instrument import Instrument
 from projections import render
 from projections.keys import ACCOUNTS, ANY, ORDERS, Space
 from projections.reads import ReadModels
-from projections.records import decode_ledger, decode_lifecycle, decode_order
+from projections.records import decode_ledger, decode_lifecycle, decode_order, lifecycle_entry
 
 
 async def order_state(models: ReadModels, user_id: int, order_id: int) -> dict[str, Any] | None:
@@ -135,12 +135,16 @@ async def order_events(
 ) -> list[dict[str, Any]]:
     """The lifecycle of the order ``state`` (:func:`order_state`), oldest first:
     ``[{"position","type","at","data","causation_id"}]``."""
-    space = await models.space(ORDERS)
-    key = space.order_events(state["order_id"])
-    raw = await models.redis.lrange(key, offset, offset + limit - 1)
+    embedded = state["lifecycle"]
+    if embedded is not None:
+        entries = [lifecycle_entry(item, state) for item in embedded[offset : offset + limit]]
+    else:  # (a document stored before its entries moved into it: they are in a list)
+        space = await models.space(ORDERS)
+        key = space.order_events(state["order_id"])
+        raw = await models.redis.lrange(key, offset, offset + limit - 1)
+        entries = [decode_lifecycle(item, state) for item in raw]
     shown = []
-    for item in raw:
-        entry = decode_lifecycle(item, state)
+    for entry in entries:
         data = entry["data"]
         shown.append(
             {

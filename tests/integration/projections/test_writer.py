@@ -19,6 +19,7 @@ from projections.changes import Arg
 from projections.keys import MARKET, Control
 from projections.market import MarketFold
 from projections.reads import ReadModels
+from projections.records import decode_order
 from projections.simulation import Exchange, SimEvent, random_flow
 from projections.writer import Fenced, ProjectionWriter
 from query_api import positions
@@ -279,3 +280,46 @@ async def test_an_order_amended_then_filled_in_the_next_chunks_rests_with_what_i
     assert await redis_client.zrange(space.level_orders("SIMA", "a", 1004), 0, -1) == [
         str(order_id).encode()
     ]
+
+
+async def test_an_order_whose_lifecycle_is_in_a_list_beside_its_document_keeps_it(
+    redis_client: aioredis.Redis, control: Control, flow: Exchange
+) -> None:
+    """A document stored before the lifecycle moved into it (fields only, entries in
+    ``oe:<order_id>``): later events go on that list, and the readers show it whole."""
+    streams_seen: dict[str, list[int]] = {}
+    for index, event in enumerate(flow.events):
+        streams_seen.setdefault(event.stream_id, []).append(index)
+    stream, at = next((s, i) for s, i in streams_seen.items() if s[:6] == "order-" and len(i) >= 4)
+    order_id, split = int(stream[6:]), at[1] + 1  # (placement and acceptance applied first)
+    user_id = flow.events[at[0]].data["user_id"]
+    instrument = flow.instruments[flow.events[at[0]].data["symbol"]]
+    writer = ProjectionWriter(redis_client, control)
+    await writer.claim(0)
+    await writer.apply(0, flow.events[:split], 1)
+    space = writer.space("orders", 1)
+    state = decode_order(await redis_client.get(space.order(order_id)) or b"")
+    entries = [orjson.dumps(entry) for entry in state.pop("lifecycle")]
+    await redis_client.set(space.order(order_id), orjson.dumps(list(state.values())))
+    await redis_client.rpush(space.order_events(order_id), *entries)
+
+    resumed = ProjectionWriter(redis_client, control)  # (its cache empty: reads the document)
+    await resumed.claim(0)
+    await resumed.apply(0, flow.events[split:], 2)
+
+    fresh = Control(control.prefix + "f")
+    try:
+        whole = ProjectionWriter(redis_client, fresh)
+        await whole.claim(0)
+        await whole.apply(0, flow.events, 2)
+        shown = []
+        for read in (control, fresh):
+            models = ReadModels(redis_client, read, 1)
+            found = await user_reads.order_state(models, user_id, order_id)
+            assert found is not None
+            shown.append(await user_reads.order_events(models, instrument, found, 0, 1000))
+    finally:
+        await delete_prefix(redis_client, fresh.prefix)
+    assert shown[0] == shown[1]
+    assert len(shown[0]) == len(at)
+    assert await redis_client.llen(space.order_events(order_id)) == len(at)

@@ -14,7 +14,14 @@ from projections.changes import Changes
 from projections.keys import Space
 from projections.market import MarketFold
 from projections.orders import OrdersFold
-from projections.records import decode_ledger, decode_lifecycle, decode_order
+from projections.records import (
+    decode_ledger,
+    decode_lifecycle,
+    decode_order,
+    encode_order,
+    lifecycle_entry,
+    load_order,
+)
 from projections.simulation import Exchange, SimEvent
 
 SPACE = Space("t:p1")
@@ -103,7 +110,8 @@ def test_an_order_moves_between_status_indexes_once_per_batch() -> None:
     assert (state["status"], state["filled"], state["remaining"]) == ("partially_filled", 10, 20)
     assert out.zsets[SPACE.user_orders(1, "partially_filled")] == {str(buyer): buyer}
     assert SPACE.user_orders(1, "accepted") not in out.zsets  # never written: net change
-    assert len(out.lists[SPACE.order_events(buyer)]) == len(events)
+    assert len(state["lifecycle"]) == len(events)
+    assert not out.lists  # (the lifecycle is in the document)
 
 
 def test_a_cancelled_order_closes_with_its_reason_and_leaves_the_cache() -> None:
@@ -135,7 +143,7 @@ def test_an_order_keeps_the_cause_of_its_latest_engine_event_and_each_entry_its_
     out = _fold(OrdersFold(), events)
 
     state = decode_order(out.docs[SPACE.order(order_id)] or b"")
-    lifecycle = [decode_lifecycle(e, state) for e in out.lists[SPACE.order_events(order_id)]]
+    lifecycle = [lifecycle_entry(e, state) for e in state["lifecycle"]]
     assert state["caused_by"] == "cancel-id"
     assert [(e["type"], e["causation_id"]) for e in lifecycle] == [
         ("OrderPlaced", None), ("OrderAccepted", "placed-id"),
@@ -161,3 +169,25 @@ def test_account_balances_and_ledger_follow_deposits_holds_and_trades() -> None:
         ("trade", "USD", -100_000, 900_000),
         ("trade", "ACME", 10, 1_010),
     ]
+
+
+def test_an_order_stored_before_its_lifecycle_moved_into_its_document_keeps_its_list() -> None:
+    ex = _exchange()
+    order_id = ex.place(1, "ACME", "buy", 30, 10125)
+    assert order_id is not None
+    ex.cancel(1, "ACME", order_id)
+    stream = [e for e in ex.events if e.stream_id == f"order-{order_id}"]
+    placed = _fold(OrdersFold(), stream[:2])  # (placement and acceptance)
+    state = decode_order(placed.docs[SPACE.order(order_id)] or b"")
+    listed = [orjson.dumps(e) for e in state["lifecycle"]]
+    state["lifecycle"] = None  # stored as fields only, its entries in ``oe:<order_id>``
+    cache: Cache = {SPACE.order(order_id): load_order(encode_order(state))}
+
+    out = _fold(OrdersFold(), stream[2:], cache)
+
+    after = decode_order(out.docs[SPACE.order(order_id)] or b"")
+    assert (after["status"], after["lifecycle"]) == ("cancelled", None)
+    appended = out.lists[SPACE.order_events(order_id)]
+    assert [decode_lifecycle(e, after)["type"] for e in [*listed, *appended]] == [
+        "OrderPlaced", "OrderAccepted", "CancelRequested", "OrderCancelled",
+    ]  # fmt: skip

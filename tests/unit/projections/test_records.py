@@ -25,6 +25,8 @@ from projections.records import (
     encode_ledger,
     encode_lifecycle,
     encode_order,
+    lifecycle_entry,
+    load_order,
 )
 from projections.simulation import random_flow
 
@@ -107,8 +109,13 @@ def test_order_documents_read_back_as_the_folds_state(seed: int) -> None:
     OrdersFold().fold(events, SPACE, cache, Changes())
 
     for state in cache.values():
-        assert decode_order(encode_order(state)) == state
-        assert decode_order(orjson.dumps(state)) == state  # (the object form before)
+        assert load_order(encode_order(state)) == state
+        stored = decode_order(encode_order(state))
+        assert [orjson.dumps(e) for e in stored["lifecycle"]] == state["lifecycle"]
+        fields = {name: value for name, value in state.items() if name != "lifecycle"}
+        before = {**fields, "lifecycle": None}  # (its lifecycle in the list beside it)
+        assert decode_order(orjson.dumps(fields)) == before  # (the object form before)
+        assert decode_order(encode_order(before)) == before  # (the array form before)
 
 
 def test_an_order_document_of_the_object_form_without_caused_by_reads_as_none() -> None:
@@ -155,3 +162,17 @@ def test_the_ledger_refs_of_a_random_flow_are_compact(seed: int) -> None:
     members = [m for members in out.zsets.values() for m in members]
     assert members
     assert all(isinstance(orjson.loads(m)[5], list) for m in members)
+
+
+def test_an_order_documents_entries_read_as_its_listed_entries_did() -> None:
+    events = [e for e in random_flow(6, 30).events if e.stream_id.startswith("order-")]
+    out = Changes()
+    OrdersFold().fold(events, SPACE, {}, out)
+
+    assert out.docs and not out.lists
+    for raw in out.docs.values():
+        state = decode_order(raw or b"")
+        embedded = [lifecycle_entry(entry, state) for entry in state["lifecycle"]]
+        listed = [decode_lifecycle(orjson.dumps(entry), state) for entry in state["lifecycle"]]
+        assert embedded == listed and embedded
+        assert embedded[0]["data"]["order_id"] == state["order_id"]
