@@ -203,10 +203,23 @@ class Relay:
         saved = self.checkpoint
         async with writer.cursor() as cursor:
             while True:
-                if in_flight.empty() and saved != self.checkpoint:
-                    saved_at = await _save(cursor, self._settings.relay_name, self.checkpoint)
-                    saved = self.checkpoint
-                first, last, count, futures = await in_flight.get()
+                if saved != self.checkpoint and in_flight.empty():
+                    # Caught up: save unless a batch comes within the rest of the interval (an
+                    # idle relay's checkpoint is saved within CHECKPOINT_EVERY_S). Saving after
+                    # every batch that emptied the queue was one autocommit upsert, a redo log
+                    # flush, per relay batch: ~0.04 per order, ~7 µs of MariaDB's CPU per order
+                    # in the pipeline benchmark (its relay connection's thread).
+                    wait_s = saved_at + CHECKPOINT_EVERY_S - time.monotonic()
+                    try:
+                        async with asyncio.timeout(wait_s):
+                            batch = await in_flight.get()
+                    except TimeoutError:
+                        saved_at = await _save(cursor, self._settings.relay_name, self.checkpoint)
+                        saved = self.checkpoint
+                        continue
+                else:
+                    batch = await in_flight.get()
+                first, last, count, futures = batch
                 await asyncio.gather(*futures)
                 self.checkpoint = last
                 log.debug("batch acknowledged", extra={"first": first, "last": last, "n": count})
