@@ -77,7 +77,8 @@ def new_stream(
     event's ``EventId`` and its ``str`` cost ~5 µs per stream). The caller vouches for what
     ``StreamAppend`` checks: a stream id of 1-200 characters and an expected version >= -1."""
     event = (new_event_id_text(), event_type, NEW_SCHEMA_VERSION, data, metadata)
-    return EncodedStream(stream_id, expected_version, (event,), None)
+    # (``tuple.__new__``: the NamedTuple's own ``__new__`` is a Python function, one call more)
+    return tuple.__new__(EncodedStream, (stream_id, expected_version, (event,), None))
 
 
 class EncodedAppend(NamedTuple):

@@ -17,7 +17,9 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
+
+import orjson
 
 from command_api import idempotency
 from command_api.clock import Clock
@@ -31,9 +33,10 @@ from domain.account import Account
 from domain.errors import DomainError
 from domain.events import Event
 from event_store.errors import WrongExpectedVersion
+from event_store.ids import new_event_id_text
 from event_store.model import AppendResult, NewEvent, StreamAppend
 from event_store.outbox import order_route
-from event_store.planning import EncodedStream, encode_append
+from event_store.planning import NEW_SCHEMA_VERSION, EncodedStream, encode_append
 from event_store.protocol import EventStore
 
 DAY_NS = 86_400 * 10**9
@@ -73,7 +76,8 @@ class Decision:
     outcome: Outcome
     body: dict[str, Any]
     appends: list[StreamAppend] = field(default_factory=list)
-    account_events: list[NewEvent] = field(default_factory=list)
+    account_events: list[AccountEvent] = field(default_factory=list)
+    """The account events it applied to the owner's account (``commit_with_account``)."""
     batch_id: int | None = None
     """The batch whose ``BatchPlaced`` (among ``encoded``) gives ``body`` again: an
     ``Idempotency-Key`` records the batch instead of the body."""
@@ -109,10 +113,29 @@ _last_metadata: dict[tuple[str | None, int | str, str | None], dict[str, Any]] =
 store then encodes it once per command instead of once per event."""
 
 
-def account_events(events: list[Event], actor: int) -> list[NewEvent]:
-    """The domain's account events as new events of the account stream."""
-    shared = metadata(actor)
-    return [NewEvent(e.event_type, e.to_dict(), shared) for e in events]
+class AccountEvent(NamedTuple):
+    """An account event a decision applied, as the account stream stores it (a
+    ``domain.folds.DecidedEvent``): :func:`commit_with_account` encodes it with a new id and the
+    request's metadata, without a ``NewEvent`` and its ``EventId`` (~3 µs per order placed)."""
+
+    type: str
+    data: dict[str, object]
+
+
+def account_events(events: list[Event]) -> list[AccountEvent]:
+    """The domain's account events as events of the account stream."""
+    new = tuple.__new__  # (a NamedTuple's own ``__new__`` is a Python function: one call more)
+    return [new(AccountEvent, (e.event_type, e.to_dict())) for e in events]
+
+
+def _account_stream(user_id: int, events: list[AccountEvent], expected: int) -> EncodedStream:
+    """The account stream's append, encoded: each event with a new id, the metadata of
+    :func:`event` with the account's owner as the actor."""
+    dumps = orjson.dumps
+    shared = dumps(metadata(user_id))
+    new_id = new_event_id_text
+    rows = tuple([(new_id(), e.type, NEW_SCHEMA_VERSION, dumps(e.data), shared) for e in events])
+    return tuple.__new__(EncodedStream, (streams.account(user_id), expected, rows, None))
 
 
 Attempt = Callable[[], Awaitable[Written]]
@@ -251,12 +274,10 @@ async def commit_with_account(
         except BaseException:
             entry.failed()
             raise
-        if decision.account_events:
-            account_stream = StreamAppend(
-                streams.account(user_id), decision.account_events, expected
-            )
-            appends.insert(0, account_stream)
         encoded = bool(decision.encoded)
+        if decision.account_events:
+            appends.insert(0, _account_stream(user_id, decision.account_events, expected))
+            encoded = True
         task = asyncio.ensure_future(
             _tracked_append(ctx.store, entry, speculation, appends, encoded)
         )

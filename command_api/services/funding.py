@@ -33,7 +33,7 @@ async def deposit(
         return Decision(
             Outcome.CREATED,
             {"asset": asset, "amount": wire},
-            account_events=account_events(events, user_id),
+            account_events=account_events(events),
         )
 
     return await run(ctx, claim, lambda: commit_with_account(ctx, user_id, decide, claim))
@@ -50,7 +50,7 @@ async def withdraw(
         return Decision(
             Outcome.CREATED,
             {"asset": asset, "amount": wire},
-            account_events=account_events(events, user_id),
+            account_events=account_events(events),
         )
 
     return await run(ctx, claim, lambda: commit_with_account(ctx, user_id, decide, claim))

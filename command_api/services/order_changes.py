@@ -179,7 +179,7 @@ async def amend_order(
             decision = Decision(Outcome.ACCEPTED, body, [request])
             if extra > 0:
                 events = account.adjust_hold(order_id, account.reserved_for(order_id) + extra, at)
-                decision.account_events += base.account_events(events, user_id)
+                decision.account_events += base.account_events(events)
             return decision
 
         return await commit_with_account(ctx, user_id, decide, claim)

@@ -162,7 +162,7 @@ async def place_batch(
             body = batch_body(batch_id, legs, request.events[0][0])
             encoded = _batch_streams(user_id, legs, at, batch_id)
             encoded.append(request)
-            reservations = account_events(reserved, user_id)
+            reservations = account_events(reserved)
             return Decision(Outcome.CREATED, body, [], reservations, batch_id, encoded)
 
         written = await commit_with_account(ctx, user_id, decide, claim)
@@ -199,7 +199,7 @@ def _batch_holds(
             reserved += events
     except DomainError as exc:
         _prefix_leg(len(placed), exc)  # the leg that failed
-        taken_back = unfold_account_data(account, account_events(reserved, account.user_id), assets)
+        taken_back = unfold_account_data(account, account_events(reserved), assets)
         assert taken_back, "reservations can always be taken back"
         raise
     return placed, reserved
@@ -258,7 +258,7 @@ def _decision(
                     NO_STREAM,
                 )
             )
-    return Decision(Outcome.CREATED, body, appends, account_events(reserved, user_id))
+    return Decision(Outcome.CREATED, body, appends, account_events(reserved))
 
 
 async def _instrument(ctx: Context, symbol: str) -> Instrument:
