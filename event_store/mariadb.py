@@ -86,24 +86,31 @@ class MariaDbEventStore:
         *,
         owns_engine: bool = False,
         read_connections: int = 16,
+        appends_to: tuple[str, ...] | None = None,
     ) -> None:
-        """``engine``: the database, as a SQLAlchemy engine or a URL string."""
+        """``engine``: the database, as a SQLAlchemy engine or a URL string; ``appends_to``:
+        the prefixes of the streams this process appends to, if it knows them (see
+        :class:`~event_store.writer.GroupCommitWriter`)."""
         if isinstance(engine, str):
             url, self._engine = engine, None
         else:
             url, self._engine = engine.url.render_as_string(hide_password=False), engine
         self._owns_engine = owns_engine
         self._upcasters = upcasters or Upcasters()
-        self._writer = GroupCommitWriter(url, max_batch_appends)
+        self._writer = GroupCommitWriter(url, max_batch_appends, tracked=appends_to)
         self._reads = ReadPool(url, read_connections)
 
     @classmethod
     def from_url(
-        cls, database_url: str, upcasters: Upcasters | None = None, pool_size: int = 8
+        cls,
+        database_url: str,
+        upcasters: Upcasters | None = None,
+        pool_size: int = 8,
+        appends_to: tuple[str, ...] | None = None,
     ) -> MariaDbEventStore:
         """A store on ``database_url`` (at most ``2 * pool_size`` reads at once, as the engine
         it once made allowed with its overflow)."""
-        return cls(database_url, upcasters, read_connections=2 * pool_size)
+        return cls(database_url, upcasters, read_connections=2 * pool_size, appends_to=appends_to)
 
     async def append(
         self, *appends: StreamAppend, checkpoint: Checkpoint | None = None

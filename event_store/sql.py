@@ -137,19 +137,29 @@ async def stream_versions(cursor: Any, stream_ids: Collection[str]) -> dict[str,
     return versions_of(await cursor.fetchall())
 
 
-async def appended_versions(cursor: Any, after: int, upto: int) -> dict[str, int]:
+async def appended_versions(
+    cursor: Any, after: int, upto: int, prefixes: Sequence[str] | None = None
+) -> dict[str, int]:
     """The latest version of each stream appended to at positions ``after < p <= upto`` (a range
-    of the primary key, read in position order: a stream's later row holds its higher version).
+    of the primary key, read in position order: a stream's later row holds its higher version),
+    only of the streams whose ids start with one of ``prefixes`` if given.
 
     Not ``GROUP BY stream_id`` with ``MAX``: MariaDB grouped the range in a temporary table and
     filesorted it (its implicit GROUP BY order), ~2x the server time of the plain range scan on
     2,000 rows (1.9 vs 0.8 ms, 2026-12-03), and this runs under the sequence lock."""
-    await cursor.execute(
-        "SELECT stream_id, stream_version FROM events WHERE position > %s AND position <= %s"
-        " ORDER BY position",
-        (after, upto),
-    )
+    sql = "SELECT stream_id, stream_version FROM events WHERE position > %s AND position <= %s"
+    params: list[Any] = [after, upto]
+    if prefixes is not None:
+        sql += " AND (" + " OR ".join(["stream_id LIKE %s"] * len(prefixes)) + ")"
+        params.extend(like_prefix(prefix) for prefix in prefixes)
+    await cursor.execute(sql + " ORDER BY position", params)
     return {str(stream_id): int(version) for stream_id, version in await cursor.fetchall()}
+
+
+def like_prefix(prefix: str) -> str:
+    """A ``LIKE`` pattern matching the strings that start with ``prefix``."""
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
 
 
 async def recorded_event_ids(

@@ -27,29 +27,43 @@ CATCH_UP_MAX = 20_000
 changed; past it (or with nothing known) it drops the version cache instead."""
 
 
-async def catch_up(cur: Any, versions: dict[str, int], since: int, last_position: int) -> None:
+async def catch_up(
+    cur: Any,
+    versions: dict[str, int],
+    since: int,
+    last_position: int,
+    tracked: tuple[str, ...] | None = None,
+) -> None:
     """Under the sequence lock: bring ``versions`` (the cache, as of our commit at ``since``) to
     ``last_position`` with the versions of the streams others appended to since (or clear it if
     ``since`` is unknown or too far behind). Every position up to ``last_position`` is committed
-    then."""
+    then. With ``tracked`` (stream id prefixes), only those streams are caught up: the cache's
+    other entries may be stale, and the writer never plans on them (:func:`trusted`)."""
     if since == last_position:
         return
     if since < 0 or not 0 < last_position - since <= CATCH_UP_MAX:
         versions.clear()
         return
-    versions.update(await appended_versions(cur, since, last_position))
+    versions.update(await appended_versions(cur, since, last_position, tracked))
+
+
+def trusted(stream_id: str, tracked: tuple[str, ...] | None) -> bool:
+    """Whether the cache's version of ``stream_id`` is kept exact (see :func:`catch_up`)."""
+    return tracked is None or stream_id.startswith(tracked)
 
 
 async def plan_from_table(
     cur: Any,
     appends: Sequence[EncodedAppend],
     versions: dict[str, int],
+    tracked: tuple[str, ...] | None,
     last_position: int,
     checked: bool,
 ) -> BatchPlan:
     """Plan ``appends`` from ``last_position`` under the sequence lock: the versions ``versions``
-    lacks are read into it, guarded checkpoints are read, and with ``checked`` appends whose
-    event ids are recorded already are answered with their first result.
+    lacks (or holds of streams not ``tracked``: see :func:`catch_up`) are read into it, guarded
+    checkpoints are read, and with ``checked`` appends whose event ids are recorded already are
+    answered with their first result.
 
     Without ``checked``, streams the batch only expects not to exist are planned as new without
     a look-up (``planning.assumed_new``; a batch of 100 orders has ~200: each order's stream and
@@ -62,7 +76,9 @@ async def plan_from_table(
             replay = replay_result(append.event_ids, recorded)
             if replay is not None:
                 replays[index] = replay
-    missing = {s for a in appends for s in a.stream_ids if s not in versions}
+    missing = {
+        s for a in appends for s in a.stream_ids if s not in versions or not trusted(s, tracked)
+    }
     new = assumed_new(appends, missing) if missing and not checked else None
     if new:
         missing.difference_update(new)

@@ -97,12 +97,14 @@ async def run_store_consumer(
     service: str,
     settings: WorkerSettings,
     make_worker: Callable[[MariaDbEventStore, Operations], PartitionWorker],
+    appends_to: tuple[str, ...] | None = None,
 ) -> None:
     """A worker that consumes Kafka and writes the store: the store and its probes, the
-    consumer loop with its metrics, until SIGTERM/SIGINT."""
+    consumer loop with its metrics, until SIGTERM/SIGINT. ``appends_to``: the prefixes of the
+    streams the worker appends to (see :class:`MariaDbEventStore`)."""
 
     async def body(stop: asyncio.Event, ops: Operations) -> None:
-        store = MariaDbEventStore.from_url(settings.database_url)
+        store = MariaDbEventStore.from_url(settings.database_url, appends_to=appends_to)
         ops.probes.update(mariadb=store_probe(store), kafka=kafka_probe(settings.kafka_bootstrap))
         worker = make_worker(store, ops)
         metrics = ConsumerMetrics(ops.registry, worker.group)

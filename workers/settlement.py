@@ -31,7 +31,7 @@ async def _main() -> None:
     from common.gc_tuning import tune_gc
     from common.settings import SettlementSettings
     from workers.service import run_store_consumer
-    from workers.settlement_worker import SettlementWorker
+    from workers.settlement_worker import APPENDS_TO, SettlementWorker
 
     settings = SettlementSettings()
     tune_gc(GC_THRESHOLDS)
@@ -44,7 +44,7 @@ async def _main() -> None:
             partitions=settings.settlement_partitions,
         )
 
-    await run_store_consumer("settlement", settings, make)
+    await run_store_consumer("settlement", settings, make, APPENDS_TO)
 
 
 def main() -> None:

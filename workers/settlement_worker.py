@@ -74,6 +74,9 @@ BOOK_CHUNK: Final = 500
 """Inputs booked between two returns to the event loop (see :meth:`SettlementWorker._book`)."""
 _SETTLED: Final = frozenset({FILLED, *ORDER_CLOSING_EVENT_TYPES})
 _ORDER_PREFIX: Final = streams.order(0).removesuffix("0")
+APPENDS_TO: Final = tuple(s.removesuffix("0") for s in (streams.account(0), streams.settlement(0)))
+"""The streams the worker appends to: its store's writer catches up with their rows only, not
+with every order event others appended (``MariaDbEventStore``'s ``appends_to``)."""
 
 __all__ = ["SettlementError", "SettlementWorker"]
 

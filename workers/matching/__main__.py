@@ -18,7 +18,7 @@ async def _main() -> None:
     from common.gc_tuning import tune_gc
     from common.settings import MatchingSettings
     from event_store.mariadb import MariaDbEventStore
-    from workers.matching.worker import MatchingWorker
+    from workers.matching.worker import APPENDS_TO, MatchingWorker
     from workers.service import Operations, run_store_consumer
 
     settings = MatchingSettings()
@@ -36,7 +36,7 @@ async def _main() -> None:
         ops.state = worker.state
         return worker
 
-    await run_store_consumer("matching", settings, make)
+    await run_store_consumer("matching", settings, make, APPENDS_TO)
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from domain.streams import batch, matching, order
 from event_store.connection import DB_ERRORS
 from event_store.errors import EventStoreUnavailable, WrongExpectedVersion
 from event_store.model import RecordedEvent, Snapshot
@@ -38,6 +39,10 @@ from workers.matching.codec import (
 from workers.matching.shard import INPUT_CONSUMED, Shard, admit, load_shard
 
 log = logging.getLogger("matching")
+
+APPENDS_TO = tuple(s.removesuffix("0") for s in (order(0), batch(0), matching(0)))
+"""The streams the worker appends to: its store's writer catches up with their rows only, not
+with the accounts' and the command API's bookkeeping (``MariaDbEventStore``'s ``appends_to``)."""
 
 HINT_VERSIONS_BELOW = 1000
 """Inputs per batch below which the worker notes its inputs' stream versions for the writer.

@@ -131,3 +131,47 @@ async def test_a_stream_assumed_new_on_the_careful_path_that_exists_is_refused_n
     finally:
         await ours.close()
         await theirs.close()
+
+
+async def test_a_writer_that_names_its_streams_catches_up_only_those_and_reads_the_others(
+    event_store_url: str, stream_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    caught_up: list[dict[str, int]] = []
+    read_appended = table_plan.appended_versions
+
+    async def spy(*args: Any) -> dict[str, int]:
+        found = await read_appended(*args)
+        caught_up.append(found)
+        return found
+
+    monkeypatch.setattr(table_plan, "appended_versions", spy)
+    monkeypatch.setattr(writer, "PROBE_FAST_EVERY", 1)  # (every batch tries the fast path)
+    p = stream_prefix
+    mine, other = f"{p}mine_a", f"{p}other-b"
+    ours = MariaDbEventStore.from_url(event_store_url, appends_to=(f"{p}mine_",))
+    theirs = MariaDbEventStore.from_url(event_store_url)
+    try:
+        await ours.append(
+            StreamAppend(mine, one(), NO_STREAM), StreamAppend(other, one(), NO_STREAM)
+        )
+        await theirs.append(StreamAppend(mine, one(), 1), StreamAppend(other, one(), 1))
+        await theirs.append(
+            StreamAppend(f"{p}mineXnoise", one(), NO_STREAM)
+        )  # (``_`` is no wildcard)
+
+        caught_up.clear()
+        with pytest.raises(WrongExpectedVersion):  # (caught up: ``mine`` is a tracked stream)
+            await ours.append(StreamAppend(mine, one(), 1))
+        assert caught_up == [{mine: 2}]  # (not ``other`` nor the noise)
+        # Nobody appended since: the claim would succeed, but ``other``'s cached version (1) is
+        # stale, so it is read from the table rather than planned on (no false conflict).
+        result = await ours.append(StreamAppend(other, one(), 2))
+        assert result.stream_versions == {other: 3}
+        with pytest.raises(WrongExpectedVersion):
+            await ours.append(StreamAppend(other, one(), 2))
+        result = await ours.append(StreamAppend(mine, one(), 2), StreamAppend(other, one(), 3))
+        assert result.stream_versions == {mine: 3, other: 4}
+        assert [e.stream_version for e in await ours.read_stream(other)] == [1, 2, 3, 4]
+    finally:
+        await ours.close()
+        await theirs.close()
