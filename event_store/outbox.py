@@ -24,11 +24,11 @@ MariaDB builds the value and the keys in the SELECT, so the relay does no JSON w
 
 from __future__ import annotations
 
+import struct
 from datetime import datetime
 from typing import Any, Final, NamedTuple
 
 import orjson
-from aiokafka.partitioner import murmur2
 
 from event_store.ids import event_id_from_text
 from event_store.model import RecordedEvent, recorded_event
@@ -74,6 +74,38 @@ SELECT_OUTBOX: Final = (
     " ',\"data\":', data, ',\"metadata\":', metadata, '}') AS BINARY)"
     " FROM events WHERE position > %s ORDER BY position LIMIT %s"
 )
+
+
+_M: Final = 0x5BD1E995
+_MASK: Final = 0xFFFFFFFF
+_WORDS: Final = [struct.Struct(f"<{n}I").unpack_from for n in range(33)]
+"""Unpackers of a key's first ``n`` little-endian 4-byte words (keys up to 131 bytes)."""
+
+
+def murmur2(key: bytes) -> int:
+    """Kafka's murmur2 hash of ``key``, equal to ``aiokafka.partitioner.murmur2`` (a property
+    test holds them equal) with the key's 4-byte words unpacked at once rather than assembled
+    byte by byte and masked after every step: 1.7-2x faster on an order's stream id (2.4-3.6
+    vs 5.0-6.3 us, process time at load ~15). The relay hashes about one new key per order
+    (each order's stream; the rest are memoised), and aiokafka's was ~3 % of its busy samples."""
+    length = len(key)
+    h = 0x9747B28C ^ length
+    whole = length & ~3
+    words = length >> 2
+    unpack = _WORDS[words] if words < len(_WORDS) else struct.Struct(f"<{words}I").unpack_from
+    for k in unpack(key):
+        k = (k * _M) & _MASK
+        k = ((k ^ (k >> 24)) * _M) & _MASK
+        h = ((h * _M) & _MASK) ^ k
+    extra = length & 3
+    if extra:
+        if extra == 3:
+            h ^= key[whole + 2] << 16
+        if extra >= 2:
+            h ^= key[whole + 1] << 8
+        h = ((h ^ key[whole]) * _M) & _MASK
+    h = ((h ^ (h >> 13)) * _M) & _MASK
+    return h ^ (h >> 15)
 
 
 def partition_of(key: bytes, partitions: int) -> int:

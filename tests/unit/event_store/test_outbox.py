@@ -8,11 +8,12 @@ from typing import Any
 
 import orjson
 from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.partitioner import murmur2 as kafkas_murmur2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from event_store import Upcasters
-from event_store.outbox import event_from_message, fold_input_from_message, order_route
+from event_store.outbox import event_from_message, fold_input_from_message, murmur2, order_route
 from workers.relay import Partitioner
 
 
@@ -24,6 +25,12 @@ def test_the_relay_partitions_keys_as_kafkas_default_partitioner_does() -> None:
         DefaultPartitioner()(k, list(range(6)), list(range(6))) for k in keys
     ]
     assert partitioner(b"ACME") == partitioner(b"ACME")
+
+
+@settings(max_examples=500)
+@given(st.binary(max_size=200))
+def test_the_relays_murmur2_is_kafkas(key: bytes) -> None:
+    assert murmur2(key) == kafkas_murmur2(key)
 
 
 def test_a_relayed_message_decodes_to_the_upcast_event() -> None:
