@@ -77,27 +77,48 @@ class Publisher:
         )
 
     async def publish(self, rows: list[OutboxRow]) -> list[asyncio.Future[Any]]:
-        """Queue every row for sending; the futures resolve when the broker acknowledged."""
+        """Queue every row for sending; the futures resolve when the broker acknowledged.
+
+        Appending to an open batch is a plain call; only a full one is awaited (sent): an
+        awaited coroutine per message and route cost ~8 % of publishing (~3 per event)."""
         assert self._partitioners, "call start() first"
         builders: dict[tuple[str, int], Any] = {}
         futures: list[asyncio.Future[Any]] = []
         events_topic, orders_topic, settlement_topic = self._topics
         events, orders, settlement = self._partitioners
+        add = self._add
         for _, stream_key, symbol, user_key, value in rows:
             if not stream_key.startswith(OFF_EVENTS_TOPIC):
                 target = (events_topic, events(stream_key))
-                await self._add(target, stream_key, value, builders, futures)
+                if not add(target, stream_key, value, builders):
+                    await self._send_full(target, stream_key, value, builders, futures)
             if symbol is not None:
                 key = symbol.encode()
-                await self._add((orders_topic, orders(key)), key, value, builders, futures)
+                target = (orders_topic, orders(key))
+                if not add(target, key, value, builders):
+                    await self._send_full(target, key, value, builders, futures)
             if user_key is not None:
                 target = (settlement_topic, settlement(user_key))
-                await self._add(target, user_key, value, builders, futures)
+                if not add(target, user_key, value, builders):
+                    await self._send_full(target, user_key, value, builders, futures)
         for (topic, partition), builder in builders.items():
             futures.append(await self._producer.send_batch(builder, topic, partition=partition))
         return futures
 
-    async def _add(
+    def _add(
+        self,
+        target: tuple[str, int],
+        key: bytes,
+        value: bytes,
+        builders: dict[tuple[str, int], Any],
+    ) -> bool:
+        """Append to the target's open batch (opened if none); False if it is full."""
+        builder = builders.get(target)
+        if builder is None:
+            builder = builders[target] = self._producer.create_batch()
+        return builder.append(key=key, value=value, timestamp=None) is not None
+
+    async def _send_full(
         self,
         target: tuple[str, int],
         key: bytes,
@@ -105,14 +126,13 @@ class Publisher:
         builders: dict[tuple[str, int], Any],
         futures: list[asyncio.Future[Any]],
     ) -> None:
-        builder = builders.get(target)
-        if builder is None:
-            builder = builders[target] = self._producer.create_batch()
+        """Send the target's full batch and append the message to a new one."""
+        futures.append(
+            await self._producer.send_batch(builders[target], target[0], partition=target[1])
+        )
+        builder = builders[target] = self._producer.create_batch()
         if builder.append(key=key, value=value, timestamp=None) is None:
-            futures.append(await self._producer.send_batch(builder, target[0], partition=target[1]))
-            builder = builders[target] = self._producer.create_batch()
-            if builder.append(key=key, value=value, timestamp=None) is None:
-                raise ValueError(f"an event at {target} is larger than the producer batch")
+            raise ValueError(f"an event at {target} is larger than the producer batch")
 
 
 class Relay:
