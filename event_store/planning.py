@@ -87,6 +87,10 @@ class EncodedAppend(NamedTuple):
     streams: tuple[EncodedStream, ...]
     event_ids: tuple[str, ...]
     checkpoint: Checkpoint | None
+    fresh: bool = False
+    """Its event ids were drawn for this append (never submitted before), so when it conflicts
+    it cannot be a retry of an append already recorded: the writer answers the conflict without
+    looking its ids up (``GroupCommitWriter._settle_conflicts``)."""
 
     @property
     def stream_ids(self) -> Iterable[str]:
@@ -103,13 +107,17 @@ class EncodedAppend(NamedTuple):
 
 
 def encode_append(
-    appends: Sequence[StreamAppend | EncodedStream], checkpoint: Checkpoint | None
+    appends: Sequence[StreamAppend | EncodedStream],
+    checkpoint: Checkpoint | None,
+    *,
+    fresh: bool = False,
 ) -> EncodedAppend:
     """Validate an append call and encode its payloads; raises ``ValueError`` or ``TypeError``.
 
     An ``EncodedStream`` among ``appends`` is taken as it is (a caller that encodes many small
     streams itself: see :func:`new_stream`); the checks across streams (no stream twice, no
-    event id twice) cover it too."""
+    event id twice) cover it too. ``fresh``: the caller vouches that every event id is new (see
+    ``EncodedAppend.fresh``)."""
     if not appends:
         raise ValueError("an append needs at least one stream")
     # Plain loops, not nested generators: this runs once per append, in the caller's task.
@@ -141,7 +149,7 @@ def encode_append(
         raise ValueError("a stream appears twice in one append")
     if len(event_ids) > 1 and len(set(event_ids)) != len(event_ids):
         raise ValueError("an append repeats an event id")
-    return EncodedAppend(tuple(streams), tuple(event_ids), checkpoint)
+    return EncodedAppend(tuple(streams), tuple(event_ids), checkpoint, fresh)
 
 
 def encode_checkpoint(checkpoint: Checkpoint) -> EncodedAppend:

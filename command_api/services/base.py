@@ -234,8 +234,8 @@ async def commit(ctx: Context, decision: Decision, claim: IdempotencyClaim | Non
 
 def _append(store: EventStore, appends: Appends, encoded: bool) -> Awaitable[AppendResult]:
     """``store.append(*appends)``, or its encoded form if some streams came ``encoded``."""
-    if encoded:
-        return store.append_encoded(encode_append(appends, None))
+    if encoded:  # (every event id is new: each attempt of a command draws its own)
+        return store.append_encoded(encode_append(appends, None, fresh=True))
     return store.append(*cast("list[StreamAppend]", appends))
 
 

@@ -9,7 +9,7 @@ streams it did not touch keep their cached versions.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import pytest
@@ -23,6 +23,7 @@ from event_store import (
     table_plan,
     writer,
 )
+from event_store.planning import encode_append
 
 pytestmark = pytest.mark.integration
 
@@ -175,3 +176,31 @@ async def test_a_writer_that_names_its_streams_catches_up_only_those_and_reads_t
     finally:
         await ours.close()
         await theirs.close()
+
+
+async def test_a_fresh_append_s_conflict_is_answered_without_looking_its_ids_up(
+    event_store_url: str, stream_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    looked_up: list[str] = []
+    read_ids = writer.recorded_event_ids
+
+    async def spy(cur: Any, event_ids: Sequence[str]) -> dict[str, tuple[int, str, int]]:
+        looked_up.extend(event_ids)
+        return await read_ids(cur, event_ids)
+
+    monkeypatch.setattr(writer, "recorded_event_ids", spy)
+    store = MariaDbEventStore.from_url(event_store_url)
+    stream = f"{stream_prefix}s"
+    try:
+        await store.append(StreamAppend(stream, one(), NO_STREAM))
+        stale = [StreamAppend(stream, one(), NO_STREAM)]
+        with pytest.raises(WrongExpectedVersion):  # (its ids may be a retry's: looked up)
+            await store.append_encoded(encode_append(stale, None))
+        checked = list(looked_up)
+        fresh = [StreamAppend(stream, one(), NO_STREAM)]  # (new ids, as the command API's)
+        with pytest.raises(WrongExpectedVersion):
+            await store.append_encoded(encode_append(fresh, None, fresh=True))
+        assert len(checked) == 1
+        assert looked_up == checked  # (the fresh one was not)
+    finally:
+        await store.close()
