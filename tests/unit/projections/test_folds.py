@@ -33,6 +33,15 @@ def _fold(fold: Any, events: list[SimEvent], cache: Cache | None = None) -> Chan
     return out
 
 
+def _cancelled_order() -> tuple[int, list[SimEvent]]:
+    """A buy placed and cancelled by its owner: its id and its order stream's events."""
+    ex = _exchange()
+    order_id = ex.place(1, "ACME", "buy", 30, 10125)
+    assert order_id is not None
+    ex.cancel(1, "ACME", order_id)
+    return order_id, [e for e in ex.events if e.stream_id == f"order-{order_id}"]
+
+
 def _exchange() -> Exchange:
     ex = Exchange()
     ex.list_instrument(Instrument.create("ACME", "0.01", 1, "cancel_newest", 0, 0))
@@ -115,11 +124,7 @@ def test_an_order_moves_between_status_indexes_once_per_batch() -> None:
 
 
 def test_a_cancelled_order_closes_with_its_reason_and_leaves_the_cache() -> None:
-    ex = _exchange()
-    order_id = ex.place(1, "ACME", "buy", 30, 10125)
-    assert order_id is not None
-    ex.cancel(1, "ACME", order_id)
-    events = [e for e in ex.events if e.stream_id == f"order-{order_id}"]
+    order_id, events = _cancelled_order()
 
     out = _fold(OrdersFold(), events)
 
@@ -131,11 +136,7 @@ def test_a_cancelled_order_closes_with_its_reason_and_leaves_the_cache() -> None
 
 
 def test_an_order_keeps_the_cause_of_its_latest_engine_event_and_each_entry_its_own() -> None:
-    ex = _exchange()
-    order_id = ex.place(1, "ACME", "buy", 30, 10125)
-    assert order_id is not None
-    ex.cancel(1, "ACME", order_id)
-    stream = [e for e in ex.events if e.stream_id == f"order-{order_id}"]
+    order_id, stream = _cancelled_order()
     causes = {"OrderAccepted": "placed-id", "OrderCancelled": "cancel-id"}  # (the engine's)
     events = [replace(e, metadata={"causation_id": causes[e.type]}) if e.type in causes else e
               for e in stream]  # fmt: skip
@@ -172,11 +173,7 @@ def test_account_balances_and_ledger_follow_deposits_holds_and_trades() -> None:
 
 
 def test_an_order_stored_before_its_lifecycle_moved_into_its_document_keeps_its_list() -> None:
-    ex = _exchange()
-    order_id = ex.place(1, "ACME", "buy", 30, 10125)
-    assert order_id is not None
-    ex.cancel(1, "ACME", order_id)
-    stream = [e for e in ex.events if e.stream_id == f"order-{order_id}"]
+    order_id, stream = _cancelled_order()
     placed = _fold(OrdersFold(), stream[:2])  # (placement and acceptance)
     state = decode_order(placed.docs[SPACE.order(order_id)] or b"")
     listed = [orjson.dumps(e) for e in state["lifecycle"]]
