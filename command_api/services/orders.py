@@ -32,7 +32,7 @@ from domain.events import Event
 from domain.folds import unfold_account_data
 from domain.instrument import Instrument
 from domain.order_requests import BatchPlaced, OrderPlaced, stored_leg
-from domain.registry_events import ClientOrderIdClaimed, OrderPlacedInBatch, placed_in_batch_data
+from domain.registry_events import ClientOrderIdClaimed, placed_in_batch_data
 from event_store.errors import WrongExpectedVersion
 from event_store.model import NO_STREAM, NewEvent, StreamAppend
 from event_store.outbox import partition_of
@@ -221,22 +221,21 @@ def _batch_streams(
     dict, and the ``ClientOrderIdClaimed``'s data in its ``FIELDS`` order."""
     dumps = orjson.dumps
     shared = dumps(metadata(user_id))
+    placed_type, claimed_type = streams.ORDER_PLACED_IN_BATCH, streams.CLIENT_ORDER_ID_CLAIMED
     encoded = []
     for leg in legs:
         order_id = leg["order_id"]
         data = dumps(placed_in_batch_data(leg, user_id, at, batch_id))
-        encoded.append(new_stream(streams.order(order_id), NO_STREAM, _IN_BATCH, data, shared))
+        encoded.append(new_stream(streams.order(order_id), NO_STREAM, placed_type, data, shared))
         cid = leg.get("client_order_id")
         if cid is not None:
             claimed = dumps({"order_id": order_id, "user_id": user_id, "client_order_id": cid})
             cid_stream = streams.client_order(user_id, cid)
-            encoded.append(new_stream(cid_stream, NO_STREAM, _CLAIMED, claimed, shared))
+            encoded.append(new_stream(cid_stream, NO_STREAM, claimed_type, claimed, shared))
     return encoded
 
 
 _BATCH = BatchPlaced.__name__
-_IN_BATCH = OrderPlacedInBatch.__name__
-_CLAIMED = ClientOrderIdClaimed.__name__
 
 
 def _decision(
