@@ -9,7 +9,8 @@ streams it did not touch keep their cached versions.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -30,6 +31,28 @@ pytestmark = pytest.mark.integration
 
 def one() -> list[NewEvent]:
     return [NewEvent("A", {"n": 1})]
+
+
+@dataclass
+class Call:
+    args: tuple[Any, ...]
+    result: Any = None
+
+
+def spy(monkeypatch: pytest.MonkeyPatch, module: ModuleType, name: str) -> list[Call]:
+    """Record each call of the async function ``module.name``: its arguments (as it starts),
+    then its result."""
+    calls: list[Call] = []
+    real = getattr(module, name)
+
+    async def recording(*args: Any) -> Any:
+        call = Call(args)
+        calls.append(call)
+        call.result = await real(*args)
+        return call.result
+
+    monkeypatch.setattr(module, name, recording)
+    return calls
 
 
 async def test_versions_another_process_appended_between_batches_are_caught_up(
@@ -67,14 +90,7 @@ async def _careful(ours: MariaDbEventStore, theirs: MariaDbEventStore, stream: s
 async def test_the_careful_path_plans_streams_expected_new_without_looking_them_up(
     event_store_url: str, stream_prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    looked_up: list[str] = []
-    read_versions = table_plan.stream_versions
-
-    async def spy(cur: Any, stream_ids: Collection[str]) -> dict[str, int]:
-        looked_up.extend(stream_ids)
-        return await read_versions(cur, stream_ids)
-
-    monkeypatch.setattr(table_plan, "stream_versions", spy)
+    calls = spy(monkeypatch, table_plan, "stream_versions")  # (cursor, stream ids)
     ours = MariaDbEventStore.from_url(event_store_url)
     theirs = MariaDbEventStore.from_url(event_store_url)
     p = stream_prefix
@@ -82,14 +98,14 @@ async def test_the_careful_path_plans_streams_expected_new_without_looking_them_
         await theirs.append(StreamAppend(f"{p}old", one(), NO_STREAM))  # (ours never saw it)
         await ours.append(StreamAppend(f"{p}own", one(), NO_STREAM))
         await _careful(ours, theirs, f"{p}between")
-        looked_up.clear()
+        calls.clear()
 
         result = await ours.append(
             StreamAppend(f"{p}new", one(), NO_STREAM), StreamAppend(f"{p}old", one(), 1)
         )
 
         assert result.stream_versions == {f"{p}new": 1, f"{p}old": 2}
-        assert looked_up == [f"{p}old"]  # (not the new one)
+        assert [s for c in calls for s in c.args[1]] == [f"{p}old"]  # (not the new one)
         assert [e.stream_version for e in await ours.read_stream(f"{p}new")] == [1]
     finally:
         await ours.close()
@@ -99,14 +115,7 @@ async def test_the_careful_path_plans_streams_expected_new_without_looking_them_
 async def test_a_stream_assumed_new_on_the_careful_path_that_exists_is_refused_not_cached(
     event_store_url: str, stream_prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    checked: list[bool] = []  # (per careful plan: were the batch's versions all read?)
-    plan = writer.plan_from_table
-
-    async def spy(*args: Any) -> Any:
-        checked.append(args[-1])
-        return await plan(*args)
-
-    monkeypatch.setattr(writer, "plan_from_table", spy)
+    plans = spy(monkeypatch, writer, "plan_from_table")  # (its last argument: ``checked``)
     ours = MariaDbEventStore.from_url(event_store_url)
     theirs = MariaDbEventStore.from_url(event_store_url)
     p = stream_prefix
@@ -117,10 +126,10 @@ async def test_a_stream_assumed_new_on_the_careful_path_that_exists_is_refused_n
         await ours.append(StreamAppend(own, one(), NO_STREAM))  # (ours knows neither of theirs)
         await _careful(ours, theirs, f"{p}between")
 
-        checked.clear()
+        plans.clear()
         with pytest.raises(WrongExpectedVersion):  # (the unique key, then the versions read)
             await ours.append(StreamAppend(taken, one(), NO_STREAM))
-        assert checked == [False, True]
+        assert [plan.args[-1] for plan in plans] == [False, True]
         await _careful(ours, theirs, f"{p}between2")
         with pytest.raises(WrongExpectedVersion):  # (refused for ``own``: ``other`` untouched)
             await ours.append(StreamAppend(other, one(), NO_STREAM), StreamAppend(own, one(), 5))
@@ -137,15 +146,7 @@ async def test_a_stream_assumed_new_on_the_careful_path_that_exists_is_refused_n
 async def test_a_writer_that_names_its_streams_catches_up_only_those_and_reads_the_others(
     event_store_url: str, stream_prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    caught_up: list[dict[str, int]] = []
-    read_appended = table_plan.appended_versions
-
-    async def spy(*args: Any) -> dict[str, int]:
-        found = await read_appended(*args)
-        caught_up.append(found)
-        return found
-
-    monkeypatch.setattr(table_plan, "appended_versions", spy)
+    catch_ups = spy(monkeypatch, table_plan, "appended_versions")
     monkeypatch.setattr(writer, "PROBE_FAST_EVERY", 1)  # (every batch tries the fast path)
     p = stream_prefix
     mine, other = f"{p}mine_a", f"{p}other-b"
@@ -160,10 +161,10 @@ async def test_a_writer_that_names_its_streams_catches_up_only_those_and_reads_t
             StreamAppend(f"{p}mineXnoise", one(), NO_STREAM)
         )  # (``_`` is no wildcard)
 
-        caught_up.clear()
+        catch_ups.clear()
         with pytest.raises(WrongExpectedVersion):  # (caught up: ``mine`` is a tracked stream)
             await ours.append(StreamAppend(mine, one(), 1))
-        assert caught_up == [{mine: 2}]  # (not ``other`` nor the noise)
+        assert [c.result for c in catch_ups] == [{mine: 2}]  # (not ``other`` nor the noise)
         # Nobody appended since: the claim would succeed, but ``other``'s cached version (1) is
         # stale, so it is read from the table rather than planned on (no false conflict).
         result = await ours.append(StreamAppend(other, one(), 2))
@@ -181,14 +182,7 @@ async def test_a_writer_that_names_its_streams_catches_up_only_those_and_reads_t
 async def test_a_fresh_append_s_conflict_is_answered_without_looking_its_ids_up(
     event_store_url: str, stream_prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    looked_up: list[str] = []
-    read_ids = writer.recorded_event_ids
-
-    async def spy(cur: Any, event_ids: Sequence[str]) -> dict[str, tuple[int, str, int]]:
-        looked_up.extend(event_ids)
-        return await read_ids(cur, event_ids)
-
-    monkeypatch.setattr(writer, "recorded_event_ids", spy)
+    calls = spy(monkeypatch, writer, "recorded_event_ids")  # (cursor, event ids)
     store = MariaDbEventStore.from_url(event_store_url)
     stream = f"{stream_prefix}s"
     try:
@@ -196,11 +190,11 @@ async def test_a_fresh_append_s_conflict_is_answered_without_looking_its_ids_up(
         stale = [StreamAppend(stream, one(), NO_STREAM)]
         with pytest.raises(WrongExpectedVersion):  # (its ids may be a retry's: looked up)
             await store.append_encoded(encode_append(stale, None))
-        checked = list(looked_up)
+        checked = [i for c in calls for i in c.args[1]]
         fresh = [StreamAppend(stream, one(), NO_STREAM)]  # (new ids, as the command API's)
         with pytest.raises(WrongExpectedVersion):
             await store.append_encoded(encode_append(fresh, None, fresh=True))
         assert len(checked) == 1
-        assert looked_up == checked  # (the fresh one was not)
+        assert [i for c in calls for i in c.args[1]] == checked  # (the fresh one was not)
     finally:
         await store.close()
