@@ -24,8 +24,8 @@ import orjson
 
 from command_api.services.errors import IdempotencyKeyReused
 from domain import streams
-from domain.registry_events import IdempotentBatchResponseRecorded, IdempotentResponseRecorded
-from event_store.model import NO_STREAM, NewEvent, StreamAppend
+from event_store.model import NO_STREAM
+from event_store.planning import EncodedStream, new_stream
 from event_store.protocol import EventStore
 
 
@@ -106,18 +106,27 @@ async def replay(store: EventStore, claim: IdempotencyClaim | None) -> Written |
 
 def record(
     claim: IdempotencyClaim, outcome: Outcome, body: dict[str, Any], batch_id: int | None = None
-) -> StreamAppend:
+) -> EncodedStream:
     """The append that records ``body`` (without its position) as the key's response; or, for
-    the batch ``batch_id`` whose ``BatchPlaced`` the same append holds, the batch it gives."""
+    the batch ``batch_id`` whose ``BatchPlaced`` the same append holds, the batch it gives.
+
+    Encoded here (``new_stream``: the data of ``IdempotentResponseRecorded.to_dict()`` or
+    ``IdempotentBatchResponseRecorded.to_dict()`` as a literal, no metadata): one per keyed
+    write, built as the event, ``NewEvent`` and ``StreamAppend`` and encoded by
+    ``encode_append`` it was ~4 % of the command API's samples under single POSTs."""
     status = claim.statuses[outcome]
-    response: IdempotentResponseRecorded | IdempotentBatchResponseRecorded
     if batch_id is None:
-        response = IdempotentResponseRecorded(claim.request_hash, status, body)
+        data = {"request_hash": claim.request_hash, "status": status, "body": body}
+        event_type = _RECORDED
     else:
-        response = IdempotentBatchResponseRecorded(claim.request_hash, status, batch_id)
-    return StreamAppend(
-        claim.stream_id, [NewEvent(response.event_type, response.to_dict())], NO_STREAM
-    )
+        data = {"request_hash": claim.request_hash, "status": status, "batch_id": batch_id}
+        event_type = streams.IDEMPOTENT_BATCH_RESPONSE_RECORDED
+    return new_stream(claim.stream_id, NO_STREAM, event_type, orjson.dumps(data), _NO_METADATA)
+
+
+_RECORDED = streams.IDEMPOTENT_RESPONSE_RECORDED
+_NO_METADATA = b"{}"
+"""``orjson.dumps({})``: the record's metadata (a ``NewEvent``'s default)."""
 
 
 def batch_body(batch_id: int, legs: Iterable[Mapping[str, Any]], event_id: str) -> dict[str, Any]:

@@ -213,6 +213,7 @@ Appends = list[StreamAppend | EncodedStream]
 
 
 def _appends(decision: Decision, claim: IdempotencyClaim | None) -> Appends:
+    """The decision's streams, then the key's record (encoded: see ``_encoded``)."""
     appends: Appends = [*decision.appends, *decision.encoded]
     if claim is not None:
         appends.append(
@@ -228,8 +229,14 @@ def _written(decision: Decision, result: AppendResult, claim: IdempotencyClaim |
 
 async def commit(ctx: Context, decision: Decision, claim: IdempotencyClaim | None) -> Written:
     """Append a decision that touches no account."""
-    result = await _append(ctx.store, _appends(decision, claim), bool(decision.encoded))
+    result = await _append(ctx.store, _appends(decision, claim), _encoded(decision, claim))
     return _written(decision, result, claim)
+
+
+def _encoded(decision: Decision, claim: IdempotencyClaim | None) -> bool:
+    """Whether some stream of the decision's append comes encoded (``Decision.encoded``, or
+    the key's record: ``idempotency.record``)."""
+    return bool(decision.encoded) or claim is not None
 
 
 def _append(store: EventStore, appends: Appends, encoded: bool) -> Awaitable[AppendResult]:
@@ -274,7 +281,7 @@ async def commit_with_account(
         except BaseException:
             entry.failed()
             raise
-        encoded = bool(decision.encoded)
+        encoded = _encoded(decision, claim)
         if decision.account_events:
             appends.insert(0, _account_stream(user_id, decision.account_events, expected))
             encoded = True

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+import orjson
+
 from command_api.idempotency import IdempotencyClaim, Outcome, Written
 from command_api.services import base
 from command_api.services.base import Context, Decision, commit, commit_with_account, run
@@ -15,7 +17,8 @@ from domain.errors import InvalidOrder, InvalidQuantity, OrderNotOpen
 from domain.folds import OrderView
 from domain.instrument import Instrument
 from domain.order_requests import AmendRequested, CancelRequested
-from event_store.model import NewEvent, StreamAppend
+from event_store.model import StreamAppend
+from event_store.planning import EncodedStream, new_stream
 
 
 async def _open_order(ctx: Context, user_id: int, order_id: int) -> OrderView:
@@ -52,8 +55,8 @@ async def cancel_order(
                 return Written(Outcome.ACCEPTED, body)
             ctx.repo.note_order_version(view)
             stream = _cancel(order_id, view.symbol, view.version, user_id, ctx.clock())
-        body["event_id"] = str(stream.events[0].event_id)  # (what the engine's answer cites)
-        written = await commit(ctx, Decision(Outcome.ACCEPTED, body, [stream]), claim)
+        body["event_id"] = stream.events[0][0]  # (what the engine's answer cites)
+        written = await commit(ctx, Decision(Outcome.ACCEPTED, body, encoded=[stream]), claim)
         ctx.repo.placed.forget(order_id)
         return written
 
@@ -85,7 +88,7 @@ async def cancel_orders(
         views = dict(zip(read, await asyncio.gather(*map(ctx.repo.order, read)), strict=True))
         at = ctx.clock()
         answers: list[dict[str, object]] = []
-        appends: list[StreamAppend] = []
+        appends: list[EncodedStream] = []
         earlier = 0  # (the latest position of a cancel requested before)
         for order_id in ids:
             status = "cancel_requested"
@@ -105,7 +108,7 @@ async def cancel_orders(
             answers.append({"order_id": order_id, "status": status})
         body: dict[str, object] = {"orders": answers}
         if appends:
-            written = await commit(ctx, Decision(Outcome.ACCEPTED, body, appends), claim)
+            written = await commit(ctx, Decision(Outcome.ACCEPTED, body, encoded=appends), claim)
             for order_id in hinted:
                 ctx.repo.placed.forget(order_id)
             return written
@@ -116,11 +119,16 @@ async def cancel_orders(
     return await run(ctx, claim, attempt, keys=[streams.order(i) for i in ids])
 
 
-def _cancel(order_id: int, symbol: str, version: int, user_id: int, at: int) -> StreamAppend:
-    """The ``CancelRequested`` of an open order, appended at the version it is known at."""
-    event = CancelRequested(symbol, order_id, user_id, at)
-    request: NewEvent = base.event(event.event_type, event.to_dict(), user_id, symbol)
-    return StreamAppend(streams.order(order_id), [request], version)
+def _cancel(order_id: int, symbol: str, version: int, user_id: int, at: int) -> EncodedStream:
+    """The ``CancelRequested`` of an open order, appended at the version it is known at: its
+    data (``CancelRequested.to_dict()``) and the engine's metadata encoded here, as
+    ``new_stream`` does for placements."""
+    data = orjson.dumps({"symbol": symbol, "order_id": order_id, "user_id": user_id, "at": at})
+    engine = orjson.dumps(base.metadata(user_id, symbol))
+    return new_stream(streams.order(order_id), version, _CANCEL_REQUESTED, data, engine)
+
+
+_CANCEL_REQUESTED = CancelRequested.__name__
 
 
 async def amend_order(

@@ -13,7 +13,6 @@ from command_api.services.base import (
     Decision,
     account_events,
     commit_with_account,
-    event,
     metadata,
     run,
 )
@@ -32,9 +31,9 @@ from domain.events import Event
 from domain.folds import unfold_account_data
 from domain.instrument import Instrument
 from domain.order_requests import BatchPlaced, OrderPlaced, stored_leg
-from domain.registry_events import ClientOrderIdClaimed, placed_in_batch_data
+from domain.registry_events import placed_in_batch_data
 from event_store.errors import WrongExpectedVersion
-from event_store.model import NO_STREAM, NewEvent, StreamAppend
+from event_store.model import NO_STREAM
 from event_store.outbox import partition_of
 from event_store.planning import EncodedStream, new_stream
 
@@ -241,23 +240,54 @@ _BATCH = BatchPlaced.__name__
 def _decision(
     user_id: int, placed: list[OrderPlaced], reserved: list[Event], body: dict[str, Any]
 ) -> Decision:
-    """The reservations on the account, each order's stream, and each ``client_order_id`` claim."""
-    appends = []
-    shared = metadata(user_id)
+    """The reservations on the account, each order's stream, and each ``client_order_id`` claim,
+    encoded here (``new_stream``) as the batch's are: the ``OrderPlaced`` as stored
+    (``placed_data``) with the engine's metadata, the claim's data in its ``FIELDS`` order.
+    Built as ``NewEvent`` + ``EventId`` + ``StreamAppend`` and encoded by ``encode_append``,
+    they were ~4 % of the command API's samples under single POSTs."""
+    dumps = orjson.dumps
+    shared = dumps(metadata(user_id))
+    encoded = []
     for order in placed:
-        placed_event = event(order.event_type, order.to_dict(), user_id, order.symbol)
-        body["event_id"] = str(placed_event.event_id)  # (what the engine's answers cite)
-        appends.append(StreamAppend(streams.order(order.order_id), [placed_event], NO_STREAM))
-        if order.client_order_id is not None:
-            claimed = ClientOrderIdClaimed(order.order_id, user_id, order.client_order_id)
-            appends.append(
-                StreamAppend(
-                    streams.client_order(user_id, order.client_order_id),
-                    [NewEvent(claimed.event_type, claimed.to_dict(), shared)],
-                    NO_STREAM,
-                )
+        engine = dumps(metadata(user_id, order.symbol))
+        data = dumps(placed_data(order))
+        stream = new_stream(streams.order(order.order_id), NO_STREAM, _PLACED, data, engine)
+        body["event_id"] = stream.events[0][0]  # (what the engine's answers cite)
+        encoded.append(stream)
+        cid = order.client_order_id
+        if cid is not None:
+            claimed = dumps(
+                {"order_id": order.order_id, "user_id": user_id, "client_order_id": cid}
             )
-    return Decision(Outcome.CREATED, body, appends, account_events(reserved))
+            cid_stream = streams.client_order(user_id, cid)
+            encoded.append(new_stream(cid_stream, NO_STREAM, _CLAIMED, claimed, shared))
+    return Decision(Outcome.CREATED, body, [], account_events(reserved), None, encoded)
+
+
+_PLACED = OrderPlaced.__name__
+_CLAIMED = streams.CLIENT_ORDER_ID_CLAIMED
+
+
+def placed_data(order: OrderPlaced) -> dict[str, Any]:
+    """``order.to_dict()`` spelled out (same keys, same order): a single order's stored data.
+    The generic walk over ``FIELDS`` cost ~3 µs per order, the literal ~0.4 (a test holds the
+    two equal, key order included)."""
+    o = order
+    return {
+        "symbol": o.symbol,
+        "order_id": o.order_id,
+        "user_id": o.user_id,
+        "side": o.side,
+        "order_type": o.order_type,
+        "price": o.price,
+        "quantity": o.quantity,
+        "time_in_force": o.time_in_force,
+        "post_only": o.post_only,
+        "max_notional": o.max_notional,
+        "expires_at": o.expires_at,
+        "client_order_id": o.client_order_id,
+        "at": o.at,
+    }
 
 
 async def _instrument(ctx: Context, symbol: str) -> Instrument:

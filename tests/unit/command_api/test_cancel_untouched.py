@@ -14,6 +14,7 @@ from domain import streams
 from domain.errors import DomainError, ErrorCode
 from event_store.memory import InMemoryEventStore
 from event_store.model import AppendResult, NewEvent, StoredData, StreamAppend
+from event_store.planning import EncodedAppend
 from tests.unit.command_api.conftest import buy, context_over, list_acme, new_user
 
 
@@ -32,10 +33,17 @@ class WatchedStore(InMemoryEventStore):
         return await super().read_stream_tails(from_versions)
 
     async def append(self, *appends: StreamAppend) -> AppendResult:
+        await self._slip()
+        return await super().append(*appends)
+
+    async def append_encoded(self, encoded: EncodedAppend) -> AppendResult:
+        await self._slip()
+        return await super().append_encoded(encoded)
+
+    async def _slip(self) -> None:
         slip_in, self.slip_in = self.slip_in, None
         if slip_in is not None:  # (the engine appends between the cancel's read and append)
             await super().append(slip_in)
-        return await super().append(*appends)
 
 
 @pytest.fixture

@@ -189,3 +189,35 @@ def test_a_leg_not_of_its_batchs_user_or_time_keeps_its_own() -> None:
     assert event_from_dict("BatchPlaced", {**batch.to_dict(), "orders": [stored]}) == batch
     assert event_from_dict("OrderPlacedInBatch", on_its_stream) == OrderPlacedInBatch.of(leg, 5)
     assert list(on_its_stream) == [f for f in OrderPlacedInBatch.FIELDS if f in on_its_stream]
+
+
+@pytest.mark.parametrize(
+    "order",
+    [
+        OrderPlaced("L5", 6, 9, "buy", "limit", 9988, 76, "GTC", False, None, None, "c0", 17),
+        OrderPlaced("L5", 7, 9, "buy", "market", None, 3, "IOC", False, 500, None, None, 17),
+        OrderPlaced("L5", 8, 9, "sell", "limit", 10, 1, "DAY", True, None, 99, None, 17),
+    ],
+)
+def test_a_single_orders_stored_data_is_its_to_dict_in_field_order(order: OrderPlaced) -> None:
+    assert list(orders.placed_data(order).items()) == list(order.to_dict().items())
+
+
+_ENGINE_INPUTS = {"OrderPlaced", "CancelRequested", "AmendRequested", "BatchPlaced"}
+
+
+async def test_every_stored_event_carries_the_requests_metadata_and_engine_inputs_their_route(
+    ctx: Context, store: InMemoryEventStore
+) -> None:
+    await _trade_a_little(ctx)
+
+    stored = await store.read_all()
+
+    records = {"IdempotentResponseRecorded", "IdempotentBatchResponseRecorded"}
+    for recorded in stored:
+        if recorded.type in records:
+            assert recorded.metadata == {}, recorded.type
+            continue
+        assert set(recorded.metadata) >= {"correlation_id", "actor"}, recorded.type
+        route = recorded.metadata.get("order_symbol")
+        assert route == ("ACME" if recorded.type in _ENGINE_INPUTS else None), recorded.type
