@@ -34,7 +34,6 @@ from command_api.idempotency import IdempotencyClaim, Written
 from command_api.routes.common import STATUS_OF
 from command_api.schemas import CancelBatchRequest
 from command_api.services import order_changes, orders
-from command_api.services.admin import hash_key
 from command_api.services.base import Context
 from command_api.services.order_rules import OrderTerms
 from domain.values import MAX_DECIMAL_LENGTH
@@ -204,7 +203,7 @@ class OrderFastPath:
         if not 0 < len(raw) <= 256:
             return None
         repo = getattr(self.api.state, "repo", None)
-        user_id = None if repo is None else repo.cached_user_of_key(hash_key(raw.decode("latin-1")))
+        user_id = None if repo is None else repo.cached_user_of_api_key(raw.decode("latin-1"))
         return None if user_id is None else (user_id, idempotency_key)
 
     async def _serve(

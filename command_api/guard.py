@@ -64,11 +64,11 @@ class AuthFirst:
         return "Unknown API key."
 
     def _known_cached(self, key: str) -> bool:
-        admin_key: str = self.api.state.settings.admin_key
-        if secrets.compare_digest(key.encode(), admin_key.encode()):
-            return True
         repo = getattr(self.api.state, "repo", None)
-        return repo is not None and repo.cached_user_of_key(hash_key(key)) is not None
+        if repo is not None and repo.cached_user_of_api_key(key) is not None:
+            return True  # (a user's key: the common request)
+        admin_key: str = self.api.state.settings.admin_key
+        return secrets.compare_digest(key.encode(), admin_key.encode())
 
     def _keyed_route(self, scope: Scope) -> bool:
         """Whether the request is for an operation that needs a key."""

@@ -6,6 +6,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from command_api.idempotency import Outcome
+from command_api.repository import Repository
 from command_api.schemas import AmendRequest, Funding, NewInstrument, NewOrderRequest
 from command_api.services import admin, funding
 from command_api.services.base import Context
@@ -27,6 +28,20 @@ async def test_registering_a_user_stores_only_the_hash_of_its_key(
     assert all(api_key not in str(e.data) for e in events)
     assert await ctx.repo.user_of_key(admin.hash_key(api_key)) == written.body["user_id"]
     assert written.position == events[-1].position
+
+
+async def test_a_key_is_known_without_io_once_its_hash_was_looked_up(ctx: Context) -> None:
+    written = await admin.register_user(ctx, "alice", None)
+    api_key = written.body["api_key"]
+    fresh = Repository(ctx.store)  # (another process: nothing looked up yet)
+
+    unknown_before = fresh.cached_user_of_api_key(api_key)
+    await fresh.user_of_key(admin.hash_key(api_key))
+
+    assert unknown_before is None
+    assert fresh.cached_user_of_api_key(api_key) == written.body["user_id"]
+    assert fresh.cached_user_of_api_key(api_key) == written.body["user_id"]  # (remembered)
+    assert fresh.cached_user_of_api_key(api_key + "x") is None
 
 
 async def test_a_taken_username_is_a_conflict_whatever_its_case(ctx: Context) -> None:
