@@ -14,8 +14,7 @@ requests in flight.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 
@@ -36,18 +35,10 @@ class KeyedLocks:
         """Keys currently held or waited for."""
         return len(self._slots)
 
-    @asynccontextmanager
-    async def hold(self, keys: Iterable[str]) -> AsyncIterator[None]:
-        """Hold every lock of ``keys`` (taken in sorted order, so two holders never deadlock)."""
-        taken: list[str] = []
-        try:
-            for key in sorted(set(keys)):
-                await self._acquire(key)
-                taken.append(key)
-            yield
-        finally:
-            for key in reversed(taken):
-                self._release(key)
+    def hold(self, keys: Iterable[str]) -> _Held:
+        """Hold every lock of ``keys`` (taken in sorted order, so two holders never deadlock):
+        ``async with locks.hold(keys): ...``."""
+        return _Held(self, keys)
 
     async def _acquire(self, key: str) -> None:
         slot = self._slots.get(key)
@@ -69,3 +60,34 @@ class KeyedLocks:
         slot.users -= 1
         if slot.users == 0:
             del self._slots[key]
+
+
+class _Held:
+    """The locks of :meth:`KeyedLocks.hold` while its block runs. A class, not an
+    ``asynccontextmanager``: a keyed command (every request the Python client sends) holds one
+    or two, and the generator's machinery cost more than the locks."""
+
+    __slots__ = ("_keys", "_locks", "_taken")
+
+    def __init__(self, locks: KeyedLocks, keys: Iterable[str]) -> None:
+        self._locks = locks
+        self._keys = keys
+        self._taken: list[str] = []
+
+    async def __aenter__(self) -> None:
+        locks, taken = self._locks, self._taken
+        try:
+            for key in sorted(set(self._keys)):
+                await locks._acquire(key)
+                taken.append(key)
+        except BaseException:  # (cancelled while waiting: give back what was taken)
+            self._release()
+            raise
+
+    async def __aexit__(self, *_exc: object) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        locks, taken = self._locks, self._taken
+        while taken:
+            locks._release(taken.pop())
