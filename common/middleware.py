@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import random
 import time
+from bisect import bisect_left
+from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -35,23 +40,18 @@ _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0
 
 
 class HttpMetrics:
-    """The Prometheus metrics of one API process."""
+    """The Prometheus metrics of one API process.
+
+    Requests are counted and timed in plain Python (:class:`RequestTallies`), given to
+    Prometheus as the ``Counter`` and ``Histogram`` they replace would at each scrape: their
+    locked values cost ~3 µs per request (a counter and a histogram's sum and bucket), and the
+    in-flight gauge reads the edge's own count (``set_function``) instead of two locked changes
+    per request."""
 
     def __init__(self, service: str) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter(
-            "http_requests_total",
-            "HTTP requests by route and status",
-            ["service", "method", "route", "status"],
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "http_request_duration_seconds",
-            "HTTP request latency",
-            ["service", "route"],
-            buckets=_BUCKETS,
-            registry=self.registry,
-        )
+        self.tallies = RequestTallies(service, _BUCKETS)
+        self.registry.register(self.tallies)
         self.in_flight = Gauge(
             "http_requests_in_flight", "Requests being served", ["service"], registry=self.registry
         )
@@ -62,20 +62,58 @@ class HttpMetrics:
             registry=self.registry,
         )
         self.service = service
-        self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+        self.observe = self.tallies.observe
+
+
+class RequestTallies(Collector):
+    """``http_requests_total`` by service, method, route and status and
+    ``http_request_duration_seconds`` by service and route, tallied in plain Python and
+    exposed exactly as ``prometheus_client``'s ``Counter`` and ``Histogram`` of those names
+    and labels expose them (a test compares the two texts)."""
+
+    def __init__(self, service: str, buckets: tuple[float, ...]) -> None:
+        self.service = service
+        self.bounds = buckets
+        self._counts: dict[tuple[str, str, str], list[float]] = {}
+        """(method, route, status) → [requests, created]."""
+        self._latency: dict[str, list[float]] = {}
+        """route → [count in each bucket (+Inf last), sum of seconds, created]."""
 
     def observe(self, method: str, route: str, status: str, seconds: float) -> None:
-        """Count one request and record its latency (labelled children cached: ``labels()``
-        costs a few µs per call, a measurable share of a fast request)."""
+        """Count one request and record its latency."""
         key = (method, route, status)
-        children = self._children.get(key)
-        if children is None:
-            children = self._children[key] = (
-                self.requests.labels(self.service, method, route, status),
-                self.latency.labels(self.service, route),
-            )
-        children[0].inc()
-        children[1].observe(seconds)
+        counted = self._counts.get(key)
+        if counted is None:
+            counted = self._counts[key] = [0.0, time.time()]
+        counted[0] += 1.0
+        latency = self._latency.get(route)
+        if latency is None:
+            latency = self._latency[route] = [0.0] * (len(self.bounds) + 1) + [0.0, time.time()]
+        latency[bisect_left(self.bounds, seconds)] += 1.0
+        latency[-2] += seconds
+
+    def collect(self) -> Iterator[Metric]:
+        """The two metric families, as ``Counter`` and ``Histogram`` would give them."""
+        service = self.service
+        requests = Metric("http_requests", "HTTP requests by route and status", "counter")
+        for (method, route, status), (count, created) in list(self._counts.items()):
+            labels = {"service": service, "method": method, "route": route, "status": status}
+            requests.add_sample("http_requests_total", labels, count)
+            requests.add_sample("http_requests_created", labels, created)
+        yield requests
+        name = "http_request_duration_seconds"
+        latency = Metric(name, "HTTP request latency", "histogram")
+        edges = [*map(floatToGoString, self.bounds), "+Inf"]
+        for route, tally in list(self._latency.items()):
+            labels = {"service": service, "route": route}
+            total = 0.0
+            for edge, count in zip(edges, tally, strict=False):
+                total += count
+                latency.add_sample(f"{name}_bucket", {**labels, "le": edge}, total)
+            latency.add_sample(f"{name}_count", labels, total)
+            latency.add_sample(f"{name}_sum", labels, tally[-2])
+            latency.add_sample(f"{name}_created", labels, tally[-1])
+        yield latency
 
 
 class EdgeMiddleware:
@@ -93,7 +131,7 @@ class EdgeMiddleware:
         self.max_in_flight = max_in_flight
         self.max_body_bytes = max_body_bytes
         self.in_flight = 0
-        self._in_flight_gauge = metrics.in_flight.labels(metrics.service)
+        metrics.in_flight.labels(metrics.service).set_function(lambda: self.in_flight)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -117,7 +155,6 @@ class EdgeMiddleware:
                 await early(scope, receive, send)
                 return
             self.in_flight += 1
-            self._in_flight_gauge.inc()
 
             async def send_wrapper(message: Message) -> None:
                 nonlocal responded
@@ -139,7 +176,6 @@ class EdgeMiddleware:
                 await self._too_large(exc)(scope, receive, send_wrapper)
             finally:
                 self.in_flight -= 1
-                self._in_flight_gauge.dec()
         finally:
             correlation_id.reset(token)
             self.metrics.observe(
