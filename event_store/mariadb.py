@@ -5,6 +5,7 @@ names the database (and is disposed with the store if it owns it)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime
 from operator import itemgetter
@@ -121,6 +122,10 @@ class MariaDbEventStore:
     async def append_encoded(self, encoded: EncodedAppend) -> AppendResult:
         """See :meth:`event_store.protocol.EventStore.append_encoded`."""
         return await self._writer.submit(encoded)
+
+    def submit_encoded(self, encoded: EncodedAppend) -> asyncio.Future[AppendResult]:
+        """See :meth:`event_store.protocol.EventStore.submit_encoded` (the writer's future)."""
+        return self._writer.submit(encoded)
 
     async def read_stream(
         self, stream_id: str, from_version: int = 1, limit: int | None = None

@@ -41,6 +41,11 @@ class InMemoryEventStore:
         """See :meth:`event_store.protocol.EventStore.append`."""
         return await self.append_encoded(encode_append(appends, checkpoint))
 
+    def submit_encoded(self, encoded: EncodedAppend) -> asyncio.Future[AppendResult]:
+        """See :meth:`event_store.protocol.EventStore.submit_encoded` (a task of
+        :meth:`append_encoded`, so a subclass's override applies)."""
+        return asyncio.ensure_future(self.append_encoded(encoded))
+
     async def append_encoded(self, encoded: EncodedAppend) -> AppendResult:
         """See :meth:`event_store.protocol.EventStore.append_encoded`."""
         async with self._lock:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Collection, Iterable, Mapping
 from typing import Protocol
 
@@ -38,6 +39,14 @@ class EventStore(Protocol):
         rows straight from engine events): the caller vouches for what ``encode_append``
         checks (valid JSON objects, each stream once, unique event ids).
         """
+        ...
+
+    def submit_encoded(self, encoded: EncodedAppend) -> asyncio.Future[AppendResult]:
+        """:meth:`append_encoded`, queued now: the future resolves as the awaited call would.
+
+        For a caller that queues an append and awaits it later (the command API queues one per
+        decision while it holds the account's lock) without a task of its own around it: the
+        MariaDB store hands the group-commit writer's own future over."""
         ...
 
     async def read_stream(

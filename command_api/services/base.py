@@ -17,6 +17,7 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, NamedTuple, cast
 
 import orjson
@@ -242,7 +243,7 @@ def _encoded(decision: Decision, claim: IdempotencyClaim | None) -> bool:
 def _append(store: EventStore, appends: Appends, encoded: bool) -> Awaitable[AppendResult]:
     """``store.append(*appends)``, or its encoded form if some streams came ``encoded``."""
     if encoded:  # (every event id is new: each attempt of a command draws its own)
-        return store.append_encoded(encode_append(appends, None, fresh=True))
+        return store.submit_encoded(encode_append(appends, None, fresh=True))
     return store.append(*cast("list[StreamAppend]", appends))
 
 
@@ -285,17 +286,22 @@ async def commit_with_account(
         if decision.account_events:
             appends.insert(0, _account_stream(user_id, decision.account_events, expected))
             encoded = True
-        task = asyncio.ensure_future(
-            _tracked_append(ctx.store, entry, speculation, appends, encoded)
-        )
-        entry.inflight.add(task)
+        try:
+            queued = _queue(ctx.store, appends, encoded)
+        except BaseException:  # (refused before it was queued: a closed store)
+            if speculation is not None:
+                entry.failed()
+            raise
+        if speculation is not None:
+            queued.add_done_callback(partial(_tracked, entry, speculation))
+        entry.inflight.add(queued)
     try:
-        result = await task
+        result = await queued
     finally:
-        entry.inflight.discard(task)
-        # A failed task holds its exception, whose traceback holds this frame: without the
-        # ``del`` the cycle keeps the whole decision (every leg's events) for the collector.
-        del task
+        entry.inflight.discard(queued)
+        # A failed append holds its exception: without the ``del`` this frame (and the
+        # whole decision, every leg's events) may live on in a cycle until the collector runs.
+        del queued
     return _written(decision, result, claim)
 
 
@@ -326,23 +332,24 @@ def _decide(entry: AccountEntry, decide: Callable[[Account], Decision]) -> Decis
         raise
 
 
-async def _tracked_append(
-    store: EventStore,
-    entry: AccountEntry,
-    speculation: Speculation | None,
-    appends: Appends,
-    encoded: bool,
-) -> AppendResult:
-    """The append of a decision; the entry learns whether its account events landed."""
-    try:
-        result = await _append(store, appends, encoded)
-    except BaseException:
-        if speculation is not None:
-            entry.failed()
-        raise
-    if speculation is not None:
+def _queue(store: EventStore, appends: Appends, encoded: bool) -> asyncio.Future[AppendResult]:
+    """The decision's append, queued now (``EventStore.submit_encoded``: the MariaDB store gives
+    its writer's future, no task around it), or as a task of ``store.append``."""
+    if encoded:  # (every event id is new: each attempt of a command draws its own)
+        return store.submit_encoded(encode_append(appends, None, fresh=True))
+    return asyncio.ensure_future(store.append(*cast("list[StreamAppend]", appends)))
+
+
+def _tracked(entry: AccountEntry, speculation: Speculation, done: asyncio.Future[Any]) -> None:
+    """The entry learns whether a decision's account events landed (a done callback of its
+    append, run before the caller awaiting it resumes: it was added first).
+
+    A task per decision (``ensure_future`` of a coroutine awaiting the append, then telling
+    the entry) cost a task, two coroutines and an event-loop turn per order."""
+    if done.cancelled() or done.exception() is not None:
+        entry.failed()
+    else:
         entry.landed(speculation)
-    return result
 
 
 async def _settled_refresh(repo: Repository, entry: AccountEntry) -> None:

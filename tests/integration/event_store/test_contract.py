@@ -21,6 +21,7 @@ from event_store import (
     Upcasters,
     WrongExpectedVersion,
 )
+from event_store.planning import encode_append
 from event_store.protocol import EventStore
 from tests.integration.event_store.conftest import StoreFactory, events
 
@@ -307,3 +308,20 @@ async def test_old_events_are_upcast_on_read(
     ]
     assert [(e.schema_version, e.data) for e in read] == expected
     assert [(e.schema_version, e.data) for e in tailed] == expected
+
+
+async def test_a_submitted_encoded_append_resolves_as_the_awaited_call_would(
+    store: EventStore, stream_prefix: str
+) -> None:
+    stream = f"{stream_prefix}sub"
+    first = encode_append([StreamAppend(stream, events("A", "B"), NO_STREAM)], None)
+    stale = encode_append([StreamAppend(stream, events("C"), NO_STREAM)], None, fresh=True)
+
+    queued = store.submit_encoded(first)
+    conflicting = store.submit_encoded(stale)
+
+    result = await queued
+    with pytest.raises(WrongExpectedVersion):
+        await conflicting
+    assert result.stream_versions == {stream: 2}
+    assert [e.type for e in await store.read_stream(stream)] == ["A", "B"]
