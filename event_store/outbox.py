@@ -28,6 +28,7 @@ import struct
 from datetime import datetime
 from typing import Any, Final, NamedTuple
 
+import msgspec
 import orjson
 
 from event_store.ids import event_id_from_text
@@ -159,16 +160,46 @@ class FoldInput(NamedTuple):
     type: str
     data: dict[str, Any]
     metadata: dict[str, Any]
+    """Only what a fold reads of it: ``causation_id``, when the event has one."""
+
+
+class _Cause(msgspec.Struct, gc=False):
+    """Of a relayed event's metadata, what the folds read (the rest is skipped unbuilt)."""
+
+    causation_id: Any = None
+
+
+class _FoldMessage(msgspec.Struct, gc=False):
+    """Of a relayed message, what the folds read: no event id, version or record time."""
+
+    position: int
+    stream_id: str
+    type: str
+    schema_version: int
+    data: dict[str, Any]
+    metadata: _Cause
+
+
+_decode_fold_message: Final = msgspec.json.Decoder(_FoldMessage).decode
 
 
 def fold_input_from_message(value: bytes, upcasters: Upcasters | None = None) -> FoldInput:
     """Decode a relayed message as :func:`event_from_message` does, keeping only what the
-    projector's folds read: no event id or record time is parsed (a UUID and a datetime per
-    message were ~5 % of the projector's CPU)."""
-    raw = orjson.loads(value)
-    event_type = raw["type"]
-    _, data = (upcasters or _NO_UPCASTERS).upcast(event_type, raw["schema_version"], raw["data"])
-    return FoldInput(raw["position"], raw["stream_id"], event_type, data, raw["metadata"])
+    projector's folds read: its data, upcast, and of its metadata the ``causation_id`` (the
+    only key a fold reads, ``projections/orders.py``).
+
+    msgspec decodes into a struct of those fields and skips the others without building
+    them (the event id, the record time, the correlation id and actor strings, the metadata
+    dict): 5.1 vs 7.3-8.0 us per message on the pipeline's messages (process time, load ~14),
+    the decode being ~15-30 % of the projector's CPU. Integers of more than 64 bits stay
+    exact ints (orjson made them floats; no appender can write one: orjson cannot encode it)."""
+    raw = _decode_fold_message(value)
+    data = raw.data
+    if upcasters is not None:
+        _, data = upcasters.upcast(raw.type, raw.schema_version, data)
+    cause = raw.metadata.causation_id
+    metadata = {} if cause is None else {"causation_id": cause}
+    return FoldInput(raw.position, raw.stream_id, raw.type, data, metadata)
 
 
 _NO_UPCASTERS: Final = Upcasters()
