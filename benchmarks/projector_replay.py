@@ -187,6 +187,11 @@ async def replay(path: Path, rate: int = 0) -> dict[str, Any]:
             for name, (calls, _) in sorted(stats.items())
             if calls - stats_before.get(name, (0, 0))[0] > orders // 100
         },
+        "redis_usec_per_order": {
+            name: round((usec - stats_before.get(name, (0, 0))[1]) / orders, 2)
+            for name, (calls, usec) in sorted(stats.items())
+            if calls - stats_before.get(name, (0, 0))[0] > orders // 100
+        },
     }
 
 
