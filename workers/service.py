@@ -98,10 +98,12 @@ async def run_store_consumer(
     settings: WorkerSettings,
     make_worker: Callable[[MariaDbEventStore, Operations], PartitionWorker],
     appends_to: tuple[str, ...] | None = None,
+    fetch: tuple[int, int] = (1, 500),
 ) -> None:
     """A worker that consumes Kafka and writes the store: the store and its probes, the
     consumer loop with its metrics, until SIGTERM/SIGINT. ``appends_to``: the prefixes of the
-    streams the worker appends to (see :class:`MariaDbEventStore`)."""
+    streams the worker appends to (see :class:`MariaDbEventStore`); ``fetch``: the consumer's
+    (``fetch_min_bytes``, ``fetch_wait_ms``)."""
 
     async def body(stop: asyncio.Event, ops: Operations) -> None:
         store = MariaDbEventStore.from_url(settings.database_url, appends_to=appends_to)
@@ -109,7 +111,15 @@ async def run_store_consumer(
         worker = make_worker(store, ops)
         metrics = ConsumerMetrics(ops.registry, worker.group)
         try:
-            await consume(worker, settings, stop, metrics, max_records=settings.batch_max)
+            await consume(
+                worker,
+                settings,
+                stop,
+                metrics,
+                max_records=settings.batch_max,
+                fetch_min_bytes=fetch[0],
+                fetch_wait_ms=fetch[1],
+            )
         finally:
             await store.close()
 

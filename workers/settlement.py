@@ -2,7 +2,8 @@
 
 The worker itself is :mod:`workers.settlement_worker`; this entry point picks the domain build
 first (:func:`workers.compiled.use_compiled_engine`: the mypyc build compiles the account
-effects and ``fold_account_data`` the worker spends its time in), then imports it.
+effects and ``fold_account_data`` the worker spends its time in), then imports it. Its Kafka
+fetches: ``EXCHANGE_SETTLEMENT_FETCH_MIN_BYTES`` / ``EXCHANGE_SETTLEMENT_FETCH_WAIT_MS``.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ async def _main() -> None:
             partitions=settings.settlement_partitions,
         )
 
-    await run_store_consumer("settlement", settings, make, APPENDS_TO)
+    fetch = (settings.settlement_fetch_min_bytes, settings.settlement_fetch_wait_ms)
+    await run_store_consumer("settlement", settings, make, APPENDS_TO, fetch)
 
 
 def main() -> None:

@@ -1,4 +1,7 @@
-"""``python -m workers.matching``: the matching worker under the shared consumer loop."""
+"""``python -m workers.matching``: the matching worker under the shared consumer loop.
+
+Its Kafka fetches: ``EXCHANGE_MATCHING_FETCH_MIN_BYTES`` / ``EXCHANGE_MATCHING_FETCH_WAIT_MS``.
+"""
 
 from __future__ import annotations
 
@@ -36,7 +39,8 @@ async def _main() -> None:
         ops.state = worker.state
         return worker
 
-    await run_store_consumer("matching", settings, make, APPENDS_TO)
+    fetch = (settings.matching_fetch_min_bytes, settings.matching_fetch_wait_ms)
+    await run_store_consumer("matching", settings, make, APPENDS_TO, fetch)
 
 
 def main() -> None:
