@@ -6,6 +6,11 @@ task awaits the batches in order and moves the checkpoint only past what the bro
 acknowledged. Killed anywhere, the relay restarts from its checkpoint and re-sends: nothing is
 skipped, consumers dedupe by (stream_id, stream_version) or position. Routing (events, orders and
 settlement topics; the bookkeeping streams stay off the events topic): see ``event_store.outbox``.
+
+Caught up, the reader can wait ``EXCHANGE_RELAY_GATHER_S`` (0 by default: see
+``RelaySettings.relay_gather_s``) after a short read before the next (:func:`pause_after`), so
+small group commits are read, produced and fetched a few at a time rather than one round each;
+it waits ``EXCHANGE_RELAY_POLL_INTERVAL_S`` after an empty read, never after a full one.
 """
 
 from __future__ import annotations
@@ -204,15 +209,17 @@ class Relay:
         in_flight: asyncio.Queue[tuple[int, int, int, list[asyncio.Future[Any]]]],
     ) -> None:
         after = self.checkpoint
+        s = self._settings
         async with cursor_conn.cursor() as cursor:
             while True:
-                rows = await fetch_outbox(cursor, after, self._settings.relay_batch_size)
-                if not rows:
-                    await asyncio.sleep(self._settings.relay_poll_interval_s)
-                    continue
-                futures = await publisher.publish(rows)
-                await in_flight.put((rows[0][0], rows[-1][0], len(rows), futures))
-                after = rows[-1][0]
+                rows = await fetch_outbox(cursor, after, s.relay_batch_size)
+                if rows:
+                    futures = await publisher.publish(rows)
+                    await in_flight.put((rows[0][0], rows[-1][0], len(rows), futures))
+                    after = rows[-1][0]
+                pause = pause_after(len(rows), s)
+                if pause > 0:
+                    await asyncio.sleep(pause)
 
     async def _acknowledge(
         self,
@@ -247,6 +254,19 @@ class Relay:
                     saved_at = await _save(cursor, self._settings.relay_name, last)
                     saved = last
                     log.info("checkpoint", extra={"first": first, "last": last, "events": count})
+
+
+def pause_after(fetched: int, settings: RelaySettings) -> float:
+    """How long the reader waits before its next outbox SELECT, after one that returned
+    ``fetched`` rows: the poll interval when it found nothing, the gather time when it was
+    short (caught up: the rows just read are already on their way, and the next SELECT, produce
+    request and consumer fetches carry a few group commits instead of one each), none when it
+    was full (behind: never wait)."""
+    if fetched == 0:
+        return settings.relay_poll_interval_s
+    if fetched < settings.relay_batch_size:
+        return settings.relay_gather_s
+    return 0.0
 
 
 async def _load_checkpoint(conn: Any, name: str) -> int:
