@@ -14,7 +14,7 @@ from event_store.connection import DB_ERRORS, connect_raw
 from event_store.errors import EventStoreError, EventStoreUnavailable
 from event_store.model import AppendResult
 from event_store.planning import BatchPlan, EncodedAppend
-from event_store.sql import EventInserter, insert_checkpoints
+from event_store.sql import EventInserter
 
 # The writer's log: a batch's failures are the writer's to report.
 log = logging.getLogger("event_store.writer")
@@ -53,12 +53,11 @@ class Lane:
             self.inserter = None
 
     async def write(self, cur: Any, plan: BatchPlan) -> None:
-        """Insert the plan's rows and save its checkpoints (under the sequence lock)."""
+        """Insert the plan's rows (under the sequence lock; its checkpoints are saved with the
+        commit: ``sql.finish_statements``)."""
         assert self.inserter is not None
         if plan.rows:
             await self.inserter.insert(cur, plan.rows, plan.payload_bytes)
-        if plan.checkpoints:
-            await insert_checkpoints(cur, plan.checkpoints)
 
 
 def store_error(exc: BaseException, lane: Lane, appends: int) -> EventStoreError:

@@ -41,8 +41,8 @@ from event_store.errors import EventStoreClosed
 from event_store.lane import APPEND_ERRORS, Lane, Pending, fail, settle, store_error
 from event_store.model import NO_STREAM, AppendResult
 from event_store.planning import BatchPlan, EncodedAppend, plan_batch, replay_result
-from event_store.sql import CLAIM_SEQUENCE, LOCK_SEQUENCE, SET_SEQUENCE, recorded_event_ids
-from event_store.table_plan import catch_up, plan_from_table, trusted
+from event_store.sql import CLAIM_SEQUENCE, finish_statements, recorded_event_ids, run_statements
+from event_store.table_plan import plan_from_table, trusted
 
 log = logging.getLogger(__name__)
 
@@ -303,7 +303,7 @@ class GroupCommitWriter:
                     self._contended = self._contended or 1
                     raise _Retry
                 await lane.write(cur, plan)
-            await conn.commit()
+                await run_statements(cur, finish_statements(None, plan.checkpoints))
         except _Retry:
             raise
         except BaseException:
@@ -352,23 +352,19 @@ class GroupCommitWriter:
     async def _careful_path(
         self, lane: Lane, conn: Any, appends: Sequence[EncodedAppend], *, checked: bool
     ) -> BatchPlan:
-        """Alone in this process: lock, read versions (and event ids if asked), plan, commit."""
+        """Alone in this process: lock and read versions (and event ids if asked), plan, insert,
+        commit: three round trips (the sequence moves in the last, with the commit)."""
         async with self._careful:
             while self._in_flight:
                 await self._drained.wait()
             try:
                 async with conn.cursor() as cur:
-                    await cur.execute(LOCK_SEQUENCE)
-                    (last_position,) = await cur.fetchone()
-                    versions, tracked = self._versions, self._tracked
-                    await catch_up(cur, versions, self._committed, last_position, tracked)
                     plan = await plan_from_table(
-                        cur, appends, versions, tracked, last_position, checked
+                        cur, appends, self._versions, self._tracked, self._committed, checked
                     )
-                    if plan.rows:
-                        await cur.execute(SET_SEQUENCE, (plan.last_position,))
                     await lane.write(cur, plan)
-                await conn.commit()
+                    sequence = plan.last_position if plan.rows else None
+                    await run_statements(cur, finish_statements(sequence, plan.checkpoints))
             except BaseException:
                 self._forget()
                 raise

@@ -9,6 +9,7 @@ streams it did not touch keep their cached versions.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -40,8 +41,8 @@ class Call:
 
 
 def spy(monkeypatch: pytest.MonkeyPatch, module: ModuleType, name: str) -> list[Call]:
-    """Record each call of the async function ``module.name``: its arguments (as it starts),
-    then its result."""
+    """Record each call of the function ``module.name`` (async or not): its arguments (as it
+    starts), then its result."""
     calls: list[Call] = []
     real = getattr(module, name)
 
@@ -51,7 +52,14 @@ def spy(monkeypatch: pytest.MonkeyPatch, module: ModuleType, name: str) -> list[
         call.result = await real(*args)
         return call.result
 
-    monkeypatch.setattr(module, name, recording)
+    def recording_sync(*args: Any) -> Any:
+        call = Call(args)
+        calls.append(call)
+        call.result = real(*args)
+        return call.result
+
+    wrapper = recording if inspect.iscoroutinefunction(real) else recording_sync
+    monkeypatch.setattr(module, name, wrapper)
     return calls
 
 
@@ -90,7 +98,7 @@ async def _careful(ours: MariaDbEventStore, theirs: MariaDbEventStore, stream: s
 async def test_the_careful_path_plans_streams_expected_new_without_looking_them_up(
     event_store_url: str, stream_prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls = spy(monkeypatch, table_plan, "stream_versions")  # (cursor, stream ids)
+    calls = spy(monkeypatch, table_plan, "stream_versions_sql")  # (stream ids,)
     ours = MariaDbEventStore.from_url(event_store_url)
     theirs = MariaDbEventStore.from_url(event_store_url)
     p = stream_prefix
@@ -105,7 +113,7 @@ async def test_the_careful_path_plans_streams_expected_new_without_looking_them_
         )
 
         assert result.stream_versions == {f"{p}new": 1, f"{p}old": 2}
-        assert [s for c in calls for s in c.args[1]] == [f"{p}old"]  # (not the new one)
+        assert [s for c in calls for s in c.args[0]] == [f"{p}old"]  # (not the new one)
         assert [e.stream_version for e in await ours.read_stream(f"{p}new")] == [1]
     finally:
         await ours.close()
@@ -146,7 +154,7 @@ async def test_a_stream_assumed_new_on_the_careful_path_that_exists_is_refused_n
 async def test_a_writer_that_names_its_streams_catches_up_only_those_and_reads_the_others(
     event_store_url: str, stream_prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    catch_ups = spy(monkeypatch, table_plan, "appended_versions")
+    catch_ups = spy(monkeypatch, table_plan, "latest_versions")  # (what was caught up)
     monkeypatch.setattr(writer, "PROBE_FAST_EVERY", 1)  # (every batch tries the fast path)
     p = stream_prefix
     mine, other = f"{p}mine_a", f"{p}other-b"
@@ -198,3 +206,33 @@ async def test_a_fresh_append_s_conflict_is_answered_without_looking_its_ids_up(
         assert [i for c in calls for i in c.args[1]] == checked  # (the fresh one was not)
     finally:
         await store.close()
+
+
+async def test_the_careful_path_reads_under_the_lock_in_one_round_trip_and_commits_in_one(
+    event_store_url: str, stream_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads = spy(monkeypatch, table_plan, "run_statements")  # (cursor, statements)
+    ends = spy(monkeypatch, writer, "run_statements")
+    ours = MariaDbEventStore.from_url(event_store_url)
+    theirs = MariaDbEventStore.from_url(event_store_url)
+    p = stream_prefix
+    try:
+        await theirs.append(StreamAppend(f"{p}old", one(), NO_STREAM))  # (ours never saw it)
+        await ours.append(StreamAppend(f"{p}own", one(), NO_STREAM))
+        await _careful(ours, theirs, f"{p}between")
+        reads.clear()
+        ends.clear()
+
+        result = await ours.append(
+            StreamAppend(f"{p}own", one(), 1), StreamAppend(f"{p}old", one(), 1)
+        )
+
+        assert result.stream_versions == {f"{p}own": 2, f"{p}old": 2}
+        [read] = reads  # the lock, the catch-up and the version ours lacks: one round trip
+        assert [sql.split()[0] for sql, _ in read.args[1]] == ["SELECT"] * 3
+        assert "FOR UPDATE" in read.args[1][0][0]
+        [end] = ends  # the sequence moved and the commit: one round trip
+        assert [sql.split()[0] for sql, _ in end.args[1]] == ["UPDATE", "COMMIT"]
+    finally:
+        await ours.close()
+        await theirs.close()
