@@ -179,7 +179,9 @@ class Bookings:
             ids.extend(row[0] for row in fees)
         encoded.append(EncodedStream(fence_stream, fence_version, (checkpoint,), None))
         ids.append(checkpoint[0])
-        return EncodedAppend(tuple(encoded), tuple(ids), None)
+        # Fresh: every id was drawn for this decision, and a conflict is decided again with new
+        # ones, so the store answers a conflict without looking the ids up as a retry's.
+        return EncodedAppend(tuple(encoded), tuple(ids), None, fresh=True)
 
     def undo(self) -> dict[int, tuple[Account, int]]:
         """Take every booking back out of its account, latest first (a batch that will never

@@ -190,6 +190,23 @@ def test_a_fill_in_an_unlisted_symbol_is_refused() -> None:
         Bookings({}).book(accounts[ORDERS[1][0]], 1, item)
 
 
+def test_a_batch_s_append_is_fresh_so_its_conflict_is_not_looked_up_as_a_retry() -> None:
+    instrument = Instrument.create(SYMBOL)
+    accounts = accounts_with_holds(instrument, {1: 10})
+    user = ORDERS[1][0]
+    checkpoint = ("id", "SettlementInputConsumed", 1, b'{"p":1}', b'{"actor":"settlement"}')
+    first, again = Bookings({SYMBOL: instrument}), Bookings({SYMBOL: instrument})
+    first.book(accounts[user], 1, input_of(10, Step("cancel", 1, 0, 0, 0, False)))
+    append = first.append(FENCE, 4, checkpoint)
+    first.undo()
+    again.book(accounts[user], 1, input_of(10, Step("cancel", 1, 0, 0, 0, False)))
+    decided_again = again.append(FENCE, 4, checkpoint)
+
+    assert append.fresh
+    account_ids = set(append.event_ids) - {checkpoint[0]}
+    assert account_ids and account_ids.isdisjoint(decided_again.event_ids)
+
+
 @given(st.integers(1, 10**12), st.sampled_from(("OrderFilled", "OrderCancelled")), st.text())
 def test_a_message_decodes_as_its_stored_event(position: int, kind: str, correlation: str) -> None:
     relayed = {
