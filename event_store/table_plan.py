@@ -106,7 +106,8 @@ async def plan_from_table(
     ((last_position,),) = next(results)
     last_position = int(last_position)
     appended = latest_versions(next(results)) if since >= 0 else {}
-    if since < 0 or not 0 <= last_position - since <= CATCH_UP_MAX:
+    dropped = since >= 0 and not 0 <= last_position - since <= CATCH_UP_MAX
+    if since < 0 or dropped:
         versions.clear()
     else:
         versions.update(appended)
@@ -116,9 +117,10 @@ async def plan_from_table(
     saved = positions_of(next(results)) if guarded else None
     if appended and new:  # created by others since: not new after all, and caught up
         new = {s: v for s, v in new.items() if s not in appended}
-    missing = {s for a in appends for s in a.stream_ids if s not in versions and s not in new}
-    if missing:  # (the cache was dropped: a second round trip, rarely)
-        versions.update(await stream_versions(cur, missing))
+    if dropped:  # what the cache held is gone: a second round trip (rarely)
+        missing = {s for a in appends for s in a.stream_ids if s not in versions and s not in new}
+        if missing:
+            versions.update(await stream_versions(cur, missing))
     planned_on: Mapping[str, int] = _with_new(appends, versions, new) if new else versions
     return _planned(appends, planned_on, last_position, saved, recorded)
 

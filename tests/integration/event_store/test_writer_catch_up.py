@@ -236,3 +236,28 @@ async def test_the_careful_path_reads_under_the_lock_in_one_round_trip_and_commi
     finally:
         await ours.close()
         await theirs.close()
+
+
+async def test_a_cache_too_far_behind_to_catch_up_is_dropped_and_read_from_the_table(
+    event_store_url: str, stream_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(table_plan, "CATCH_UP_MAX", 1)  # (theirs appends two events between)
+    ours = MariaDbEventStore.from_url(event_store_url)
+    theirs = MariaDbEventStore.from_url(event_store_url)
+    shared, own = f"{stream_prefix}shared", f"{stream_prefix}own"
+    try:
+        await ours.append(
+            StreamAppend(shared, one(), NO_STREAM), StreamAppend(own, one(), NO_STREAM)
+        )
+        await theirs.append(StreamAppend(shared, [*one(), *one()], 1))
+
+        with pytest.raises(WrongExpectedVersion):  # (ours's cached version 1 is not used)
+            await ours.append(StreamAppend(shared, one(), 1))
+        await theirs.append(StreamAppend(f"{stream_prefix}more", [*one(), *one()], NO_STREAM))
+        result = await ours.append(StreamAppend(shared, one(), 3), StreamAppend(own, one(), 1))
+
+        assert result.stream_versions == {shared: 4, own: 2}
+        assert [e.stream_version for e in await ours.read_stream(own)] == [1, 2]
+    finally:
+        await ours.close()
+        await theirs.close()
