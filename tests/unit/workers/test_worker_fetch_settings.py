@@ -19,26 +19,23 @@ from workers.consumer import PartitionWorker
 from workers.service import Operations
 
 
-def test_the_matching_fetch_pacing_is_read_from_the_environment(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize(
+    ("settings_class", "prefix"),
+    [(MatchingSettings, "matching"), (SettlementSettings, "settlement")],
+)
+def test_each_workers_fetch_pacing_is_read_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, settings_class: type[WorkerSettings], prefix: str
 ) -> None:
-    monkeypatch.setenv("EXCHANGE_MATCHING_FETCH_MIN_BYTES", "65536")
-    monkeypatch.setenv("EXCHANGE_MATCHING_FETCH_WAIT_MS", "7")
+    monkeypatch.setenv(f"EXCHANGE_{prefix.upper()}_FETCH_MIN_BYTES", "65536")
+    monkeypatch.setenv(f"EXCHANGE_{prefix.upper()}_FETCH_WAIT_MS", "7")
 
-    settings = MatchingSettings()
+    settings = settings_class()
 
-    assert (settings.matching_fetch_min_bytes, settings.matching_fetch_wait_ms) == (65536, 7)
-
-
-def test_the_settlement_fetch_pacing_is_read_from_the_environment(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("EXCHANGE_SETTLEMENT_FETCH_MIN_BYTES", "131072")
-    monkeypatch.setenv("EXCHANGE_SETTLEMENT_FETCH_WAIT_MS", "9")
-
-    settings = SettlementSettings()
-
-    assert (settings.settlement_fetch_min_bytes, settings.settlement_fetch_wait_ms) == (131072, 9)
+    pacing = (
+        getattr(settings, f"{prefix}_fetch_min_bytes"),
+        getattr(settings, f"{prefix}_fetch_wait_ms"),
+    )
+    assert pacing == (65536, 7)
 
 
 class _Store:
