@@ -3,8 +3,9 @@
 A worker (:class:`PartitionWorker`, in ``worker_contract.py`` with the errors it raises) only
 decides. The loop does the rest:
 
-* joins the worker's consumer group on its topic; on assignment asks the worker for its durable
-  state of the partition (:meth:`PartitionWorker.assign` → :class:`Resume`) and seeks there;
+* joins the worker's consumer group on its topic; a partition assigned is paused until the loop
+  has asked the worker for its durable state of it (:meth:`PartitionWorker.assign` →
+  :class:`Resume`, outside the rebalance listener: ``consumer_partitions``) and sought there;
 * decodes each fetched batch (with the worker's own ``decode`` if it has one), drops what the
   worker already applied (position at or below its checkpoint, and re-sends whose position went
   backwards), and hands the rest to :meth:`PartitionWorker.apply`, which makes the effect and
@@ -31,13 +32,19 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from common.settings import InfraSettings
 from event_store.outbox import event_from_message
+from workers.consumer_partitions import (
+    MAX_BACKOFF_S,
+    Partitions,
+    sleep_unless_stopped,
+    with_backoff,
+)
 from workers.consumer_progress import Offsets, Progress
 from workers.worker_contract import RELOAD_ON as RELOAD_ON
 from workers.worker_contract import RETRYABLE as RETRYABLE
@@ -48,9 +55,6 @@ from workers.worker_contract import Positioned as Positioned
 from workers.worker_contract import Resume as Resume
 
 log = logging.getLogger("consumer")
-
-
-MAX_BACKOFF_S = 5.0
 
 
 class ConsumerMetrics:
@@ -89,63 +93,6 @@ class ConsumerMetrics:
             self.behind.pop(partition, None)
 
 
-class _Partitions(ConsumerRebalanceListener):  # type: ignore[misc]
-    """What the loop knows per owned partition: the worker's last applied position."""
-
-    def __init__(self, worker: PartitionWorker, stop: asyncio.Event) -> None:
-        self.worker = worker
-        self.stop = stop
-        self.positions: dict[int, int] = {}
-        self.assignments: dict[int, int] = {}
-        """Partition → which assignment (seek) of it is current: a batch fetched before the
-        current one must not be applied (it may start past the offset sought)."""
-        self._assigned = 0
-        self.consumer: AIOKafkaConsumer | None = None
-        self.offsets: Offsets | None = None
-
-    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        for tp in revoked:
-            self.positions.pop(tp.partition, None)
-            self.assignments.pop(tp.partition, None)
-            await self.worker.revoke(tp.partition)
-        if revoked:
-            log.info(
-                "partitions revoked", extra={"partitions": sorted(t.partition for t in revoked)}
-            )
-
-    async def resume_at(self, tp: TopicPartition, resume: Resume) -> None:
-        """Continue the partition from the worker's durable state (what was fetched before is
-        not applied)."""
-        self.positions[tp.partition] = resume.position
-        assert self.consumer is not None
-        if resume.offset is None:
-            await self.consumer.seek_to_beginning(tp)
-        else:
-            self.consumer.seek(tp, resume.offset)
-            if self.offsets is not None:
-                # Durable already: committed like an applied batch's, or a partition with
-                # nothing new after a restart (or a batch that failed after its commit went
-                # in) would keep its group's old offset, and look behind, until more arrived.
-                self.offsets.done(tp, resume.offset)
-        self._assigned += 1
-        self.assignments[tp.partition] = self._assigned
-
-    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        for tp in sorted(assigned):
-            resume = await _with_backoff(partial(self.worker.assign, tp.partition), self.stop)
-            if resume is None:
-                return
-            await self.resume_at(tp, resume)
-        if assigned:
-            log.info(
-                "partitions assigned",
-                extra={
-                    "partitions": sorted(t.partition for t in assigned),
-                    "positions": {str(p): v for p, v in sorted(self.positions.items())},
-                },
-            )
-
-
 async def run(
     worker: PartitionWorker,
     settings: InfraSettings,
@@ -155,17 +102,24 @@ async def run(
     max_records: int = 5000,
     fetch_min_bytes: int = 1,
     fetch_wait_ms: int = 500,
+    session_timeout_ms: int = 10_000,
 ) -> None:
     """Consume until ``stop`` is set, retrying with backoff while a dependency is down.
 
     ``fetch_min_bytes``/``fetch_wait_ms``: Kafka answers a fetch once it has that many bytes
-    or that long passed (by default at once when anything is there)."""
+    or that long passed (by default at once when anything is there); the group evicts a member
+    whose heartbeat stops for ``session_timeout_ms``."""
     backoff = 0.1
     while not stop.is_set():
         started = time.monotonic()
         try:
             await _consume(
-                worker, settings, stop, metrics, max_records, (fetch_min_bytes, fetch_wait_ms)
+                worker,
+                settings,
+                stop,
+                metrics,
+                max_records,
+                _Tuning(fetch_min_bytes, fetch_wait_ms, session_timeout_ms),
             )
             return
         except RETRYABLE as exc:
@@ -175,8 +129,14 @@ async def run(
                 "consumer interrupted, retrying",
                 extra={"group": worker.group, "error": repr(exc), "retry_in_s": backoff},
             )
-            await _sleep(stop, backoff)
+            await sleep_unless_stopped(stop, backoff)
             backoff = min(backoff * 2, MAX_BACKOFF_S)
+
+
+class _Tuning(NamedTuple):
+    fetch_min_bytes: int
+    fetch_wait_ms: int
+    session_timeout_ms: int
 
 
 async def _consume(
@@ -185,7 +145,7 @@ async def _consume(
     stop: asyncio.Event,
     metrics: ConsumerMetrics,
     max_records: int,
-    fetch: tuple[int, int],
+    tuning: _Tuning,
 ) -> None:
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap,
@@ -195,13 +155,13 @@ async def _consume(
         max_poll_records=max_records,
         fetch_max_bytes=64 * 1024 * 1024,
         max_partition_fetch_bytes=16 * 1024 * 1024,
-        fetch_min_bytes=fetch[0],
-        fetch_max_wait_ms=fetch[1],
-        session_timeout_ms=10_000,
-        heartbeat_interval_ms=2_000,
+        fetch_min_bytes=tuning.fetch_min_bytes,
+        fetch_max_wait_ms=tuning.fetch_wait_ms,
+        session_timeout_ms=tuning.session_timeout_ms,
+        heartbeat_interval_ms=min(2_000, tuning.session_timeout_ms // 3),
         request_timeout_ms=15_000,
     )
-    partitions = _Partitions(worker, stop)
+    partitions = Partitions(worker, stop)
     partitions.consumer = consumer
     # (before start: the first assignment may be made while ``start`` is still running)
     offsets = partitions.offsets = Offsets(consumer, getattr(worker, "durable_offset", None))
@@ -212,6 +172,8 @@ async def _consume(
     limit = min(max_records, FIRST_FETCH_MAX)
     try:
         while not stop.is_set():
+            if partitions.pending:  # (here, not in the listener: see consumer_partitions)
+                await partitions.load_next()
             fetched = await consumer.getmany(timeout_ms=200, max_records=limit)
             if fetched:
                 limit = max_records
@@ -256,7 +218,7 @@ async def _consume(
 
 
 async def _apply(
-    partitions: _Partitions,
+    partitions: Partitions,
     offsets: Offsets,
     tp: TopicPartition,
     records: list[Any],
@@ -306,7 +268,7 @@ async def _apply(
 
 
 async def _reload(
-    partitions: _Partitions,
+    partitions: Partitions,
     partition: int,
     exc: BaseException,
     stop: asyncio.Event,
@@ -320,12 +282,12 @@ async def _reload(
         extra={"group": worker.group, "partition": partition, "error": repr(exc)},
     )
     if not isinstance(exc, Fenced):
-        await _sleep(stop, 0.5)
-    return await _with_backoff(partial(worker.assign, partition), stop)
+        await sleep_unless_stopped(stop, 0.5)
+    return await with_backoff(partial(worker.assign, partition), stop)
 
 
 async def _flush(
-    partitions: _Partitions, offsets: Offsets, stop: asyncio.Event, metrics: ConsumerMetrics
+    partitions: Partitions, offsets: Offsets, stop: asyncio.Event, metrics: ConsumerMetrics
 ) -> None:
     """Wait until a pipelined worker's started batches are durable (before their offsets are
     committed); a partition whose batch failed is reloaded and sought back."""
@@ -376,21 +338,3 @@ def _new_events[E: Positioned](events: list[E], applied: int) -> list[E]:
             fresh.append(event)
             last = event.position
     return fresh
-
-
-async def _with_backoff[T](call: Callable[[], Awaitable[T]], stop: asyncio.Event) -> T | None:
-    """``call()`` until it succeeds (``None`` if stopped first), backing off on outages."""
-    backoff = 0.1
-    while not stop.is_set():
-        try:
-            return await call()
-        except RETRYABLE as exc:
-            log.warning("dependency unavailable", extra={"error": repr(exc), "retry_in_s": backoff})
-            await _sleep(stop, backoff)
-            backoff = min(backoff * 2, MAX_BACKOFF_S)
-    return None
-
-
-async def _sleep(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
