@@ -10,6 +10,7 @@ streams it did not touch keep their cached versions.
 from __future__ import annotations
 
 import inspect
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -32,6 +33,21 @@ pytestmark = pytest.mark.integration
 
 def one() -> list[NewEvent]:
     return [NewEvent("A", {"n": 1})]
+
+
+Stores = tuple[MariaDbEventStore, MariaDbEventStore]
+
+
+@pytest.fixture
+async def stores(event_store_url: str) -> AsyncIterator[Stores]:
+    """Two stores standing for two processes: ours (under test) and theirs."""
+    ours = MariaDbEventStore.from_url(event_store_url)
+    theirs = MariaDbEventStore.from_url(event_store_url)
+    try:
+        yield ours, theirs
+    finally:
+        await ours.close()
+        await theirs.close()
 
 
 @dataclass
@@ -64,29 +80,24 @@ def spy(monkeypatch: pytest.MonkeyPatch, module: ModuleType, name: str) -> list[
 
 
 async def test_versions_another_process_appended_between_batches_are_caught_up(
-    event_store_url: str, stream_prefix: str
+    stores: Stores, stream_prefix: str
 ) -> None:
-    ours = MariaDbEventStore.from_url(event_store_url)
-    theirs = MariaDbEventStore.from_url(event_store_url)
+    ours, theirs = stores
     shared, own = f"{stream_prefix}shared", f"{stream_prefix}own"
-    try:
-        await ours.append(StreamAppend(shared, one(), NO_STREAM))
-        await ours.append(StreamAppend(own, one(), NO_STREAM))
-        for round_ in range(3):  # the first claim fails, the next go straight to the careful path
-            version = 2 * round_ + 1
-            await theirs.append(StreamAppend(shared, one(), version))
-            with pytest.raises(WrongExpectedVersion):
-                await ours.append(StreamAppend(shared, one(), version))
-            result = await ours.append(
-                StreamAppend(shared, one(), version + 1), StreamAppend(own, one(), round_ + 1)
-            )
-            assert result.stream_versions == {shared: version + 2, own: round_ + 2}
+    await ours.append(StreamAppend(shared, one(), NO_STREAM))
+    await ours.append(StreamAppend(own, one(), NO_STREAM))
+    for round_ in range(3):  # the first claim fails, the next go straight to the careful path
+        version = 2 * round_ + 1
+        await theirs.append(StreamAppend(shared, one(), version))
         with pytest.raises(WrongExpectedVersion):
-            await ours.append(StreamAppend(own, one(), 3))
-        assert [e.stream_version for e in await ours.read_stream(shared)] == list(range(1, 8))
-    finally:
-        await ours.close()
-        await theirs.close()
+            await ours.append(StreamAppend(shared, one(), version))
+        result = await ours.append(
+            StreamAppend(shared, one(), version + 1), StreamAppend(own, one(), round_ + 1)
+        )
+        assert result.stream_versions == {shared: version + 2, own: round_ + 2}
+    with pytest.raises(WrongExpectedVersion):
+        await ours.append(StreamAppend(own, one(), 3))
+    assert [e.stream_version for e in await ours.read_stream(shared)] == list(range(1, 8))
 
 
 async def _careful(ours: MariaDbEventStore, theirs: MariaDbEventStore, stream: str) -> None:
@@ -95,60 +106,57 @@ async def _careful(ours: MariaDbEventStore, theirs: MariaDbEventStore, stream: s
     await theirs.append(StreamAppend(stream, one(), NO_STREAM))
 
 
+async def _old_unseen_then_careful(stores: Stores, p: str) -> None:
+    """Theirs appends ``{p}old`` (ours never sees it), ours ``{p}own``; then ours's next batch
+    takes the careful path."""
+    ours, theirs = stores
+    await theirs.append(StreamAppend(f"{p}old", one(), NO_STREAM))
+    await ours.append(StreamAppend(f"{p}own", one(), NO_STREAM))
+    await _careful(ours, theirs, f"{p}between")
+
+
 async def test_the_careful_path_plans_streams_expected_new_without_looking_them_up(
-    event_store_url: str, stream_prefix: str, monkeypatch: pytest.MonkeyPatch
+    stores: Stores, stream_prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = spy(monkeypatch, table_plan, "stream_versions_sql")  # (stream ids,)
-    ours = MariaDbEventStore.from_url(event_store_url)
-    theirs = MariaDbEventStore.from_url(event_store_url)
+    ours = stores[0]
     p = stream_prefix
-    try:
-        await theirs.append(StreamAppend(f"{p}old", one(), NO_STREAM))  # (ours never saw it)
-        await ours.append(StreamAppend(f"{p}own", one(), NO_STREAM))
-        await _careful(ours, theirs, f"{p}between")
-        calls.clear()
+    await _old_unseen_then_careful(stores, p)
+    calls.clear()
 
-        result = await ours.append(
-            StreamAppend(f"{p}new", one(), NO_STREAM), StreamAppend(f"{p}old", one(), 1)
-        )
+    result = await ours.append(
+        StreamAppend(f"{p}new", one(), NO_STREAM), StreamAppend(f"{p}old", one(), 1)
+    )
 
-        assert result.stream_versions == {f"{p}new": 1, f"{p}old": 2}
-        assert [s for c in calls for s in c.args[0]] == [f"{p}old"]  # (not the new one)
-        assert [e.stream_version for e in await ours.read_stream(f"{p}new")] == [1]
-    finally:
-        await ours.close()
-        await theirs.close()
+    assert result.stream_versions == {f"{p}new": 1, f"{p}old": 2}
+    assert [s for c in calls for s in c.args[0]] == [f"{p}old"]  # (not the new one)
+    assert [e.stream_version for e in await ours.read_stream(f"{p}new")] == [1]
 
 
 async def test_a_stream_assumed_new_on_the_careful_path_that_exists_is_refused_not_cached(
-    event_store_url: str, stream_prefix: str, monkeypatch: pytest.MonkeyPatch
+    stores: Stores, stream_prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     plans = spy(monkeypatch, writer, "plan_from_table")  # (its last argument: ``checked``)
-    ours = MariaDbEventStore.from_url(event_store_url)
-    theirs = MariaDbEventStore.from_url(event_store_url)
+    ours, theirs = stores
     p = stream_prefix
     taken, other, own = f"{p}taken", f"{p}other", f"{p}own"
-    try:
-        await theirs.append(StreamAppend(taken, one(), NO_STREAM))
-        await theirs.append(StreamAppend(other, one(), NO_STREAM))
-        await ours.append(StreamAppend(own, one(), NO_STREAM))  # (ours knows neither of theirs)
-        await _careful(ours, theirs, f"{p}between")
+    await theirs.append(StreamAppend(taken, one(), NO_STREAM))
+    await theirs.append(StreamAppend(other, one(), NO_STREAM))
+    await ours.append(StreamAppend(own, one(), NO_STREAM))  # (ours knows neither of theirs)
+    await _careful(ours, theirs, f"{p}between")
 
-        plans.clear()
-        with pytest.raises(WrongExpectedVersion):  # (the unique key, then the versions read)
-            await ours.append(StreamAppend(taken, one(), NO_STREAM))
-        assert [plan.args[-1] for plan in plans] == [False, True]
-        await _careful(ours, theirs, f"{p}between2")
-        with pytest.raises(WrongExpectedVersion):  # (refused for ``own``: ``other`` untouched)
-            await ours.append(StreamAppend(other, one(), NO_STREAM), StreamAppend(own, one(), 5))
-        result = await ours.append(StreamAppend(taken, one(), 1), StreamAppend(other, one(), 1))
+    plans.clear()
+    with pytest.raises(WrongExpectedVersion):  # (the unique key, then the versions read)
+        await ours.append(StreamAppend(taken, one(), NO_STREAM))
+    assert [plan.args[-1] for plan in plans] == [False, True]
+    await _careful(ours, theirs, f"{p}between2")
+    with pytest.raises(WrongExpectedVersion):  # (refused for ``own``: ``other`` untouched)
+        await ours.append(StreamAppend(other, one(), NO_STREAM), StreamAppend(own, one(), 5))
+    result = await ours.append(StreamAppend(taken, one(), 1), StreamAppend(other, one(), 1))
 
-        assert result.stream_versions == {taken: 2, other: 2}
-        assert [e.stream_version for e in await ours.read_stream(other)] == [1, 2]
-        assert [e.stream_version for e in await ours.read_stream(taken)] == [1, 2]
-    finally:
-        await ours.close()
-        await theirs.close()
+    assert result.stream_versions == {taken: 2, other: 2}
+    assert [e.stream_version for e in await ours.read_stream(other)] == [1, 2]
+    assert [e.stream_version for e in await ours.read_stream(taken)] == [1, 2]
 
 
 async def test_a_writer_that_names_its_streams_catches_up_only_those_and_reads_the_others(
@@ -209,55 +217,39 @@ async def test_a_fresh_append_s_conflict_is_answered_without_looking_its_ids_up(
 
 
 async def test_the_careful_path_reads_under_the_lock_in_one_round_trip_and_commits_in_one(
-    event_store_url: str, stream_prefix: str, monkeypatch: pytest.MonkeyPatch
+    stores: Stores, stream_prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reads = spy(monkeypatch, table_plan, "run_statements")  # (cursor, statements)
     ends = spy(monkeypatch, writer, "run_statements")
-    ours = MariaDbEventStore.from_url(event_store_url)
-    theirs = MariaDbEventStore.from_url(event_store_url)
+    ours = stores[0]
     p = stream_prefix
-    try:
-        await theirs.append(StreamAppend(f"{p}old", one(), NO_STREAM))  # (ours never saw it)
-        await ours.append(StreamAppend(f"{p}own", one(), NO_STREAM))
-        await _careful(ours, theirs, f"{p}between")
-        reads.clear()
-        ends.clear()
+    await _old_unseen_then_careful(stores, p)
+    reads.clear()
+    ends.clear()
 
-        result = await ours.append(
-            StreamAppend(f"{p}own", one(), 1), StreamAppend(f"{p}old", one(), 1)
-        )
+    result = await ours.append(StreamAppend(f"{p}own", one(), 1), StreamAppend(f"{p}old", one(), 1))
 
-        assert result.stream_versions == {f"{p}own": 2, f"{p}old": 2}
-        [read] = reads  # the lock, the catch-up and the version ours lacks: one round trip
-        assert [sql.split()[0] for sql, _ in read.args[1]] == ["SELECT"] * 3
-        assert "FOR UPDATE" in read.args[1][0][0]
-        [end] = ends  # the sequence moved and the commit: one round trip
-        assert [sql.split()[0] for sql, _ in end.args[1]] == ["UPDATE", "COMMIT"]
-    finally:
-        await ours.close()
-        await theirs.close()
+    assert result.stream_versions == {f"{p}own": 2, f"{p}old": 2}
+    [read] = reads  # the lock, the catch-up and the version ours lacks: one round trip
+    assert [sql.split()[0] for sql, _ in read.args[1]] == ["SELECT"] * 3
+    assert "FOR UPDATE" in read.args[1][0][0]
+    [end] = ends  # the sequence moved and the commit: one round trip
+    assert [sql.split()[0] for sql, _ in end.args[1]] == ["UPDATE", "COMMIT"]
 
 
 async def test_a_cache_too_far_behind_to_catch_up_is_dropped_and_read_from_the_table(
-    event_store_url: str, stream_prefix: str, monkeypatch: pytest.MonkeyPatch
+    stores: Stores, stream_prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(table_plan, "CATCH_UP_MAX", 1)  # (theirs appends two events between)
-    ours = MariaDbEventStore.from_url(event_store_url)
-    theirs = MariaDbEventStore.from_url(event_store_url)
+    ours, theirs = stores
     shared, own = f"{stream_prefix}shared", f"{stream_prefix}own"
-    try:
-        await ours.append(
-            StreamAppend(shared, one(), NO_STREAM), StreamAppend(own, one(), NO_STREAM)
-        )
-        await theirs.append(StreamAppend(shared, [*one(), *one()], 1))
+    await ours.append(StreamAppend(shared, one(), NO_STREAM), StreamAppend(own, one(), NO_STREAM))
+    await theirs.append(StreamAppend(shared, [*one(), *one()], 1))
 
-        with pytest.raises(WrongExpectedVersion):  # (ours's cached version 1 is not used)
-            await ours.append(StreamAppend(shared, one(), 1))
-        await theirs.append(StreamAppend(f"{stream_prefix}more", [*one(), *one()], NO_STREAM))
-        result = await ours.append(StreamAppend(shared, one(), 3), StreamAppend(own, one(), 1))
+    with pytest.raises(WrongExpectedVersion):  # (ours's cached version 1 is not used)
+        await ours.append(StreamAppend(shared, one(), 1))
+    await theirs.append(StreamAppend(f"{stream_prefix}more", [*one(), *one()], NO_STREAM))
+    result = await ours.append(StreamAppend(shared, one(), 3), StreamAppend(own, one(), 1))
 
-        assert result.stream_versions == {shared: 4, own: 2}
-        assert [e.stream_version for e in await ours.read_stream(own)] == [1, 2]
-    finally:
-        await ours.close()
-        await theirs.close()
+    assert result.stream_versions == {shared: 4, own: 2}
+    assert [e.stream_version for e in await ours.read_stream(own)] == [1, 2]
