@@ -17,7 +17,11 @@ Lifecycle entries name their event's shape by a number: :data:`EVENT_SHAPES` is 
 (a stored number must keep meaning what it meant). An event whose type and field names match
 no shape is stored whole, so an event class that changes its fields stays correct - only larger
 until its new shape is appended here. Nor does an entry repeat its order's symbol, id and user
-id (the order's document holds them; the reader has it).
+id (the order's document holds them; the reader has it), nor, when it sits in its order's
+document, any other value that document holds for good (:data:`FROM_DOCUMENT`: the side, type,
+time in force, client order id, batch, placement time, ...): a placement's entry was ~107 bytes,
+written again with its document ~2.4 times per order; the number then says which fields the
+document supplies (:func:`encode_lifecycle`).
 """
 
 from __future__ import annotations
@@ -98,11 +102,38 @@ REF_SHAPES: Final = (
 """The field names of a ledger entry's ``ref`` (``projections/accounts.py``) by their stored
 number. Append only; a ``ref`` of other fields is stored whole."""
 
+FROM_DOCUMENT: Final = {
+    "symbol": "symbol",
+    "order_id": "order_id",
+    "user_id": "user_id",
+    "side": "side",
+    "order_type": "type",
+    "time_in_force": "time_in_force",
+    "post_only": "post_only",
+    "client_order_id": "client_order_id",
+    "batch_id": "batch_id",
+    "at": "created_at",
+}
+"""Event fields an entry may leave to its order's document: the document's field that holds
+the same value, set at placement and never changed after (``projections/orders.py``)."""
+
+SHAPE_BITS: Final = 6
+"""Bits of an entry's number naming its shape (the others say which fields its document
+supplies): :data:`EVENT_SHAPES` stays below 64 shapes (a test says so)."""
+
 _REF_NUMBERS: Final = {names: number for number, names in enumerate(REF_SHAPES)}
 _SHAPE_NUMBERS: Final = {shape: number for number, shape in enumerate(EVENT_SHAPES)}
 _order_values: Final = itemgetter(*ORDER_FIELDS)
 _owner: Final = itemgetter(*_ORDER)
 """An order document's (symbol, order_id, user_id): the first fields of every event shape."""
+_SUPPLIED: Final = tuple(
+    tuple((index, FROM_DOCUMENT[name]) for index, name in enumerate(names) if name in FROM_DOCUMENT)
+    for _, names in EVENT_SHAPES
+)
+"""Per shape: (field index, document field) of the fields a document may supply."""
+_OWNER_MASK: Final = 0b111
+_SCALARS: Final = (str, int, bool, type(None))
+_MISSING: Final = object()
 _dumps: Final = orjson.dumps
 _loads: Final = orjson.loads
 
@@ -152,15 +183,39 @@ def encode_lifecycle(
     """One lifecycle entry of ``order`` (its document's state): ``[position, ~shape number,
     cause, *values]`` without the order's own symbol, order id and user id (the first three
     fields of every shape), or ``[position, shape number, cause, *values]`` if they differ, or
-    ``[position, type, cause, data]`` for an event of no known shape."""
+    ``[position, type, cause, data]`` for an event of no known shape.
+
+    An entry that goes into its order's document (``order["lifecycle"]`` is a list) leaves out
+    every value that document holds for good (:data:`FROM_DOCUMENT`, the same scalar of the
+    same type): ``[position, ~(shape number | supplied << SHAPE_BITS), cause, *the others]``,
+    ``supplied`` a bit per field of the shape the reader takes from the document (the owner's
+    three included: ``~shape number`` alone means just those)."""
     number = _SHAPE_NUMBERS.get((kind, tuple(data)))
     if number is None:
         return _dumps([position, kind, cause, data])
     values = list(data.values())
-    if (values[0], values[1], values[2]) == _owner(order):
+    if (values[0], values[1], values[2]) != _owner(order):
+        return _dumps([position, number, cause, *values])
+    if order.get("lifecycle") is None:  # (an entry of an ``oe:`` list, or no document at hand)
         values[:3] = (position, ~number, cause)  # (in place: no second list)
         return _dumps(values)
-    return _dumps([position, number, cause, *values])
+    mask = _OWNER_MASK
+    kept: list[Any] = [position, 0, cause]
+    start = 3
+    for index, name in _SUPPLIED[number]:
+        if index < 3:
+            continue
+        value = values[index]
+        held = order.get(name, _MISSING)
+        if value is held or (  # (a placement's: the document's own values)
+            value == held and type(value) is type(held) and isinstance(value, _SCALARS)
+        ):
+            kept += values[start:index]
+            start = index + 1
+            mask |= 1 << index
+    kept += values[start:]
+    kept[1] = ~(number | mask << SHAPE_BITS)
+    return _dumps(kept)
 
 
 def decode_lifecycle(raw: bytes | str, order: dict[str, Any]) -> dict[str, Any]:
@@ -177,10 +232,27 @@ def lifecycle_entry(found: Any, order: dict[str, Any]) -> dict[str, Any]:
     if isinstance(shape, str):
         return {"position": position, "type": shape, "data": found[3], "causation_id": cause}
     values = found[3:]
-    if shape < 0:
-        shape, values = ~shape, [*_owner(order), *values]
+    data: dict[str, Any]
+    if shape >= 0:
+        kind, names = EVENT_SHAPES[shape]
+        data = dict(zip(names, values, strict=True))
+        return {"position": position, "type": kind, "data": data, "causation_id": cause}
+    code = ~shape
+    shape, supplied = code & (1 << SHAPE_BITS) - 1, code >> SHAPE_BITS
     kind, names = EVENT_SHAPES[shape]
-    data = dict(zip(names, values, strict=True))
+    if not supplied:  # (``~shape number``: the owner's three only)
+        data = dict(zip(names, [*_owner(order), *values], strict=True))
+        return {"position": position, "type": kind, "data": data, "causation_id": cause}
+    if len(values) + supplied.bit_count() != len(names):
+        raise ValueError(f"lifecycle entry {found!r}: not the {len(names)} fields of {kind}")
+    data = {}
+    at = 0
+    for index, name in enumerate(names):
+        if supplied >> index & 1:
+            data[name] = order[FROM_DOCUMENT[name]]
+        else:
+            data[name] = values[at]
+            at += 1
     return {"position": position, "type": kind, "data": data, "causation_id": cause}
 
 

@@ -13,12 +13,14 @@ from domain.events import event_types
 from projections.accounts import AccountsFold
 from projections.changes import Changes
 from projections.keys import Space
-from projections.orders import OrdersFold
+from projections.orders import PLACED, OrdersFold
 from projections.records import (
     EVENT_SHAPES,
+    FROM_DOCUMENT,
     LEDGER_FIELDS,
     ORDER_FIELDS,
     REF_SHAPES,
+    SHAPE_BITS,
     decode_ledger,
     decode_lifecycle,
     decode_order,
@@ -176,3 +178,30 @@ def test_an_order_documents_entries_read_as_its_listed_entries_did() -> None:
         listed = [decode_lifecycle(orjson.dumps(entry), state) for entry in state["lifecycle"]]
         assert embedded == listed and embedded
         assert embedded[0]["data"]["order_id"] == state["order_id"]
+
+
+def test_an_entry_in_its_document_leaves_what_the_document_holds_for_good_to_it() -> None:
+    events = [e for e in random_flow(3, 30).events if e.stream_id.startswith("order-")]
+    out = Changes()
+    OrdersFold().fold(events, SPACE, {}, out)
+
+    placements = 0
+    for raw in out.docs.values():
+        state = decode_order(raw or b"")
+        for entry in state["lifecycle"]:
+            shown = lifecycle_entry(entry, state)
+            supplied = ~entry[1] >> SHAPE_BITS
+            kept = [name for i, name in enumerate(shown["data"]) if not supplied >> i & 1]
+            assert len(entry) == 3 + len(kept)
+            for name in FROM_DOCUMENT.keys() & set(kept):
+                held = state[FROM_DOCUMENT[name]]
+                assert shown["data"][name] != held or type(shown["data"][name]) is not type(held)
+            if shown["type"] in PLACED:
+                placements += 1
+                assert kept == ["price", "quantity", "max_notional", "expires_at"]
+    assert placements == len(out.docs)
+
+
+def test_the_shape_numbers_fit_their_bits() -> None:
+    assert len(EVENT_SHAPES) < 1 << SHAPE_BITS
+    assert all(len(names) < 60 for _, names in EVENT_SHAPES)
