@@ -38,8 +38,9 @@ def hash_key(api_key: str) -> str:
     return hashlib.sha256(api_key.encode()).hexdigest()
 
 
-def models(request: Request) -> ReadModels:
-    """The read models wired at startup."""
+async def models(request: Request) -> ReadModels:
+    """The read models wired at startup (``async``, though it awaits nothing: FastAPI runs a
+    plain function dependency in its thread pool, a thread hop on every request)."""
     found: ReadModels = request.app.state.models
     return found
 
