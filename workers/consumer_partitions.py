@@ -86,6 +86,8 @@ class Partitions(ConsumerRebalanceListener):  # type: ignore[misc]
         del self.pending[partition]
         tp = TopicPartition(self.worker.topic, partition)
         await self.resume_at(tp, resume)
+        if partition not in self.assignments:
+            return  # (revoked during the seek: a partition no longer assigned has no state)
         assert self.consumer is not None
         self.consumer.resume(tp)
         log.info(
