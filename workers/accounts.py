@@ -10,8 +10,9 @@ the accounts it touched (:meth:`Accounts.forget`) and decides again on fresh sta
 A pipelined caller decides a batch while the previous one commits: the accounts that batch
 booked are then *speculative* (their cached state and version include its events, not durable
 yet). Their tails are read past the speculative version, which is exact once that batch
-commits, and moot if it fails (the caller forgets them then); they are never snapshotted nor
-noted to the store's writer as committed versions.
+commits, and moot if it fails: what was read past it is folded only once that batch is durable
+(:meth:`Accounts.refresh`), so a failed batch's bookings can always be taken back exactly;
+they are never snapshotted nor noted to the store's writer as committed versions.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from domain import streams
 from domain.account import Account
@@ -77,11 +78,19 @@ class Accounts:
         if users:
             self._prefetched = _Prefetch(users, asyncio.ensure_future(self._read(users)))
 
-    async def refresh(self, user_ids: Iterable[int], speculative: Collection[int] = ()) -> set[int]:
+    async def refresh(
+        self,
+        user_ids: Iterable[int],
+        speculative: Collection[int] = (),
+        in_flight: asyncio.Future[Any] | None = None,
+    ) -> set[int]:
         """Bring every named account up to its stream's end (new ones from their snapshot);
-        ``speculative``: accounts whose cached state includes appends not durable yet. Returns
-        the speculative accounts that had events to fold: if those appends fail, the events
-        folded past them were someone else's (the caller must drop them, not rewind them).
+        ``speculative``: accounts whose cached state includes the append ``in_flight``, not
+        durable yet. Events past a speculative account's version are folded only once that
+        append is durable (they were appended after it then); if it fails they are left out,
+        and the account is returned: its cached state and version are the failed append's, to
+        be taken back and read again by the caller (folding first would leave it nothing exact
+        to take back: the account would have to be dropped and loaded again in full).
 
         A :meth:`prefetch` of these accounts (or more) is used if every account it read is
         still cached at the version it read from; otherwise they are read now. (Events others
@@ -91,14 +100,32 @@ class Accounts:
         read = await self._prefetched_read(users)
         if read is None:
             read = await self._read(users)
-        tainted: set[int] = set()
+        return await self._fold(read, speculative, in_flight)
+
+    async def reread(self, user_ids: Collection[int]) -> None:
+        """Bring these accounts up to their streams' ends with a read of their own (a prefetch
+        made meanwhile is left to the batch it was made for)."""
+        await self._fold(await self._read(user_ids), (), None)
+
+    async def _fold(
+        self, read: _Tails, speculative: Collection[int], in_flight: asyncio.Future[Any] | None
+    ) -> set[int]:
         wanted, found = read
+        failed = False
+        if in_flight is not None and any(
+            events and wanted[s][0].account.user_id in speculative for s, events in found.items()
+        ):
+            await asyncio.wait((in_flight,))
+            failed = in_flight.cancelled() or in_flight.exception() is not None
+        stale: set[int] = set()
         for stream_id, events in found.items():
             cached = wanted[stream_id][0]
+            user_id = cached.account.user_id
+            if failed and events and user_id in speculative:
+                stale.add(user_id)
+                continue
             cached.version = fold_account_data(cached.account, events) or cached.version
-            if events and cached.account.user_id in speculative:
-                tainted.add(cached.account.user_id)
-            if len(events) >= SNAPSHOT_EVERY and cached.account.user_id not in speculative:
+            if len(events) >= SNAPSHOT_EVERY and user_id not in speculative:
                 snapshot = Snapshot(
                     stream_id, cached.version, cached.account.snapshot(), SNAPSHOT_TYPE
                 )
@@ -108,7 +135,7 @@ class Accounts:
         self._store.note_versions(
             {s: c.version for s, (c, _) in wanted.items() if c.account.user_id not in speculative}
         )
-        return tainted
+        return stale
 
     async def _read(self, users: Collection[int]) -> _Tails:
         """Each account's cached state (new ones from their snapshots) and the events of its

@@ -23,7 +23,7 @@ time. Here:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, NamedTuple
 
@@ -142,10 +142,13 @@ class Bookings:
         was ~10^4 tracked containers per batch, and the collector's runs over the account
         cache cost more than the journal itself."""
 
-    def book(self, account: Account, version: int, item: SettlementInput) -> None:
+    def book(
+        self, account: Account, version: int, item: SettlementInput, *, net: bool = True
+    ) -> None:
         """The account's events of one input: a fill's ``TradeSettled`` (and the release of
         the leftover when the order is filled), a close's release of the rest. ``version``: the
-        version of the account's stream that ``account`` reflects."""
+        version of the account's stream that ``account`` reflects. ``net=False``: an input
+        booked again after :meth:`take_back`, whose fee is netted already."""
         stream = self._streams.get(account.user_id)
         if stream is None:  # (the version before the batch's first booking)
             stream = self._streams[account.user_id] = _Stream(account, version, [])
@@ -153,7 +156,7 @@ class Bookings:
         if item.type == FILLED:
             if data.keys() != _FILL_FIELDS:
                 raise SettlementError(f"bad fields for {FILLED} at {item.position}: {sorted(data)}")
-            stream.rows += self._fill(account, data, item)
+            stream.rows += self._fill(account, data, item, net)
         else:
             stream.rows += self._release(account, data["order_id"], data["at"], item)
 
@@ -179,38 +182,58 @@ class Bookings:
             ids.extend(row[0] for row in fees)
         encoded.append(EncodedStream(fence_stream, fence_version, (checkpoint,), None))
         ids.append(checkpoint[0])
-        # Fresh: every id was drawn for this decision, and a conflict is decided again with new
-        # ones, so the store answers a conflict without looking the ids up as a retry's.
+        # Fresh: every id was drawn for this batch and never recorded (an attempt that met a
+        # conflict recorded nothing; the accounts booked again get new ones), so the store
+        # answers a conflict without looking the ids up as a retry's.
         return EncodedAppend(tuple(encoded), tuple(ids), None, fresh=True)
 
     def undo(self) -> dict[int, tuple[Account, int]]:
-        """Take every booking back out of its account, latest first (a batch that will never
-        be durable); per account booked, the account and the stream version it was decided on.
+        """Take every booking back out of its account (a batch that will never be durable):
+        :meth:`take_back` of every account booked."""
+        return self.take_back(list(self._streams))
+
+    def take_back(self, users: Collection[int]) -> dict[int, tuple[Account, int]]:
+        """Take the bookings of these accounts back out of them, latest first; per account
+        taken back, the account and the stream version it was decided on. The other accounts'
+        bookings and rows stand, and so do the netted fees (a fee depends on the fill alone: an
+        input taken back is booked again with ``net=False``).
 
         A consumed or released hold is reserved again (re-opened if it was closed), a moved
         total moved back, and the account's event count goes back by the events booked.
         """
+        taken = {id(self._streams[u].account) for u in users if u in self._streams}
+        if not taken:
+            return {}
         journal = self._journal
+        kept: list[Any] = []
         for at in range(len(journal) - _ENTRY, -1, -_ENTRY):
-            account, asset, amount, order_id, symbol, side = journal[at : at + _ENTRY]
-            if order_id is None:
+            entry = journal[at : at + _ENTRY]
+            account, asset, amount, order_id, symbol, side = entry
+            if id(account) not in taken:
+                kept.append(entry)
+            elif order_id is None:
                 account.credited(asset, amount)
             else:
                 account.reserved(asset, amount, order_id, symbol, side)
-        self._journal.clear()
+        self._journal = [item for entry in reversed(kept) for item in entry]
         undone: dict[int, tuple[Account, int]] = {}
-        for user_id, stream in self._streams.items():
-            stream.account.version -= len(stream.rows)
-            stream.rows.clear()
-            undone[user_id] = (stream.account, stream.expected_version)
+        for user_id in users:
+            stream = self._streams.pop(user_id, None)
+            if stream is not None:
+                stream.account.version -= len(stream.rows)
+                undone[user_id] = (stream.account, stream.expected_version)
         return undone
+
+    def expected_versions(self) -> dict[int, int]:
+        """Per account the batch appends to: the stream version its bookings were decided on."""
+        return {user: s.expected_version for user, s in self._streams.items() if s.rows}
 
     def booked(self) -> dict[int, int]:
         """Per account with bookings: how many events the batch appends to its stream."""
         return {user: len(s.rows) for user, s in self._streams.items() if s.rows}
 
     def _fill(
-        self, account: Account, d: dict[str, Any], item: SettlementInput
+        self, account: Account, d: dict[str, Any], item: SettlementInput, net: bool
     ) -> list[EncodedEvent]:
         symbol, order_id, side, at = d["symbol"], d["order_id"], d["side"], d["at"]
         instrument = self._instruments.get(symbol)
@@ -243,7 +266,7 @@ class Bookings:
             "shares_delta": shares_delta, "hold_used": hold_used, "at": at,
         }  # fmt: skip
         rows = [(new_event_id_text(), _SETTLED, SCHEMA_VERSION, _dumps(settled), metadata)]
-        if fee:
+        if fee and net:
             self._net(currency, symbol, fee, at)
         if not d["remaining"]:
             rows += self._release(account, order_id, at, item, metadata)

@@ -28,10 +28,12 @@ conflict, and a conflict drops those accounts and decides the batch again.
 Batches are pipelined like the matching worker's (:meth:`SettlementWorker.start`): batch N+1 is
 decided on the accounts as batch N leaves them while N commits, and submitted only once N is
 durable (so N+1's fence expects the version N created). If N fails, N+1 was decided on state
-that never became durable: a conflict on an account (the command API appended to it) takes the
-bookings of both back out of the cached accounts (``Bookings.undo``), books N again on fresh
-state, then decides N+1 again; any other failure (fenced, MariaDB down) drops both and the
-consumer loop seeks back to the durable offset.
+that never became durable. A conflict on an account (the command API appended to it) is
+rebooked account by account (:meth:`SettlementWorker._rebook`): only the accounts that moved
+are taken back out of both batches (``Bookings.take_back``), read again and booked again,
+first N's inputs, then N+1's on top; every other account's rows stand, decided on versions
+that did not move (the append's expected versions still hold them to that). Any other failure
+(fenced, MariaDB down) takes both back and the consumer loop seeks back to the durable offset.
 Decisions and rows are made by :mod:`workers.settlement_codec` (no domain events built).
 
 Checkpoints written on another topic (the layout before the settlement topic consumed the
@@ -52,7 +54,7 @@ from domain.folds import ORDER_CLOSING_EVENT_TYPES
 from domain.instrument import Instrument
 from event_store.errors import WrongExpectedVersion
 from event_store.model import AppendResult, RecordedEvent
-from event_store.planning import EncodedAppend, encoded_event
+from event_store.planning import EncodedAppend, EncodedEvent, encoded_event
 from event_store.protocol import EventStore
 from workers.accounts import Accounts
 from workers.consumer import Busy, Fenced, Resume
@@ -74,6 +76,7 @@ BOOK_CHUNK: Final = 500
 """Inputs booked between two returns to the event loop (see :meth:`SettlementWorker._book`)."""
 _SETTLED: Final = frozenset({FILLED, *ORDER_CLOSING_EVENT_TYPES})
 _ORDER_PREFIX: Final = streams.order(0).removesuffix("0")
+_ACCOUNT_PREFIX: Final = streams.account(0).removesuffix("0")
 APPENDS_TO: Final = tuple(s.removesuffix("0") for s in (streams.account(0), streams.settlement(0)))
 """The streams the worker appends to: its store's writer catches up with their rows only, not
 with every order event others appended (``MariaDbEventStore``'s ``appends_to``)."""
@@ -94,9 +97,11 @@ class _Batch:
     """The version of ``settlement-<p>`` its append expects (taken when decided)."""
     bookings: Bookings | None = None
     """Its decisions, applied to the cached accounts (taken back if it is void)."""
-    tainted: set[int] = field(default_factory=set)
-    """Accounts of the batch in flight that its refresh folded events into (see
-    :meth:`Accounts.refresh`)."""
+    checkpoint: EncodedEvent | None = None
+    append: EncodedAppend | None = None
+    stale: set[int] = field(default_factory=set)
+    """Accounts of the batch in flight whose refresh found events it left out because that
+    batch failed (see :meth:`Accounts.refresh`): booked on its state, to be booked again."""
 
 
 @dataclass(slots=True)
@@ -191,9 +196,8 @@ class SettlementWorker:
         except BaseException:
             self._void(batch, drop=True)
             raise
-        if await self._settle(partition, batch):
-            append = await self._decide(batch)  # the batch in flight was booked again
-        self._submit(batch, append)
+        await self._settle(partition, batch)  # (may book some of its accounts again)
+        self._submit(batch, batch.append or append)  # (set by _book: the or is for mypy)
 
     async def flush(self, partition: int) -> None:
         """Wait until the partition's started batches are durable (a batch that met a conflict
@@ -204,7 +208,8 @@ class SettlementWorker:
         """The batch's append, decided on the cached accounts (refreshed first)."""
         in_flight = self._in_flight.get(batch.partition)
         speculative = in_flight.batch.users if in_flight is not None else ()
-        batch.tainted = await self._accounts.refresh(batch.users, speculative)
+        commit = in_flight.commit if in_flight is not None else None
+        batch.stale = await self._accounts.refresh(batch.users, speculative, commit)
         return await self._book(batch, await self._instruments_of(batch.inputs))
 
     async def _book(self, batch: _Batch, instruments: dict[str, Instrument]) -> EncodedAppend:
@@ -234,7 +239,8 @@ class SettlementWorker:
         batch.fence = fence
         consumed = checkpoint(self.topic, partition, batch.position, batch.next_offset)
         row = encoded_event(consumed.type, consumed.data, consumed.metadata)
-        append = bookings.append(streams.settlement(partition), batch.fence, row)
+        append = batch.append = bookings.append(streams.settlement(partition), batch.fence, row)
+        batch.checkpoint = row
         accounts.advance(bookings.booked())
         self._fences[partition] = fence + 1
         return append
@@ -253,18 +259,15 @@ class SettlementWorker:
 
     async def _settle(self, partition: int, decided: _Batch | None = None) -> bool:
         """Wait for the partition's batch in flight. True when it met a conflict on an account
-        and was booked again: what was ``decided`` on top of it is void (and forgotten)."""
+        and was booked again (and so were the accounts of what was ``decided`` on top of it
+        that moved: its ``append`` is new then)."""
         flight = self._in_flight.pop(partition, None)
         if flight is None:
             return False
         try:
             await flight.commit
         except WrongExpectedVersion as exc:
-            self._void(decided)
-            self._void(flight.batch)
-            _raise_if_fenced(exc, partition)
-            log.info("account changed meanwhile; booking the batch again")
-            await self._book_alone(flight.batch)
+            await self._rebook(flight.batch, decided, exc)
             return True
         except BaseException:
             self._void(decided)
@@ -273,34 +276,87 @@ class SettlementWorker:
         flight.batch.bookings = None  # durable: never taken back
         return False
 
-    async def _book_alone(self, batch: _Batch) -> None:
-        """Book a batch that met a conflict, on fresh accounts, waiting for each attempt."""
+    async def _rebook(
+        self, batch: _Batch, decided: _Batch | None, exc: WrongExpectedVersion
+    ) -> None:
+        """Book a batch that met a conflict again, waiting for each attempt: only its accounts
+        that moved (the store's append cache knows their new versions, the conflict names one,
+        ``decided``'s refresh may have found more) are taken back, read again and booked again,
+        and then ``decided``'s inputs of those accounts on top. The checkpoint, the fence and
+        every other account's rows stand (the fees too: they depend on the fills alone).
+        Anything but a conflict on an account takes both batches back and raises."""
+        redo: set[int] = set()  # ``decided``'s accounts taken back
         for attempt in range(1, MAX_ATTEMPTS):
-            append = await self._decide(batch)
             try:
-                await self._store.append_encoded(append)
-            except WrongExpectedVersion as exc:
-                self._void(batch)
                 _raise_if_fenced(exc, batch.partition)
-                log.info("account changed meanwhile; deciding again", extra={"attempt": attempt})
+                assert batch.bookings is not None
+                moved = self._moved(batch.bookings.expected_versions(), exc) & batch.users
+                if decided is not None and decided.bookings is not None:
+                    moved |= decided.stale
+                    again = (moved & decided.users) - redo
+                    self._accounts.rewind(decided.bookings.take_back(again))
+                    redo |= again
+                log.info(
+                    "account changed meanwhile; booking it again",
+                    extra={"moved": len(moved), "attempt": attempt},
+                )
+                self._accounts.rewind(batch.bookings.take_back(moved))
+                await self._accounts.reread(moved)
+                if batch.partition not in self._fences:
+                    raise Fenced(f"partition {batch.partition} was revoked while it was booked")
+                await self._store.append_encoded(self._book_again(batch, moved))
+            except WrongExpectedVersion as conflict:
+                exc = conflict
                 continue
             except BaseException:
+                self._void(decided)
                 self._void(batch)
                 raise
+            batch.bookings = None  # durable: never taken back
+            if decided is not None and redo:
+                self._book_again(decided, redo)
             return
+        self._void(decided)
+        self._void(batch)
         raise Busy(f"accounts kept changing during {MAX_ATTEMPTS} attempts")
+
+    def _moved(self, expected: dict[int, int], exc: WrongExpectedVersion) -> set[int]:
+        """The accounts of a conflicting append whose streams moved: the conflict's own, and
+        those the store's append cache holds at another version than expected (a hint: one it
+        misses conflicts again, and is then named)."""
+        known = self._store.known_version
+        account = streams.account
+        moved = {user for user, version in expected.items() if known(account(user)) != version}
+        suffix = exc.stream_id.removeprefix(_ACCOUNT_PREFIX)
+        if suffix != exc.stream_id and suffix.isdigit():
+            moved.add(int(suffix))
+        return moved
+
+    def _book_again(self, batch: _Batch, users: set[int]) -> EncodedAppend:
+        """The batch's append with the inputs of ``users`` (taken back) booked again on the
+        cached accounts as they stand."""
+        bookings, accounts = batch.bookings, self._accounts
+        assert bookings is not None and batch.fence is not None and batch.checkpoint is not None
+        for item in batch.inputs:
+            if item.data["user_id"] in users:
+                cached = accounts[item.data["user_id"]]
+                bookings.book(cached.account, cached.version, item, net=False)
+        accounts.advance({u: n for u, n in bookings.booked().items() if u in users})
+        fence_stream = streams.settlement(batch.partition)
+        batch.append = bookings.append(fence_stream, batch.fence, batch.checkpoint)
+        return batch.append
 
     def _void(self, batch: _Batch | None, *, drop: bool = False) -> None:
         """A decided batch that will never be durable: take its bookings back out of the
-        cached accounts (or ``drop`` them all), drop those its refresh folded others' events
-        into on top of speculation, and give its fence version back."""
+        cached accounts (or ``drop`` them all), and give its fence version back."""
         if batch is None:
             return
         if batch.bookings is not None:
             self._accounts.rewind(batch.bookings.undo())
             batch.bookings = None
-        self._accounts.forget(batch.users if drop else batch.tainted)
-        batch.tainted = set()
+        batch.append = None
+        if drop:
+            self._accounts.forget(batch.users)
         if batch.fence is not None and batch.partition in self._fences:
             self._fences[batch.partition] = min(self._fences[batch.partition], batch.fence)
             batch.fence = None
