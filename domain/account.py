@@ -19,6 +19,7 @@ from typing import Any, Final
 from domain.account_events import (
     RELEASED_AMENDED,
     RELEASED_ORDER_CLOSED,
+    BatchFundsReserved,
     FeesCollected,
     FeesNetted,
     FundsDeposited,
@@ -196,6 +197,19 @@ class Account:
         event = FundsReserved(self.user_id, asset, amount, order_id, instrument.symbol, side, at)
         return self._record(event)
 
+    def as_batch(self, reserved: list[Event], batch_id: int, at: int) -> BatchFundsReserved:
+        """The ``FundsReserved`` of a batch's legs, just applied one by one as the legs were
+        decided, as the one ``BatchFundsReserved`` that records them (the state is the same;
+        the version counts one event)."""
+        assert reserved, "a batch reserves for every leg"
+        holds = []
+        for event in reserved:
+            r: Any = event
+            assert type(event) is FundsReserved and r.user_id == self.user_id
+            holds.append((r.asset, r.amount, r.order_id, r.symbol, r.side))
+        self.version -= len(reserved) - 1
+        return BatchFundsReserved(self.user_id, batch_id, tuple(holds), at)
+
     def release_order(self, order_id: int, reason: str, at: int) -> list[Event]:
         """Release whatever is still held for ``order_id`` (order closed); ``[]`` if nothing."""
         hold = self.holds.get(order_id)
@@ -272,6 +286,9 @@ class Account:
             self.credited(e.asset, -e.amount)
         elif cls in (FundsDeposited, FeesCollected, FeesNetted):
             self.credited(e.asset, e.amount)
+        elif cls is BatchFundsReserved:
+            for asset, amount, order_id, symbol, side in e.holds:
+                self.reserved(asset, amount, order_id, symbol, side)
         else:
             raise TypeError(f"not an account event: {event!r}")
         self.version += 1

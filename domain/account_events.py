@@ -6,7 +6,7 @@ Every event carries ``at`` (ns since the epoch) from the command that caused it.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 from mypy_extensions import mypyc_attr
 
@@ -81,6 +81,39 @@ class FundsReserved(Event):
             "side": self.side,
             "at": self.at,
         }
+
+
+BATCH_HOLD_FIELDS: Final = ("asset", "amount", "order_id", "symbol", "side")
+"""The items of each of ``BatchFundsReserved.holds``: a ``FundsReserved``'s fields but the
+``user_id`` and ``at`` the batch's event gives once."""
+
+
+@mypyc_attr(acyclic=True)
+class BatchFundsReserved(Event):
+    """A batch's reservations as one event: each of ``holds`` (``BATCH_HOLD_FIELDS``) is held
+    as one ``FundsReserved`` of it would be, in order.
+
+    One account row per batch instead of one per leg: the command API's batch of 100 orders
+    wrote ~300 rows, a third of them ``FundsReserved`` (each also a relay row, an events-topic
+    message and a projector input)."""
+
+    __slots__ = ("at", "batch_id", "holds", "user_id")
+    FIELDS = ("user_id", "batch_id", "holds", "at")
+
+    def __init__(
+        self, user_id: int, batch_id: int, holds: tuple[tuple[Any, ...], ...], at: int
+    ) -> None:
+        self.user_id: Final = user_id
+        self.batch_id: Final = batch_id
+        self.holds: Final = holds
+        self.at: Final = at
+
+    @classmethod
+    def decode_field(cls, name: str, value: Any) -> Any:
+        """``holds`` back as tuples (stored as JSON arrays)."""
+        if name == "holds":
+            return tuple(tuple(hold) for hold in value)
+        return value
 
 
 @mypyc_attr(acyclic=True)
@@ -230,6 +263,7 @@ ACCOUNT_EVENTS: Final = (
     TradeSettled,
     FeesCollected,
     FeesNetted,
+    BatchFundsReserved,
 )
 """Every event of an ``account-<user>`` stream (what an account's fold applies)."""
 

@@ -15,6 +15,7 @@ from domain import streams
 from domain.account import Account
 from domain.account_events import (
     ACCOUNT_EVENTS,
+    BatchFundsReserved,
     FeesCollected,
     FeesNetted,
     FundsDeposited,
@@ -95,6 +96,7 @@ def fold_account(account: Account, events: Iterable[StoredEvent]) -> int:
 _RESERVED: Final = (FundsReserved.__name__, frozenset(FundsReserved.FIELDS))
 _SETTLED: Final = (TradeSettled.__name__, frozenset(TradeSettled.FIELDS))
 _RELEASED: Final = (FundsReleased.__name__, frozenset(FundsReleased.FIELDS))
+_BATCH_RESERVED: Final = (BatchFundsReserved.__name__, frozenset(BatchFundsReserved.FIELDS))
 _CREDITS: Final = {
     cls.__name__: (frozenset(cls.FIELDS), sign)
     for cls, sign in (
@@ -119,6 +121,7 @@ def fold_account_data(account: Account, events: Iterable[StoredEvent]) -> int:
     reserved_type, reserved_fields = _RESERVED
     settled_type, settled_fields = _SETTLED
     released_type, released_fields = _RELEASED
+    batch_type, batch_fields = _BATCH_RESERVED
     credits = _CREDITS
     for recorded in events:
         kind = recorded.type
@@ -135,6 +138,10 @@ def fold_account_data(account: Account, events: Iterable[StoredEvent]) -> int:
             account.version += 1
         elif kind == released_type and keys == released_fields:
             account.released(d["asset"], d["amount"], d["order_id"])
+            account.version += 1
+        elif kind == batch_type and keys == batch_fields:
+            for asset, amount, order_id, symbol, side in d["holds"]:
+                account.reserved(asset, amount, order_id, symbol, side)
             account.version += 1
         elif kind in credits and keys == credits[kind][0]:
             account.credited(d["asset"], credits[kind][1] * d["amount"])
@@ -157,7 +164,7 @@ class DecidedEvent(Protocol):
     def data(self) -> Any: ...
 
 
-UNDOABLE_TYPES: Final = frozenset({FundsReserved.__name__, *_CREDITS})
+UNDOABLE_TYPES: Final = frozenset({FundsReserved.__name__, _BATCH_RESERVED[0], *_CREDITS})
 """The account events :func:`unfold_account_data` takes back: what a decision of the command API
 applies (reservations, deposits, withdrawals; fee credits for completeness)."""
 
@@ -175,11 +182,14 @@ def unfold_account_data(account: Account, decided: Sequence[DecidedEvent], asset
     """
     if any(event.type not in UNDOABLE_TYPES for event in decided):
         return False
-    reserved_type = _RESERVED[0]
+    reserved_type, batch_type = _RESERVED[0], _BATCH_RESERVED[0]
     for event in reversed(decided):
         d = event.data
         if event.type == reserved_type:
             account.released(d["asset"], d["amount"], d["order_id"])
+        elif event.type == batch_type:
+            for asset, amount, order_id, *_ in reversed(d["holds"]):
+                account.released(asset, amount, order_id)
         else:
             account.credited(d["asset"], -_CREDITS[event.type][1] * d["amount"])
         account.version -= 1

@@ -7,7 +7,8 @@ Every write is one atomic append over the streams it touches, each with an expec
 * ``apikey-<sha256 of the key>``: ``ApiKeyIssued`` (key hash → user id)
 * ``instrument-<SYMBOL>``: ``InstrumentListed`` (expected "no stream": unique symbols)
 * ``account-<user_id>``: the domain's account events (``domain/account_events.py``):
-  ``FundsDeposited``, ``FundsWithdrawn``, ``FundsReserved`` (one per order) written here;
+  ``FundsDeposited``, ``FundsWithdrawn``, ``FundsReserved`` (one per single order or amend),
+  ``BatchFundsReserved`` (one per batch, every leg's hold) written here;
   ``FundsReleased``, ``TradeSettled`` (settlement's) folded here too
 * ``order-<order_id>``: ``OrderPlaced`` / ``OrderPlacedInBatch``, ``CancelRequested``,
   ``AmendRequested``, then the engine's events

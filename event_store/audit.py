@@ -5,14 +5,15 @@ A *lifecycle* is the set of events an auditor asks about:
 * an **order**: its ``order-<id>`` stream (placement, requests, the engine's events), its
   ``batch-<id>`` stream when it was placed in a batch, and the events of its owner's
   ``account-<user_id>`` that name its ``order_id`` (``FundsReserved``, ``FundsReleased``,
-  ``TradeSettled``);
+  ``TradeSettled``) or hold for its batch (``BatchFundsReserved``);
 * a **user**: ``user-<id>``, ``account-<id>`` and the ``order-*`` (and ``batch-*``) streams of
   every order the account reserved funds for (every placement reserves, in the same append);
   the fee account (user 0) has an account and no user stream;
 * a **symbol**: ``instrument-<S>``, ``session-<S>`` and every event whose data names the symbol
-  (``symbol`` or, for share movements, ``asset``) or that is routed to its engine shard
-  (metadata ``order_symbol``), from its listing on (nothing of a symbol precedes its listing),
-  leaving out the streams of eventsourcing applications (``model.FOREIGN_STREAM_PREFIX``).
+  (``symbol`` or, for share movements, ``asset``; a ``BatchFundsReserved`` holding for it) or
+  that is routed to its engine shard (metadata ``order_symbol``), from its listing on (nothing
+  of a symbol precedes its listing), leaving out the streams of eventsourcing applications
+  (``model.FOREIGN_STREAM_PREFIX``).
 
 Order and user lifecycles are read by stream id (indexed); a symbol's needs ``JSON_VALUE`` on
 every event, so it is scanned in position ranges with a progress callback. Events come back as
@@ -27,6 +28,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Final
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.db import ENGINE_DB_ERRORS, make_engine
@@ -38,6 +40,8 @@ from event_store.sql import EVENT_COLUMNS, LAST_POSITION
 from event_store.upcasting import Upcasters
 
 Progress = Callable[[int, int], None]
+_BATCH_RESERVED: Final = "BatchFundsReserved"
+"""A batch's reservations on its owner's account, one event (``holds``: see the domain's)."""
 """Called with (work done, total work) while a read runs."""
 
 ENGINE_INPUT_TYPES: Final = (
@@ -205,14 +209,17 @@ async def order_lifecycle(
     if placed is None:
         raise UnknownLifecycle(f"no order {order_id} in the store")
     streams = [placed.stream_id]
-    if placed.data.get("batch_id") is not None:
-        streams.append(f"batch-{placed.data['batch_id']}")
     owner_account = f"account-{placed.data['user_id']}"
+    condition = "OR (stream_id = %s AND JSON_VALUE(data, '$.order_id') = %s)"
+    params = [owner_account, str(order_id)]
+    batch_id = placed.data.get("batch_id")
+    if batch_id is not None:  # its batch's stream, and the batch's reservations on the account
+        streams.append(f"batch-{batch_id}")
+        condition += f" OR (stream_id = %s AND type = '{_BATCH_RESERVED}'"
+        condition += " AND JSON_VALUE(data, '$.batch_id') = %s)"
+        params += [owner_account, str(batch_id)]
     return await reader.select(
-        f"stream_id IN ({_marks(len(streams))})"
-        " OR (stream_id = %s AND JSON_VALUE(data, '$.order_id') = %s)",
-        (*streams, owner_account, str(order_id)),
-        window,
+        f"stream_id IN ({_marks(len(streams))}) {condition}", (*streams, *params), window
     )
 
 
@@ -229,7 +236,13 @@ async def user_lifecycle(
         " WHERE stream_id = %s AND type = 'FundsReserved'",
         (account,),
     )
-    order_streams = sorted(f"order-{order_id}" for order_id in order_ids if order_id)
+    for held in await reader.column(  # (a batch's legs: each hold's third item)
+        f"SELECT JSON_EXTRACT(data, '$.holds[*][2]') FROM events WHERE stream_id = %s"
+        f" AND type = '{_BATCH_RESERVED}'",
+        (account,),
+    ):
+        order_ids.extend(str(order_id) for order_id in orjson.loads(held))
+    order_streams = sorted({f"order-{order_id}" for order_id in order_ids if order_id})
     batch_ids: set[str] = set()
     for start in range(0, len(order_streams), _STREAMS_PER_QUERY):
         chunk = order_streams[start : start + _STREAMS_PER_QUERY]
@@ -259,12 +272,15 @@ async def symbol_lifecycle(
         window = replace(window, from_position=listed.position)  # nothing of it comes before
     condition = (
         "(stream_id IN (%s, %s) OR JSON_VALUE(data, '$.symbol') = %s"
-        " OR JSON_VALUE(data, '$.asset') = %s OR JSON_VALUE(metadata, '$.order_symbol') = %s)"
+        " OR JSON_VALUE(data, '$.asset') = %s OR JSON_VALUE(metadata, '$.order_symbol') = %s"
+        f" OR (type = '{_BATCH_RESERVED}'"
+        " AND JSON_CONTAINS(JSON_EXTRACT(data, '$.holds[*][3]'), JSON_QUOTE(%s))))"
         " AND LEFT(stream_id, %s) <> %s"
     )
     params = (
         f"instrument-{symbol}",
         f"session-{symbol}",
+        symbol,
         symbol,
         symbol,
         symbol,

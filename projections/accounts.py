@@ -24,6 +24,7 @@ ACCOUNT_TYPES: Final = frozenset(
         "FundsDeposited",
         "FundsWithdrawn",
         "FundsReserved",
+        "BatchFundsReserved",
         "FundsReleased",
         "TradeSettled",
         "FeesCollected",
@@ -80,6 +81,10 @@ def _apply(balances: dict[str, list[int]], kind: str, data: dict[str, Any]) -> l
     """Change ``balances`` ({asset: [total, held]}); the ledger entries of the change."""
     if kind == "FundsReserved":
         _balance(balances, data["asset"])[1] += data["amount"]
+        return []
+    if kind == "BatchFundsReserved":  # (a batch's legs' holds: [asset, amount, ...] each)
+        for hold in data["holds"]:
+            _balance(balances, hold[0])[1] += hold[1]
         return []
     if kind == "FundsReleased":
         _balance(balances, data["asset"])[1] -= data["amount"]

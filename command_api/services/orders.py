@@ -9,6 +9,7 @@ import orjson
 
 from command_api.idempotency import IdempotencyClaim, Outcome, Written, batch_body
 from command_api.services.base import (
+    AccountEvent,
     Context,
     Decision,
     account_events,
@@ -161,7 +162,8 @@ async def place_batch(
             body = batch_body(batch_id, legs, request.events[0][0])
             encoded = _batch_streams(user_id, legs, at, batch_id)
             encoded.append(request)
-            reservations = account_events(reserved)
+            batched = account.as_batch(reserved, batch_id, at)  # (one account row, not a leg's)
+            reservations = [AccountEvent(batched.event_type, batched.to_dict())]
             return Decision(Outcome.CREATED, body, [], reservations, batch_id, encoded)
 
         written = await commit_with_account(ctx, user_id, decide, claim)

@@ -13,8 +13,10 @@ from command_api.services import funding, orders
 from command_api.services.base import Context
 from command_api.services.errors import DuplicateClientOrderId, IdempotencyKeyReused
 from domain import streams
+from domain.account import Account
 from domain.errors import DomainError, ErrorCode
 from domain.events import event_from_dict
+from domain.folds import fold_account
 from domain.order_requests import BatchPlaced, stored_leg
 from domain.values import MAX_DECIMAL_LENGTH
 from event_store.memory import InMemoryEventStore
@@ -175,7 +177,7 @@ async def test_concurrent_buys_never_hold_more_than_the_balance(ctx: Context) ->
     assert balance.held == 9900 <= balance.total
 
 
-async def test_a_batch_is_accepted_whole_with_a_hold_event_per_order(
+async def test_a_batch_is_accepted_whole_with_one_hold_event_for_its_orders(
     ctx: Context, store: InMemoryEventStore
 ) -> None:
     await list_acme(ctx)
@@ -192,9 +194,17 @@ async def test_a_batch_is_accepted_whole_with_a_hold_event_per_order(
     ] == batch.data["orders"]
     assert [o["status"] for o in written.body["orders"]] == ["accepted"] * 3
     assert ctx.repo.account_entry(user_id).account.balance("USD").held == 300
-    reserved = (await store.read_stream(streams.account(user_id)))[-3:]
-    assert [(e.type, e.data["amount"]) for e in reserved] == [("FundsReserved", 100)] * 3
-    assert [e.data["order_id"] for e in reserved] == [o["order_id"] for o in written.body["orders"]]
+    account = await store.read_stream(streams.account(user_id))
+    reserved = account[-1]  # (one row for the batch, not one per leg)
+    assert account[-2].type == "FundsDeposited" and reserved.type == "BatchFundsReserved"
+    assert reserved.data["batch_id"] == written.body["batch_id"]
+    order_ids = [o["order_id"] for o in written.body["orders"]]
+    assert reserved.data["holds"] == [["USD", 100, i, "ACME", "buy"] for i in order_ids]
+    entry = ctx.repo.account_entry(user_id)
+    assert entry.version == entry.account.version == reserved.stream_version
+    folded = Account(user_id)
+    fold_account(folded, account)  # (the reference fold: each hold as a FundsReserved)
+    assert folded.snapshot() == entry.account.snapshot()
 
 
 async def test_a_batch_that_the_balance_cannot_cover_appends_nothing(

@@ -40,6 +40,8 @@ def _sample(cls: type[Event]) -> Event:
             )
         elif name == "order_ids":
             values.append((1, 2))
+        elif name == "holds":
+            values.append((("USD", 100, 1, "ACME", "buy"), ("ACME", 5, 2, "ACME", "sell")))
         elif name in ("side", "taker_side"):
             values.append("buy")
         elif name in (

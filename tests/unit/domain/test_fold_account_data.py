@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from domain.account import Account
 from domain.account_events import (
+    BatchFundsReserved,
     FeesCollected,
     FeesNetted,
     FundsDeposited,
@@ -52,10 +53,19 @@ def _settled(order_id: int, side: str, used: int, cash: int, shares: int) -> Eve
     )  # fmt: skip
 
 
+RESERVED = st.builds(
+    _reserved, st.sampled_from(ASSETS), AMOUNTS, ORDERS, st.sampled_from(("buy", "sell"))
+)
+
+
+def _batch(reserved: list[Any]) -> Event:
+    holds = tuple((r.asset, r.amount, r.order_id, r.symbol, r.side) for r in reserved)
+    return BatchFundsReserved(USER, 9, holds, AT)
+
+
 EVENTS = st.one_of(
-    st.builds(
-        _reserved, st.sampled_from(ASSETS), AMOUNTS, ORDERS, st.sampled_from(("buy", "sell"))
-    ),
+    RESERVED,
+    st.builds(_batch, st.lists(RESERVED, min_size=1, max_size=4)),
     st.builds(
         lambda a, n, o: FundsReleased(USER, a, n, o, "ORDER_CLOSED", AT),
         st.sampled_from(ASSETS),

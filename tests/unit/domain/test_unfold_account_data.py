@@ -42,14 +42,21 @@ OPS = st.one_of(
     st.tuples(st.just("amend"), st.integers(0, 30), st.integers(1, 5000)),
     st.tuples(st.just("fill"), st.integers(0, 30), st.integers(1, 20)),
     st.tuples(st.just("close"), st.integers(0, 30)),
+    st.tuples(
+        st.just("batch"),
+        st.sampled_from(SYMBOLS),
+        st.lists(st.tuples(st.integers(1, 50), st.integers(1, 999)), min_size=1, max_size=4),
+    ),
 )
-DECISIONS = OPS.filter(lambda op: op[0] in ("deposit", "withdraw", "buy", "sell", "amend"))
+DECISIONS = OPS.filter(lambda op: op[0] in ("deposit", "withdraw", "buy", "sell", "amend", "batch"))
 
 
 def _decide(account: Account, op: tuple[Any, ...], order_id: int) -> list[Event]:
     """One of the domain's decisions, or (for a history) what settlement books; refused: []."""
     kind, *args = op
     holds = sorted(account.holds)
+    if kind == "batch":
+        return _batch(account, args[0], args[1], order_id)
     try:
         if kind in ("deposit", "withdraw"):
             return getattr(account, kind)(args[0], args[1], AT)  # type: ignore[no-any-return]
@@ -69,6 +76,24 @@ def _decide(account: Account, op: tuple[Any, ...], order_id: int) -> list[Event]
         return _fill(account, hold.order_id, args[1])
     except DomainError:
         return []
+
+
+def _batch(
+    account: Account, symbol: str, legs: list[tuple[int, int]], order_id: int
+) -> list[Event]:
+    """A batch of buys reserved leg by leg and recorded as one ``BatchFundsReserved`` (the
+    command API's); refused: its legs taken back, []."""
+    assets, reserved = len(account.balances), []
+    try:
+        for n, (quantity, price) in enumerate(legs):
+            reserved += account.reserve_order(
+                INSTRUMENTS[symbol], order_id * 10 + n, "buy", "limit", quantity, price, AT
+            )
+    except DomainError:
+        decided = [Decided(e.event_type, e.to_dict()) for e in reserved]
+        assert unfold_account_data(account, decided, assets)
+        return []
+    return [account.as_batch(reserved, order_id, AT)]
 
 
 def _fill(account: Account, order_id: int, share: int) -> list[Event]:

@@ -172,6 +172,22 @@ def test_account_balances_and_ledger_follow_deposits_holds_and_trades() -> None:
     ]
 
 
+def test_a_batch_s_one_reservation_event_holds_each_leg_s_amount() -> None:
+    holds = [["USD", 30_000, 7, "ACME", "buy"], ["USD", 1_250, 8, "ACME", "buy"]]
+    data = {"user_id": 1, "batch_id": 9, "holds": holds, "at": 5}
+    events = [SimEvent(1, "account-1", 1, "FundsDeposited", {**_IN, "user_id": 1})]
+    events.append(SimEvent(2, "account-1", 2, "BatchFundsReserved", data))
+
+    out = _fold(AccountsFold(), events)
+
+    state = orjson.loads(out.docs[SPACE.account(1)] or b"")
+    assert state["balances"] == {"USD": [1_000_000, 31_250]} and state["position"] == 2
+    assert [decode_ledger(m)["kind"] for m in out.zsets[SPACE.ledger(1)]] == ["deposit"]
+
+
+_IN = {"asset": "USD", "amount": 1_000_000, "at": 1}
+
+
 def test_an_order_stored_before_its_lifecycle_moved_into_its_document_keeps_its_list() -> None:
     order_id, stream = _cancelled_order()
     placed = _fold(OrdersFold(), stream[:2])  # (placement and acceptance)
