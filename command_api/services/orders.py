@@ -163,7 +163,9 @@ async def place_batch(
             encoded = _batch_streams(user_id, legs, at, batch_id)
             encoded.append(request)
             batched = account.as_batch(reserved, batch_id, at)  # (one account row, not a leg's)
-            reservations = [AccountEvent(batched.event_type, batched.to_dict())]
+            # (its ``to_dict`` without the generic walk's call per item: orjson writes tuples)
+            held = {"user_id": user_id, "batch_id": batch_id, "holds": batched.holds, "at": at}
+            reservations = [AccountEvent(batched.event_type, held)]
             return Decision(Outcome.CREATED, body, [], reservations, batch_id, encoded)
 
         written = await commit_with_account(ctx, user_id, decide, claim)

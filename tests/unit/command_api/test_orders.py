@@ -200,6 +200,8 @@ async def test_a_batch_is_accepted_whole_with_one_hold_event_for_its_orders(
     assert reserved.data["batch_id"] == written.body["batch_id"]
     order_ids = [o["order_id"] for o in written.body["orders"]]
     assert reserved.data["holds"] == [["USD", 100, i, "ACME", "buy"] for i in order_ids]
+    stored = event_from_dict(reserved.type, reserved.data).to_dict()
+    assert list(reserved.data.items()) == list(stored.items())  # (key order included)
     entry = ctx.repo.account_entry(user_id)
     assert entry.version == entry.account.version == reserved.stream_version
     folded = Account(user_id)
