@@ -24,6 +24,7 @@ from projections.simulation import Exchange, SimEvent, random_flow
 from projections.writer import Fenced, ProjectionWriter
 from query_api import positions
 from tests.integration.projections.conftest import delete_prefix, dump
+from tests.integration.projections.stored_forms import order_with_history, resumed_and_fresh
 
 pytestmark = pytest.mark.integration
 
@@ -287,13 +288,8 @@ async def test_an_order_whose_lifecycle_is_in_a_list_beside_its_document_keeps_i
 ) -> None:
     """A document stored before the lifecycle moved into it (fields only, entries in
     ``oe:<order_id>``): later events go on that list, and the readers show it whole."""
-    streams_seen: dict[str, list[int]] = {}
-    for index, event in enumerate(flow.events):
-        streams_seen.setdefault(event.stream_id, []).append(index)
-    stream, at = next((s, i) for s, i in streams_seen.items() if s[:6] == "order-" and len(i) >= 4)
-    order_id, split = int(stream[6:]), at[1] + 1  # (placement and acceptance applied first)
-    user_id = flow.events[at[0]].data["user_id"]
-    instrument = flow.instruments[flow.events[at[0]].data["symbol"]]
+    order = order_with_history(flow)
+    order_id, split, at = order.order_id, order.split, order.at
     writer = ProjectionWriter(redis_client, control)
     await writer.claim(0)
     await writer.apply(0, flow.events[:split], 1)
@@ -303,23 +299,8 @@ async def test_an_order_whose_lifecycle_is_in_a_list_beside_its_document_keeps_i
     await redis_client.set(space.order(order_id), orjson.dumps(list(state.values())))
     await redis_client.rpush(space.order_events(order_id), *entries)
 
-    resumed = ProjectionWriter(redis_client, control)  # (its cache empty: reads the document)
-    await resumed.claim(0)
-    await resumed.apply(0, flow.events[split:], 2)
+    shown = await resumed_and_fresh(redis_client, control, flow, order)
 
-    fresh = Control(control.prefix + "f")
-    try:
-        whole = ProjectionWriter(redis_client, fresh)
-        await whole.claim(0)
-        await whole.apply(0, flow.events, 2)
-        shown = []
-        for read in (control, fresh):
-            models = ReadModels(redis_client, read, 1)
-            found = await user_reads.order_state(models, user_id, order_id)
-            assert found is not None
-            shown.append(await user_reads.order_events(models, instrument, found, 0, 1000))
-    finally:
-        await delete_prefix(redis_client, fresh.prefix)
     assert shown[0] == shown[1]
     assert len(shown[0]) == len(at)
     assert await redis_client.llen(space.order_events(order_id)) == len(at)
