@@ -40,9 +40,10 @@ from event_store.sql import EVENT_COLUMNS, LAST_POSITION
 from event_store.upcasting import Upcasters
 
 Progress = Callable[[int, int], None]
+"""Called with (work done, total work) while a read runs."""
+
 _BATCH_RESERVED: Final = "BatchFundsReserved"
 """A batch's reservations on its owner's account, one event (``holds``: see the domain's)."""
-"""Called with (work done, total work) while a read runs."""
 
 ENGINE_INPUT_TYPES: Final = (
     "OrderPlaced",

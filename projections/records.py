@@ -127,10 +127,15 @@ _order_values: Final = itemgetter(*ORDER_FIELDS)
 _owner: Final = itemgetter(*_ORDER)
 """An order document's (symbol, order_id, user_id): the first fields of every event shape."""
 _SUPPLIED: Final = tuple(
-    tuple((index, FROM_DOCUMENT[name]) for index, name in enumerate(names) if name in FROM_DOCUMENT)
+    tuple(
+        (index, FROM_DOCUMENT[name])
+        for index, name in enumerate(names)
+        if name in FROM_DOCUMENT and index >= 3
+    )
     for _, names in EVENT_SHAPES
 )
-"""Per shape: (field index, document field) of the fields a document may supply."""
+"""Per shape: (field index, document field) of the fields past the owner's three (every
+shape's first, always supplied: :data:`_OWNER_MASK`) a document may supply."""
 _OWNER_MASK: Final = 0b111
 _SCALARS: Final = (str, int, bool, type(None))
 _MISSING: Final = object()
@@ -203,8 +208,6 @@ def encode_lifecycle(
     kept: list[Any] = [position, 0, cause]
     start = 3
     for index, name in _SUPPLIED[number]:
-        if index < 3:
-            continue
         value = values[index]
         held = order.get(name, _MISSING)
         if value is held or (  # (a placement's: the document's own values)
@@ -232,19 +235,28 @@ def lifecycle_entry(found: Any, order: dict[str, Any]) -> dict[str, Any]:
     if isinstance(shape, str):
         return {"position": position, "type": shape, "data": found[3], "causation_id": cause}
     values = found[3:]
-    data: dict[str, Any]
     if shape >= 0:
         kind, names = EVENT_SHAPES[shape]
         data = dict(zip(names, values, strict=True))
-        return {"position": position, "type": kind, "data": data, "causation_id": cause}
-    code = ~shape
-    shape, supplied = code & (1 << SHAPE_BITS) - 1, code >> SHAPE_BITS
-    kind, names = EVENT_SHAPES[shape]
-    if not supplied:  # (``~shape number``: the owner's three only)
-        data = dict(zip(names, [*_owner(order), *values], strict=True))
-        return {"position": position, "type": kind, "data": data, "causation_id": cause}
-    if len(values) + supplied.bit_count() != len(names):
-        raise ValueError(f"lifecycle entry {found!r}: not the {len(names)} fields of {kind}")
+    else:
+        code = ~shape
+        shape, supplied = code & (1 << SHAPE_BITS) - 1, code >> SHAPE_BITS
+        kind, names = EVENT_SHAPES[shape]
+        if supplied:
+            if len(values) + supplied.bit_count() != len(names):
+                shown = f"lifecycle entry {found!r}"
+                raise ValueError(f"{shown}: not the {len(names)} fields of {kind}")
+            data = _with_supplied(names, values, supplied, order)
+        else:  # (``~shape number``: the owner's three only)
+            data = dict(zip(names, [*_owner(order), *values], strict=True))
+    return {"position": position, "type": kind, "data": data, "causation_id": cause}
+
+
+def _with_supplied(
+    names: tuple[str, ...], values: list[Any], supplied: int, order: dict[str, Any]
+) -> dict[str, Any]:
+    """An entry's data: the fields whose bit is set in ``supplied`` from its document, the
+    others from ``values`` in order."""
     data = {}
     at = 0
     for index, name in enumerate(names):
@@ -253,7 +265,7 @@ def lifecycle_entry(found: Any, order: dict[str, Any]) -> dict[str, Any]:
         else:
             data[name] = values[at]
             at += 1
-    return {"position": position, "type": kind, "data": data, "causation_id": cause}
+    return data
 
 
 def encode_ledger(
