@@ -29,7 +29,13 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.pipeline_check import last_position, trades_between, verdict
-from benchmarks.pipeline_monitor import Monitor, lag_chart, lag_summary, windows
+from benchmarks.pipeline_monitor import (
+    Monitor,
+    canary_summary,
+    lag_chart,
+    lag_summary,
+    windows,
+)
 from cli.bench import HTTP_CLIENTS, admin_client, figures, table
 from cli.check import wait_until_drained
 from cli.profiles import PROFILES, Profile
@@ -198,6 +204,7 @@ def _result(
             for name, shown in processes.items()
         },
         "batch_windows": batch["windows"],
+        "host_canary_us": canary_summary(monitor),
         "lag_peak": lag_summary(monitor),
         "chart": args.chart,
         "load_average_before": [round(x, 2) for x in load_before],
@@ -209,12 +216,13 @@ def window_table(found: list[dict[str, Any]]) -> Table:
     """The batch phase's windows: orders/s and each process's CPU µs per order."""
     names = [n for n in found[0]["cpu_us_per_order"] if n not in IDLE] if found else []
     view = Table(title="batches: CPU µs per order per window")
-    for column in ("orders up to", "orders/s", *names):
+    for column in ("orders up to", "orders/s", *names, "host canary µs", "steal %"):
         view.add_column(column, justify="right")
     for window in found:
         cpu = window["cpu_us_per_order"]
         view.add_row(f"{window['orders_upto']:,}", str(window["orders_per_s"]),
-                     *(f"{cpu.get(n, 0):.0f}" for n in names))  # fmt: skip
+                     *(f"{cpu.get(n, 0):.0f}" for n in names),
+                     str(window["canary_us"] or "-"), str(window["steal_pct"]))  # fmt: skip
     return view
 
 

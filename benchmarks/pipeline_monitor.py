@@ -11,6 +11,7 @@ windows of orders so a run shows *which* process's cost per order grows, and whe
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from benchmarks.host_canary import TICKS_PER_S, steal_ticks
 from common.settings import InfraSettings
 from event_store.mariadb import MariaDbEventStore
 
@@ -91,8 +93,12 @@ class Monitor:
     series: list[ProcessSeries] = field(default_factory=list)
     placed: list[int] = field(default_factory=list)
     """Orders placed so far (by every phase followed) at each sample."""
+    steal: list[int] = field(default_factory=list)
+    """The host's steal ticks so far at each sample."""
+    canary: list[tuple[float, float]] = field(default_factory=list)
+    """(seconds, CPU µs) of each host-canary sample (``benchmarks.host_canary``)."""
     _count: Callable[[], int] = lambda: 0
-    _task: asyncio.Task[None] | None = None
+    _task: asyncio.Future[Any] | None = None
 
     def follow(self, count: Callable[[], int]) -> None:
         """Count the orders placed with ``count`` (a phase's), after those counted so far."""
@@ -105,13 +111,28 @@ class Monitor:
 
     async def __aenter__(self) -> Monitor:
         self.series = processes_of(self.pids)
-        self._task = asyncio.ensure_future(self._run())
+        self._task = asyncio.gather(self._run(), self._canary())
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _canary(self) -> None:
+        """The host canary as a child process, one sample every 2 s."""
+        child = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "benchmarks.host_canary", "--every", "2",
+            stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        assert child.stdout is not None
+        try:
+            async for line in child.stdout:
+                self.canary.append((time.perf_counter() - self.started, float(line)))
+        finally:
+            if child.returncode is None:
+                child.kill()
+                await child.wait()
 
     async def _run(self) -> None:
         settings = self.settings
@@ -125,6 +146,7 @@ class Monitor:
                 for series in self.series:
                     series.sample()
                 self.placed.append(self._count())
+                self.steal.append(steal_ticks())
                 lags = await current_lags(store, admin, ends, settings)
                 self.lag.append((time.perf_counter() - self.started, lags))
                 await asyncio.sleep(self.interval_s)
@@ -164,7 +186,9 @@ async def current_lags(
 
 def windows(monitor: Monitor, phase: str, every: int) -> list[dict[str, Any]]:
     """The phase (from its mark to the next) in windows of ``every`` orders: each window's
-    orders/s and each process's CPU µs per order (``total``: all of them), so growth shows."""
+    orders/s and each process's CPU µs per order (``total``: all of them), so growth shows;
+    beside them the host canary's mean CPU µs (the same work each time: it rises only when the
+    host slows) and the host's steal time (% of one CPU), to tell the two causes apart."""
     times = [t for t, _ in monitor.lag]
     starts = [at for at, label in monitor.marks]
     begin = next((at for at, label in monitor.marks if label == phase), 0.0)
@@ -191,10 +215,15 @@ def _window(monitor: Monitor, first: int, last: int, placed: int) -> dict[str, A
         if len(s.cpu_s) > last
     }
     cpu["total"] = round(sum(cpu.values()), 1)
+    began, ended = monitor.lag[first][0], monitor.lag[last][0]
+    canary = [us for at, us in monitor.canary if began <= at <= ended]
+    stolen = monitor.steal[last] - monitor.steal[first] if len(monitor.steal) > last else 0
     return {
         "orders_upto": monitor.placed[last],
         "orders_per_s": round(placed / seconds) if seconds else 0,
         "cpu_us_per_order": cpu,
+        "canary_us": round(sum(canary) / len(canary)) if canary else None,
+        "steal_pct": round(stolen / TICKS_PER_S * 100 / seconds, 1) if seconds else 0.0,
     }
 
 
@@ -227,3 +256,12 @@ def lag_chart(monitor: Monitor, path: Path, title: str) -> None:
 def lag_summary(monitor: Monitor) -> dict[str, Any]:
     """Each consumer's peak lag."""
     return {c: max((lags.get(c, 0) for _, lags in monitor.lag), default=0) for c in CONSUMERS}
+
+
+def canary_summary(monitor: Monitor) -> dict[str, float]:
+    """The host canary over the run: its samples' count, min, median and max CPU µs."""
+    samples = sorted(us for _, us in monitor.canary)
+    if not samples:
+        return {"samples": 0}
+    return {"samples": len(samples), "min": samples[0], "median": samples[len(samples) // 2],
+            "max": samples[-1]}  # fmt: skip

@@ -73,3 +73,5 @@ def test_the_pipeline_benchmark_runs_its_phases_and_finds_nothing_lost(tmp_path:
     assert isinstance(windows, list) and windows, "the batch phase has at least one window"
     assert windows[-1]["orders_upto"] >= 100
     assert {"command_api", "mariadb", "total"} <= windows[-1]["cpu_us_per_order"].keys()
+    assert {"canary_us", "steal_pct"} <= windows[-1].keys()
+    assert figures["host_canary_us"]["samples"] >= 1  # type: ignore[index]
