@@ -38,6 +38,14 @@ async def watch(ledger: Ledger, chaos: Chaos, stop: asyncio.Event) -> None:
     console.print("load stopped; draining and verifying (exchange check/replay/rebuild)...")
 
 
+def longest_back(report: Report) -> str:
+    """The slowest fault to recover from: seconds, and which program it was."""
+    if not report.faults:
+        return "-"
+    slowest = max(report.faults, key=lambda f: f.back_after_s)
+    return f"{slowest.back_after_s:.1f} s ({slowest.kind} {slowest.program})"
+
+
 def summary(report: Report) -> Table:
     """The run in one table."""
     ledger, verdict = report.ledger, report.verdict
@@ -49,7 +57,7 @@ def summary(report: Report) -> Table:
     rows = [
         ("processes SIGKILLed", f"{kills} ({killed})"),
         ("infrastructure restarted", f"{len(restarts)} ({', '.join(restarts)})"),
-        ("longest time back", f"{max((f.back_after_s for f in report.faults), default=0):.1f} s"),
+        ("longest time back", longest_back(report)),
         ("load", f"{report.scenario.clients} clients, {report.scenario.traders} traders, "
                  f"{report.scenario.symbols} symbols, {report.load_s:.0f} s"),
         ("requests / resent / unanswered",
