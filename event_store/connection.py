@@ -7,6 +7,7 @@ of it imports SQLAlchemy (~0.3 s of CPU at a worker's start): the URL is parsed 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -86,6 +87,23 @@ async def connect_raw(url: str | URL, *, autocommit: bool, connect_timeout_s: in
         raise EventStoreUnavailable(f"cannot connect to MariaDB: {exc}") from exc
 
 
+_Statement = Callable[[Any, str, tuple[Any, ...]], Awaitable[list[Any]]]
+
+
+async def _text_statement(conn: Any, sql: str, params: tuple[Any, ...]) -> list[Any]:
+    async with conn.cursor() as cur:
+        await cur.execute(sql, params)
+        rows: list[Any] = await cur.fetchall()
+    return rows
+
+
+async def _prepared_statement(conn: Any, sql: str, params: tuple[Any, ...]) -> list[Any]:
+    prepared = await conn.prepare(sql)  # (a failure closes the connection, and the statement)
+    await prepared.execute(params)
+    await prepared.close()
+    return []
+
+
 class ReadPool:
     """Autocommit asyncmy connections for the store's reads, reused without a round trip.
 
@@ -110,27 +128,38 @@ class ReadPool:
         """All rows of ``sql`` (asyncmy placeholders); ``EventStoreUnavailable`` if MariaDB is
         unreachable or the read fails on a new connection."""
         async with self._slots:
-            return await self._fetch(sql, params)
+            return await self._on_a_connection(_text_statement, sql, params)
 
-    async def _fetch(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+    async def execute_prepared(self, sql: str, params: tuple[Any, ...]) -> None:
+        """Run ``sql`` (``?`` placeholders) once as a server-side prepared statement: its
+        parameters travel in the binary protocol, not escaped into SQL text. For statements with
+        a large parameter (a snapshot of megabytes): escaping 1.5 MB of JSON cost the client
+        ~40 ms of CPU and MariaDB ~120 ms of parsing; prepared, ~4 and ~25 (two round trips
+        more, negligible there). Retried like a read, so only for idempotent statements."""
+        async with self._slots:
+            await self._on_a_connection(_prepared_statement, sql, params)
+
+    async def _on_a_connection(
+        self, statement: _Statement, sql: str, params: tuple[Any, ...]
+    ) -> list[Any]:
         if self._idle:
             try:
-                return await self._run(self._idle.pop(), sql, params)
+                return await self._run(self._idle.pop(), statement, sql, params)
             except DB_ERRORS:
                 self._drop_idle()  # (MariaDB restarted: the other idle ones died too)
         conn = await connect_raw(self._url, autocommit=True)
         try:
-            return await self._run(conn, sql, params)
+            return await self._run(conn, statement, sql, params)
         except DB_ERRORS as exc:
-            raise EventStoreUnavailable(f"MariaDB read failed: {exc}") from exc
+            raise EventStoreUnavailable(f"MariaDB statement failed: {exc}") from exc
 
-    async def _run(self, conn: Any, sql: str, params: tuple[Any, ...]) -> list[Any]:
-        """The rows, the connection back in the pool; closed if the read failed or was
-        cancelled mid-statement (its state is unknown then)."""
+    async def _run(
+        self, conn: Any, statement: _Statement, sql: str, params: tuple[Any, ...]
+    ) -> list[Any]:
+        """The rows, the connection back in the pool; closed if the statement failed or was
+        cancelled mid-way (its state is unknown then)."""
         try:
-            async with conn.cursor() as cur:
-                await cur.execute(sql, params)
-                rows: list[Any] = await cur.fetchall()
+            rows = await statement(conn, sql, params)
         except BaseException:
             conn.close()
             raise

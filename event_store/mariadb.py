@@ -29,6 +29,7 @@ from event_store.planning import EncodedAppend, encode_append, encode_checkpoint
 from event_store.sql import (
     EVENT_COLUMNS,
     INSERT_CHECKPOINTS,
+    INSERT_SNAPSHOT,
     LAST_POSITION,
     STREAM_VERSIONS,
     STREAMS_PER_READ,
@@ -232,17 +233,12 @@ class MariaDbEventStore:
 
     async def save_snapshot(self, snapshot: Snapshot) -> None:
         """See :meth:`event_store.protocol.EventStore.save_snapshot`."""
-        await self._write(
-            "INSERT IGNORE INTO snapshots (stream_id, version, type, schema_version, state)"
-            " VALUES (%s, %s, %s, %s, %s)",
-            (
-                snapshot.stream_id,
-                snapshot.version,
-                snapshot.type,
-                snapshot.schema_version,
-                orjson.dumps(snapshot.state).decode(),
-            ),
-        )
+        row = (snapshot.stream_id, snapshot.version, snapshot.type, snapshot.schema_version,
+               orjson.dumps(snapshot.state).decode())  # fmt: skip
+        try:  # (prepared: a matching shard's state is megabytes, not worth escaping)
+            await self._reads.execute_prepared(INSERT_SNAPSHOT, row)
+        except DB_ERRORS as exc:
+            raise EventStoreUnavailable(f"MariaDB write failed: {exc}") from exc
 
     async def load_snapshot(self, stream_id: str) -> Snapshot | None:
         """See :meth:`event_store.protocol.EventStore.load_snapshot`."""

@@ -25,6 +25,11 @@ INSERT_CHECKPOINTS: Final = (
     "INSERT INTO checkpoints (consumer, position) VALUES (%s, %s)"
     " ON DUPLICATE KEY UPDATE position = VALUES(position)"
 )
+INSERT_SNAPSHOT: Final = (
+    "INSERT IGNORE INTO snapshots (stream_id, version, type, schema_version, state)"
+    " VALUES (?, ?, ?, ?, ?)"
+)
+"""A prepared statement (``?``): see :meth:`event_store.connection.ReadPool.execute_prepared`."""
 EVENT_COLUMNS: Final = (
     "position, stream_id, stream_version, event_id, type, schema_version, data, metadata,"
     " recorded_at"

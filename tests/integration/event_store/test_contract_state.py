@@ -37,6 +37,18 @@ async def test_the_newest_snapshot_is_loaded_and_never_overwritten_by_an_older_o
     assert loaded == Snapshot(stream, 7, {"bids": [[101, 2]]})
 
 
+async def test_a_snapshot_keeps_every_character_and_its_size(
+    store: EventStore, stream_prefix: str
+) -> None:
+    stream = f"{stream_prefix}shard"
+    awkward = 'it\'s "quoted" \\ back\\slashed; -- \x00 nul, \n, ü, 株, 🙂, %s ? %(x)s'
+    state = {"note": awkward, "orders": [[i, f"{i}.25", awkward[: i % 40]] for i in range(30_000)]}
+
+    await store.save_snapshot(Snapshot(stream, 2, state, "BookState", 3))
+
+    assert await store.load_snapshot(stream) == Snapshot(stream, 2, state, "BookState", 3)
+
+
 async def test_many_streams_load_their_newest_snapshots_at_once(
     store_factory: StoreFactory, stream_prefix: str
 ) -> None:
