@@ -2,7 +2,8 @@
 -- ARGV, flat (no JSON to decode):
 --   epoch_key epoch pos_key pos seq_prefix chan_prefix moved_chan
 --   ngens {gen_key gen}*ngens  ncks {ck_key expected new}*ncks
---   then the op stream: {name argc arg1..argc}* (projections/changes.py)
+--   then the op stream: its header (3 bytes per command: code, argc high, argc low), then
+--   each command's arguments (projections/changes.py: OPS lists the codes, NAMES below too)
 -- Fenced (another owner, a swapped generation, a moved checkpoint): nothing is written.
 -- The fencing reads are one MGET and the checkpoints' and position's writes one MSET: a call
 -- from Lua costs Redis more than the GET or SET it runs, and a script made ~15 of them.
@@ -45,19 +46,31 @@ local function touch(symbol)
   end
 end
 
-local function level(s) -- L2 levels_key qty_key symbol side price delta
-  local levels_key, qty_key, symbol, price = A[s], A[s + 1], A[s + 2], A[s + 4]
-  local q = redis.call('HINCRBY', qty_key, price, A[s + 5])
-  if q <= 0 then
-    redis.call('HDEL', qty_key, price)
-    redis.call('ZREM', levels_key, price)
-    q = 0
-  elseif q - tonumber(A[s + 5]) <= 0 then -- (a level is in the zset exactly while its quantity is positive)
-    redis.call('ZADD', levels_key, price, price)
-  end
+local function levels_of(s, argc) -- L2 levels_key qty_key symbol side {price delta}*
+  local levels_key, qty_key, symbol, side = A[s], A[s + 1], A[s + 2], A[s + 3]
   touch(symbol)
   local levels = book[symbol]
-  levels[#levels + 1] = string.format('["%s",%s,%d]', A[s + 3], price, q)
+  for j = s + 4, s + argc - 1, 2 do
+    local price, delta = A[j], A[j + 1]
+    local q = redis.call('HINCRBY', qty_key, price, delta)
+    if q <= 0 then
+      redis.call('HDEL', qty_key, price)
+      redis.call('ZREM', levels_key, price)
+      q = 0
+    elseif q - tonumber(delta) <= 0 then -- (a level is in the zset exactly while its quantity is positive)
+      redis.call('ZADD', levels_key, price, price)
+    end
+    levels[#levels + 1] = string.format('["%s",%s,%d]', side, price, q)
+  end
+end
+
+local function own_scores(s, argc) -- ZADDM key member...: each member scored by its number
+  local args = {A[s]}
+  for j = s + 1, s + argc - 1 do
+    args[#args + 1] = A[j]
+    args[#args + 1] = A[j]
+  end
+  redis.call('ZADD', unpack(args))
 end
 
 local function trades_of(s, argc) -- TRADES key symbol cap id1 record1 id2 record2 ...
@@ -92,20 +105,24 @@ local function candle(s) -- CANDLE index prefix bucket open_id open close_id clo
   redis.call('HINCRBY', key, 'n', A[s + 10])
 end
 
-local n, ops = #A, 0
-while i <= n do
-  local name, argc = A[i], tonumber(A[i + 1])
-  local s = i + 2
-  if name == 'L2' then
-    level(s)
-  elseif name == 'TRADES' then
+local NAMES = {'MSET', 'DEL', 'HSET', 'ZREM', 'ZADD', 'RPUSH', 'L2', 'TRADES', 'CANDLE', 'ZADDM'}
+local head, ops = A[i], 0
+local s = i + 1
+for h = 1, #head, 3 do
+  local code, high, low = string.byte(head, h, h + 2)
+  local argc = high * 256 + low
+  if code == 10 then
+    own_scores(s, argc)
+  elseif code == 7 then
+    levels_of(s, argc)
+  elseif code == 8 then
     trades_of(s, argc)
-  elseif name == 'CANDLE' then
+  elseif code == 9 then
     candle(s)
   else
-    redis.call(name, unpack(A, s, s + argc - 1))
+    redis.call(NAMES[code], unpack(A, s, s + argc - 1))
   end
-  i = s + argc
+  s = s + argc
   ops = ops + 1
 end
 
