@@ -16,6 +16,7 @@ import pytest
 
 from cli.databases import private_database
 from event_store import InMemoryEventStore, MariaDbEventStore, NewEvent, Upcasters
+from event_store.connection import ReadPool
 from event_store.protocol import EventStore
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -32,6 +33,20 @@ def event_store_url() -> Iterator[str]:
 def stream_prefix() -> str:
     """A prefix that keeps each test's streams apart from every other test's."""
     return f"t{uuid.uuid4().hex[:10]}-"
+
+
+@pytest.fixture
+async def status(event_store_url: str) -> AsyncIterator[ReadPool]:
+    """A connection of its own for reading MariaDB's global counters."""
+    pool = ReadPool(event_store_url, 1)
+    yield pool
+    await pool.close()
+
+
+async def global_status(pool: ReadPool, name: str) -> int:
+    """One of MariaDB's global status counters (``SHOW GLOBAL STATUS``)."""
+    rows = await pool.fetch("SHOW GLOBAL STATUS LIKE %s", (name,))
+    return int(rows[0][1])
 
 
 StoreFactory = Callable[[Upcasters | None], EventStore]

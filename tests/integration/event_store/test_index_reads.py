@@ -10,12 +10,11 @@ counters (global: the test stack's processes poll but read no rows while the tes
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from event_store import NO_STREAM, MariaDbEventStore, NewEvent, Snapshot, StreamAppend
 from event_store.connection import ReadPool
+from tests.integration.event_store.conftest import global_status
 
 pytestmark = pytest.mark.integration
 
@@ -26,16 +25,8 @@ WALK_BOUND = 400
 """Index entries a read may touch here (rows returned + dives + the other processes' noise)."""
 
 
-@pytest.fixture
-async def status(event_store_url: str) -> AsyncIterator[ReadPool]:
-    pool = ReadPool(event_store_url, 1)
-    yield pool
-    await pool.close()
-
-
 async def entries_read(pool: ReadPool) -> int:
-    rows = await pool.fetch("SHOW GLOBAL STATUS LIKE 'Handler_read_next'", ())
-    return int(rows[0][1])
+    return await global_status(pool, "Handler_read_next")
 
 
 async def test_tails_versions_and_snapshots_of_long_streams_are_dives(

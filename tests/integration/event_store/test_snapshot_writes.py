@@ -5,26 +5,17 @@ under load), against ~4 and ~25 prepared. Counted with MariaDB's global statemen
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from event_store import MariaDbEventStore, Snapshot
 from event_store.connection import ReadPool
+from tests.integration.event_store.conftest import global_status
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-async def status(event_store_url: str) -> AsyncIterator[ReadPool]:
-    pool = ReadPool(event_store_url, 1)
-    yield pool
-    await pool.close()
-
-
 async def executed_prepared(pool: ReadPool) -> int:
-    rows = await pool.fetch("SHOW GLOBAL STATUS LIKE 'Com_stmt_execute'", ())
-    return int(rows[0][1])
+    return await global_status(pool, "Com_stmt_execute")
 
 
 async def test_a_large_snapshot_is_saved_as_a_prepared_statement(
