@@ -88,7 +88,10 @@ class EventStore(Protocol):
         """The stream's version as far as the store's append cache knows it, without I/O
         (``None``: not known). A hint, exact as of the store's own latest commit: others may
         have appended since, so an append expecting it may still conflict (never wrongly
-        land). The in-memory store knows every stream's version exactly.
+        land). After an append conflicts, its streams are known as the conflict found them,
+        also while other appends wait for the store (the settlement worker rebooks only the
+        accounts whose version moved). The in-memory store knows every stream's version
+        exactly.
         """
         ...
 

@@ -121,14 +121,17 @@ class GroupCommitWriter:
                 cache[stream_id] = version
 
     def known_version(self, stream_id: str) -> int | None:
-        """The stream's version in the cache (``None``: unknown, or the cache is being rebuilt).
+        """The stream's version in the cache (``None``: unknown).
 
         Exact as of our latest commit, plus our batches in flight (ahead of the table until
         they commit); behind whatever others appended since, which the careful path's catch-up
-        or a failed claim turns into a conflict of an append that expected it.
+        or a failed claim turns into a conflict of an append that expected it. Answered while
+        a careful batch runs too: it waits for the batches in flight, then only moves entries
+        to committed versions read under the lock (or drops them), and adds its own once
+        committed, so every answer is still one of those. (Answering ``None`` then made the
+        settlement worker rebook every account of a conflicting batch, not just the moved
+        ones: under single POSTs a careful batch is running most of the time.)
         """
-        if self._last_position < 0 or self._careful.locked():
-            return None
         if not trusted(stream_id, self._tracked):
             return None
         return self._versions.get(stream_id)

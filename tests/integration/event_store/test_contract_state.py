@@ -4,7 +4,10 @@ prefetching, on both recorders (in-memory and MariaDB). Part one is ``test_contr
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -18,7 +21,10 @@ from event_store import (
     Upcasters,
     WrongExpectedVersion,
 )
+from event_store.connection import connect_raw
 from event_store.mariadb import MariaDbEventStore
+from event_store.memory import InMemoryEventStore
+from event_store.planning import encode_append
 from event_store.protocol import EventStore
 from tests.integration.event_store.conftest import StoreFactory, events
 
@@ -154,3 +160,70 @@ async def test_versions_prefetched_before_another_writer_appended_still_append_i
     finally:
         await ours.close()
         await theirs.close()
+
+
+@contextlib.asynccontextmanager
+async def appends_held(store: EventStore, request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """Appends to ``store`` wait meanwhile: the in-memory store's lock is held, or MariaDB's
+    sequence row by another connection (as another process's append would)."""
+    if isinstance(store, InMemoryEventStore):
+        async with store._lock:
+            yield
+        return
+    holder = await connect_raw(request.getfixturevalue("event_store_url"), autocommit=False)
+    try:
+        async with holder.cursor() as cur:
+            await cur.execute("SELECT last_position FROM event_sequence WHERE id = 1 FOR UPDATE")
+        yield
+    finally:
+        await holder.rollback()
+        holder.close()
+
+
+async def waiting_for_a_lock(store: EventStore, request: pytest.FixtureRequest) -> None:
+    """Until an append of ``store`` waits for the sequence row (MariaDB; the in-memory store's
+    waits for its lock as soon as it runs)."""
+    await asyncio.sleep(0)
+    if isinstance(store, InMemoryEventStore):
+        return
+    watcher = await connect_raw(request.getfixturevalue("event_store_url"), autocommit=True)
+    try:
+        async with watcher.cursor() as cur:
+            while True:
+                await cur.execute(
+                    "SELECT COUNT(*) FROM information_schema.INNODB_TRX t"
+                    " JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id"
+                    " WHERE t.trx_state = 'LOCK WAIT' AND p.DB = DATABASE()"
+                )
+                ((waiting,),) = await cur.fetchall()
+                if waiting:
+                    return
+                await asyncio.sleep(0.01)
+    finally:
+        watcher.close()
+
+
+async def test_after_a_conflict_known_versions_tell_the_moved_stream_even_while_appends_wait(
+    store: EventStore, stream_prefix: str, request: pytest.FixtureRequest
+) -> None:
+    """What the settlement worker rebooks after a conflict relies on: the stream that moved is
+    known at its new version and the others at the version expected, also while another
+    append of the store waits for the store's lock (the MariaDB store's careful path)."""
+    still, moved, new = (f"{stream_prefix}account-{n}" for n in (1, 2, 3))
+    await store.append(StreamAppend(still, events("A"), NO_STREAM))
+    await store.append(StreamAppend(moved, events("A", "B"), NO_STREAM))
+    with pytest.raises(WrongExpectedVersion):
+        await store.append(StreamAppend(still, events("C"), 1), StreamAppend(moved, events("C"), 1))
+
+    async with appends_held(store, request):
+        # A stream the store knows no version of, expected at ANY: planned under the lock.
+        waiting = store.submit_encoded(encode_append([StreamAppend(new, events("D"), ANY)], None))
+        await waiting_for_a_lock(store, request)
+        assert not waiting.done()
+        assert (store.known_version(still), store.known_version(moved)) == (1, 2)
+    assert (await waiting).stream_versions == {new: 1}
+    assert (store.known_version(still), store.known_version(moved), store.known_version(new)) == (
+        1,
+        2,
+        1,
+    )
