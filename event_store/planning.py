@@ -6,7 +6,7 @@ in-memory store (one per call) apply exactly the same rules.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, NamedTuple
 
@@ -19,7 +19,7 @@ from event_store.errors import (
     WrongExpectedVersion,
 )
 from event_store.ids import new_event_id_text
-from event_store.model import ANY, NO_STREAM, AppendResult, Checkpoint, StreamAppend
+from event_store.model import ANY, AppendResult, Checkpoint, StreamAppend
 
 EncodedEvent = tuple[str, str, int, bytes, bytes]
 """A new event with its JSON encoded in the caller's task: (event_id, type, schema_version,
@@ -222,26 +222,6 @@ def plan_batch(
             checkpoints[append.checkpoint.consumer] = append.checkpoint.position
         outcomes.append(AppendResult(first, position, new_versions))
     return BatchPlan(rows, outcomes, checkpoints, running, position, payload_bytes)
-
-
-def assumed_new(appends: Sequence[EncodedAppend], unknown: Collection[str]) -> dict[str, int]:
-    """Of the ``unknown`` streams (not in the version cache), those every append of the batch
-    expects not to exist (``NO_STREAM``, no ``at_version``), at version 0: planned as new
-    without a look-up, as on the fast path. The unique key on (stream_id, stream_version)
-    refuses the insert if one exists after all, and the batch is replanned with every version
-    read."""
-    new: dict[str, int] = {}
-    read: set[str] = set()
-    for append in appends:
-        for stream_id, expected, _, at_version in append.streams:
-            if stream_id in unknown:
-                if expected == NO_STREAM and at_version is None:
-                    new[stream_id] = 0
-                else:
-                    read.add(stream_id)
-    for stream_id in read:
-        new.pop(stream_id, None)
-    return new
 
 
 def _conflict(

@@ -12,14 +12,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from event_store.errors import EventStoreError
-from event_store.model import AppendResult
-from event_store.planning import (
-    BatchPlan,
-    EncodedAppend,
-    assumed_new,
-    plan_batch,
-    replay_result,
-)
+from event_store.model import NO_STREAM, AppendResult
+from event_store.planning import BatchPlan, EncodedAppend, plan_batch, replay_result
 from event_store.sql import (
     LOCK_SEQUENCE,
     Statement,
@@ -56,19 +50,32 @@ def to_look_up(
     new without a look-up (at 0), before the lock is taken: the streams the cache lacks (all of
     them unless ``cached``) or holds but does not keep exact (not ``tracked``).
 
-    Without ``checked``, streams the batch only expects not to exist are planned as new
-    (``planning.assumed_new``; a batch of 100 orders has ~200: each order's stream and its
-    ``client_order_id`` claim), as the fast path does: one that exists makes the insert hit the
-    unique key, and the writer replans the batch ``checked``, reading every version."""
-    missing = {
-        s
-        for a in appends
-        for s in a.stream_ids
-        if not cached or s not in versions or not trusted(s, tracked)
-    }
-    new = assumed_new(appends, missing) if missing and not checked else {}
-    missing.difference_update(new)
-    return missing, new
+    Without ``checked``, the streams every append of the batch expects not to exist (with no
+    ``at_version``) are planned as new (a batch of 100 orders has ~200: each order's stream and
+    its ``client_order_id`` claim), as the fast path does: one that exists makes the insert hit
+    the unique key, and the writer replans the batch ``checked``, reading every version.
+
+    One pass over the batch's streams: it was three (the streams the cache lacks, those of them
+    assumed new, then a dict of the versions planned on, every stream of the batch in it).
+    """
+    read: set[str] = set()
+    new: dict[str, int] = {}
+    for append in appends:
+        for stream_id, expected, _, at_version in append.streams:
+            if (
+                cached
+                and stream_id in versions
+                and (tracked is None or stream_id.startswith(tracked))
+            ):
+                continue
+            if checked or expected != NO_STREAM or at_version is not None:
+                read.add(stream_id)
+            else:
+                new[stream_id] = 0
+    if read and new:
+        for stream_id in read:
+            new.pop(stream_id, None)
+    return read, new
 
 
 async def plan_from_table(
@@ -116,23 +123,28 @@ async def plan_from_table(
     recorded = recorded_of([next(results) for _ in id_reads])
     saved = positions_of(next(results)) if guarded else None
     if appended and new:  # created by others since: not new after all, and caught up
-        new = {s: v for s, v in new.items() if s not in appended}
+        for stream_id in new.keys() & appended.keys():
+            del new[stream_id]
     if dropped:  # what the cache held is gone: a second round trip (rarely)
         missing = {s for a in appends for s in a.stream_ids if s not in versions and s not in new}
         if missing:
             versions.update(await stream_versions(cur, missing))
-    planned_on: Mapping[str, int] = _with_new(appends, versions, new) if new else versions
-    return _planned(appends, planned_on, last_position, saved, recorded)
+    return _planned(appends, versions, new, last_position, saved, recorded)
 
 
 def _planned(
     appends: Sequence[EncodedAppend],
-    planned_on: Mapping[str, int],
+    versions: Mapping[str, int],
+    new: Mapping[str, int],
     last_position: int,
     saved: Mapping[str, int] | None,
     recorded: Mapping[str, tuple[int, str, int]],
 ) -> BatchPlan:
-    """The plan, appends whose event ids are ``recorded`` answered with their first result."""
+    """The plan on ``versions``, the streams assumed ``new`` at 0 (only what the plan appends
+    enters the cache: a guess for a stream the batch then leaves alone, say its append
+    conflicted on another stream, must not answer a later append), appends whose event ids are
+    ``recorded`` answered with their first result."""
+    planned_on: Mapping[str, int] = _NewOver(new, versions) if new else versions
     replays: dict[int, AppendResult | EventStoreError] = {}
     if recorded:
         for index, append in enumerate(appends):
@@ -148,15 +160,16 @@ def _planned(
     return plan
 
 
-def _with_new(
-    appends: Sequence[EncodedAppend], versions: Mapping[str, int], new: dict[str, int]
-) -> dict[str, int]:
-    """The versions of the batch's streams, those assumed new at 0 among them: only what the
-    plan appends enters the cache (a guess for a stream the batch then leaves alone, say its
-    append conflicted on another stream, must not answer a later append)."""
-    planned = dict(new)
-    for append in appends:
-        for stream_id in append.stream_ids:
-            if stream_id not in planned:
-                planned[stream_id] = versions[stream_id]
-    return planned
+class _NewOver(dict[str, int]):
+    """The streams assumed new (at 0) over the versions known: a copy of ``new`` (one C-level
+    copy) that looks up what it lacks in ``versions`` (it was a dict of every stream of the
+    batch, built by a pass over them: a batch of 100 orders has ~200 new ones)."""
+
+    __slots__ = ("_versions",)
+
+    def __init__(self, new: Mapping[str, int], versions: Mapping[str, int]) -> None:
+        super().__init__(new)
+        self._versions = versions
+
+    def __missing__(self, stream_id: str) -> int:
+        return self._versions[stream_id]

@@ -10,7 +10,6 @@ from event_store import ANY, NO_STREAM, AppendResult, Checkpoint, NewEvent, Stre
 from event_store.errors import DuplicateEventId, WrongExpectedVersion
 from event_store.planning import (
     EncodedAppend,
-    assumed_new,
     encode_append,
     json_bytes,
     plan_batch,
@@ -88,19 +87,3 @@ def test_kept_json_is_the_same_bytes_as_orjson_writes_in_a_buffer_of_its_own() -
 
         assert encoded == orjson.dumps(value)
         assert type(encoded) is bytes and orjson.loads(encoded) == value
-
-
-def test_only_streams_every_append_expects_not_to_exist_are_assumed_new() -> None:
-    fixed = StreamAppend("numbered", [NewEvent("A", {})], NO_STREAM, at_version=4)
-    appends = [
-        _append("fresh", NO_STREAM),
-        _append("mixed", NO_STREAM),
-        _append("mixed", 1),
-        _append("any", ANY),
-        encode_append([fixed], None),
-        _append("cached", NO_STREAM),
-    ]
-
-    new = assumed_new(appends, {"fresh", "mixed", "any", "numbered"})
-
-    assert new == {"fresh": 0}
