@@ -87,17 +87,17 @@ async def connect_raw(url: str | URL, *, autocommit: bool, connect_timeout_s: in
         raise EventStoreUnavailable(f"cannot connect to MariaDB: {exc}") from exc
 
 
-_Statement = Callable[[Any, str, tuple[Any, ...]], Awaitable[list[Any]]]
+_Statement = Callable[[Any, str, tuple[Any, ...] | None], Awaitable[list[Any]]]
 
 
-async def _text_statement(conn: Any, sql: str, params: tuple[Any, ...]) -> list[Any]:
+async def _text_statement(conn: Any, sql: str, params: tuple[Any, ...] | None) -> list[Any]:
     async with conn.cursor() as cur:
         await cur.execute(sql, params)
         rows: list[Any] = await cur.fetchall()
     return rows
 
 
-async def _prepared_statement(conn: Any, sql: str, params: tuple[Any, ...]) -> list[Any]:
+async def _prepared_statement(conn: Any, sql: str, params: tuple[Any, ...] | None) -> list[Any]:
     prepared = await conn.prepare(sql)  # (a failure closes the connection, and the statement)
     await prepared.execute(params)
     await prepared.close()
@@ -124,9 +124,10 @@ class ReadPool:
         self._slots = asyncio.Semaphore(size)
         self._closed = False
 
-    async def fetch(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
-        """All rows of ``sql`` (asyncmy placeholders); ``EventStoreUnavailable`` if MariaDB is
-        unreachable or the read fails on a new connection."""
+    async def fetch(self, sql: str, params: tuple[Any, ...] | None) -> list[Any]:
+        """All rows of ``sql`` (asyncmy placeholders; ``None``: no parameters, the text is sent
+        as it is); ``EventStoreUnavailable`` if MariaDB is unreachable or the read fails on a
+        new connection."""
         async with self._slots:
             return await self._on_a_connection(_text_statement, sql, params)
 
@@ -140,7 +141,7 @@ class ReadPool:
             await self._on_a_connection(_prepared_statement, sql, params)
 
     async def _on_a_connection(
-        self, statement: _Statement, sql: str, params: tuple[Any, ...]
+        self, statement: _Statement, sql: str, params: tuple[Any, ...] | None
     ) -> list[Any]:
         if self._idle:
             try:
@@ -154,7 +155,7 @@ class ReadPool:
             raise EventStoreUnavailable(f"MariaDB statement failed: {exc}") from exc
 
     async def _run(
-        self, conn: Any, statement: _Statement, sql: str, params: tuple[Any, ...]
+        self, conn: Any, statement: _Statement, sql: str, params: tuple[Any, ...] | None
     ) -> list[Any]:
         """The rows, the connection back in the pool; closed if the statement failed or was
         cancelled mid-way (its state is unknown then)."""

@@ -33,6 +33,7 @@ from event_store.sql import (
     LAST_POSITION,
     STREAM_VERSIONS,
     STREAMS_PER_READ,
+    literal_ranges,
     range_params,
     stream_ranges,
     versions_of,
@@ -149,8 +150,7 @@ class MariaDbEventStore:
         :data:`~event_store.sql.STREAMS_PER_READ` streams, a key range each)."""
         found: dict[str, list[RecordedEvent]] = {stream_id: [] for stream_id in from_versions}
         for part in _parts(from_versions):
-            sql = READ_STREAMS.format(ranges=stream_ranges(len(part)))
-            for row in await self._fetch(sql, tuple(range_params(part))):
+            for row in await self._fetch(*_ranges_read(READ_STREAMS, part)):
                 event = self._recorded(row)
                 found[event.stream_id].append(event)
         return found
@@ -167,22 +167,22 @@ class MariaDbEventStore:
             ]
         else:
             parts = [
-                await self._fetch(
-                    READ_STREAM_TAILS.format(ranges=stream_ranges(len(part))),
-                    tuple(range_params(part)),
-                )
+                await self._fetch(*_ranges_read(READ_STREAM_TAILS, part))
                 for part in _parts(from_versions)
             ]
-        upcast, loads = self._upcasters.upcast, orjson.loads
+        # (a row is its columns as asyncmy typed them: ``int`` positions and versions)
+        upcast = self._upcasters.upcast if self._upcasters.registered else None
+        loads, new = orjson.loads, tuple.__new__  # (StoredData's own __new__ is Python code)
         for rows in parts:
             for position, stream_id, version, event_type, schema_version, data in rows:
-                payload = upcast(event_type, schema_version, loads(data))[1]
-                found[stream_id].append(
-                    StoredData(int(position), int(version), event_type, payload)
-                )
+                payload = loads(data)
+                if upcast is not None:
+                    payload = upcast(event_type, schema_version, payload)[1]
+                found[stream_id].append(new(StoredData, (position, version, event_type, payload)))
         if len(from_versions) > 1:  # (READ_STREAM_TAILS has no ORDER BY; see there)
             for events in found.values():
-                events.sort(key=_VERSION_OF)
+                if len(events) > 1:
+                    events.sort(key=_VERSION_OF)
         return found
 
     def note_versions(self, versions: Mapping[str, int]) -> None:
@@ -301,7 +301,7 @@ class MariaDbEventStore:
         if self._owns_engine and self._engine is not None:
             await self._engine.dispose()
 
-    async def _fetch(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+    async def _fetch(self, sql: str, params: tuple[Any, ...] | None) -> list[Any]:
         return await self._reads.fetch(sql, params)
 
     async def _write(self, sql: str, params: tuple[Any, ...]) -> None:
@@ -331,6 +331,15 @@ def event_from_row(row: Any, upcasters: Upcasters) -> RecordedEvent:
         orjson.loads(meta),
         _utc(at),
     )
+
+
+def _ranges_read(select: str, part: Mapping[str, int]) -> tuple[str, tuple[Any, ...] | None]:
+    """``select`` (with its ``{ranges}``) for the streams of ``part`` from their versions, and its
+    parameters: none when the ids can be written into the text (``sql.literal_ranges``)."""
+    written = literal_ranges(part)
+    if written is not None:
+        return select.format(ranges=written), None
+    return select.format(ranges=stream_ranges(len(part))), tuple(range_params(part))
 
 
 def _parts(from_versions: Mapping[str, int]) -> list[dict[str, int]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Final
 
@@ -165,6 +166,29 @@ def stream_ranges(count: int) -> str:
     (``Handler_icp_attempts`` ~280 per order in the 1M pipeline run, growing with the traders'
     account streams). With the ranges spelled out, it reads only the tails."""
     return " OR ".join(["(stream_id = %s AND stream_version >= %s)"] * count)
+
+
+_PLAIN_IDS: Final = re.compile(r"[A-Za-z0-9_.:-]*")
+"""Characters a stream id may have to be written into SQL text as it is (every id of the
+exchange's own streams: names, numbers, hex digests, ``client_order_id``s)."""
+
+
+def literal_ranges(from_versions: Mapping[str, int]) -> str | None:
+    """:func:`stream_ranges` with the ids and versions written in (no parameters), or ``None``
+    if an id holds a character outside :data:`_PLAIN_IDS`, which then go as parameters.
+
+    The client escaped every parameter in Python (asyncmy's ``escape_args``, ``literal``,
+    ``escape_string``): ~13k instructions per stream of a read, as many as MariaDB's parse of
+    the text (callgrind, a 50-stream tail read). A plain id needs no escaping; a version is an
+    ``int``, written as one (``:d`` refuses anything else)."""
+    if not _PLAIN_IDS.fullmatch("".join(from_versions)):
+        return None
+    return " OR ".join(
+        [
+            f"(stream_id = '{stream_id}' AND stream_version >= {version:d})"
+            for stream_id, version in from_versions.items()
+        ]
+    )
 
 
 def range_params(from_versions: Mapping[str, int]) -> list[Any]:

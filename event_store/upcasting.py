@@ -25,6 +25,11 @@ class Upcasters:
             raise ValueError(f"an upcaster for {key} is already registered")
         self._by_key[key] = upcaster
 
+    @property
+    def registered(self) -> bool:
+        """Whether any upcaster is registered (a reader can skip :meth:`upcast` if not)."""
+        return bool(self._by_key)
+
     def upcast(
         self, event_type: str, schema_version: int, data: dict[str, Any]
     ) -> tuple[int, dict[str, Any]]:

@@ -249,6 +249,29 @@ async def test_read_stream_tails_reads_what_read_streams_does_without_ids_metada
     assert await store.read_stream_tails({}) == {}
 
 
+@pytest.mark.parametrize(
+    "odd", ["quote'd", "back\\slash", "per%scent", 'dq"', "sp ace", "é-ü", "x') OR (1=1", "--"]
+)
+async def test_many_stream_reads_take_any_stream_id_as_it_is(
+    store: EventStore, stream_prefix: str, odd: str
+) -> None:
+    """(MariaDB writes plain ids into the SQL text and sends the others as parameters.)"""
+    plain, other = f"{stream_prefix}plain", f"{stream_prefix}{odd}"
+    await store.append(StreamAppend(plain, events("P1", "P2"), NO_STREAM))
+    await store.append(StreamAppend(other, events("O1", "O2", "O3"), NO_STREAM))
+    await store.append(StreamAppend(f"{stream_prefix}plai", events("N1"), NO_STREAM))
+
+    for wanted in ({plain: 2, other: 2}, {plain: 1}, {other: 3, f"{stream_prefix}pl": 1}):
+        tails = await store.read_stream_tails(wanted)
+        full = await store.read_streams(wanted)
+
+        for found in (tails, full):
+            assert found.keys() == wanted.keys()
+            for stream_id, version in wanted.items():
+                expected = await store.read_stream(stream_id, version)
+                assert [e.type for e in found[stream_id]] == [e.type for e in expected]
+
+
 async def test_stream_ids_lists_the_streams_of_a_prefix(
     store: EventStore, stream_prefix: str
 ) -> None:
