@@ -15,7 +15,7 @@ see :func:`batch_body`): the batch's ``BatchPlaced`` holds everything the body s
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -24,7 +24,7 @@ import orjson
 
 from command_api.services.errors import IdempotencyKeyReused
 from domain import streams
-from event_store.model import NO_STREAM
+from event_store.model import NO_STREAM, RecordedEvent, StoredData
 from event_store.planning import EncodedStream, new_stream
 from event_store.protocol import EventStore
 
@@ -82,17 +82,28 @@ def claim(
     )
 
 
-async def replay(store: EventStore, claim: IdempotencyClaim | None) -> Written | None:
-    """The first response given to this key, ``None`` if the key is new.
+FirstEvent = Callable[[str], Awaitable[StoredData | None]]
+"""Reads a stream's first event (``Repository.first_stored``: one statement with the other
+requests' reads)."""
+
+
+async def replay(
+    store: EventStore, claim: IdempotencyClaim | None, first: FirstEvent | None = None
+) -> Written | None:
+    """The first response given to this key, ``None`` if the key is new; its record read with
+    ``first`` if given (the store's ``read_stream`` otherwise).
 
     Raises ``IdempotencyKeyReused`` when the key was used for a different request.
     """
     if claim is None:
         return None
-    events = await store.read_stream(claim.stream_id, limit=1)
-    if not events:
+    if first is not None:
+        recorded: StoredData | RecordedEvent | None = await first(claim.stream_id)
+    else:
+        events = await store.read_stream(claim.stream_id, limit=1)
+        recorded = events[0] if events else None
+    if recorded is None:
         return None
-    recorded = events[0]
     data = recorded.data
     if data["request_hash"] != claim.request_hash:
         raise IdempotencyKeyReused("This Idempotency-Key was used for another request.")

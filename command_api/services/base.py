@@ -182,7 +182,7 @@ async def _run(
             written = await attempt()
         except (DomainError, ApplicationError):
             if claim is not None:  # a resend refused now may have succeeded the first time
-                replayed = await idempotency.replay(ctx.store, claim)
+                replayed = await idempotency.replay(ctx.store, claim, ctx.repo.first_stored)
                 if replayed is not None:
                     return replayed
             raise
@@ -191,7 +191,7 @@ async def _run(
             # (settlement, or another decision: the retry reads it; a key conflicting as well
             # shows up on that retry).
             if claim is not None and not exc.stream_id.startswith(_ACCOUNT_PREFIX):
-                replayed = await idempotency.replay(ctx.store, claim)
+                replayed = await idempotency.replay(ctx.store, claim, ctx.repo.first_stored)
                 if replayed is not None:
                     return replayed
             if on_conflict is not None:
@@ -201,7 +201,7 @@ async def _run(
         else:
             if claim is None or written.recorded:
                 return written
-            replayed = await idempotency.replay(ctx.store, claim)
+            replayed = await idempotency.replay(ctx.store, claim, ctx.repo.first_stored)
             return written if replayed is None else replayed
         if tries + 1 == ctx.max_attempts:
             break

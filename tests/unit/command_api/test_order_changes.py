@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import orjson
 import pytest
 
+from command_api import idempotency
 from command_api.idempotency import Outcome
+from command_api.routes.common import STATUS_OF
 from command_api.services import order_changes, orders
 from command_api.services.base import Context
 from command_api.services.errors import NotFound
@@ -100,3 +105,29 @@ async def test_an_amend_without_changes_is_invalid(ctx: Context) -> None:
 
     with pytest.raises(DomainError):
         await order_changes.amend_order(ctx, user_id, order_id, None, None, None)
+
+
+async def test_a_refused_resend_replays_the_keys_record_read_with_the_other_tail_reads(
+    ctx: Context, store: InMemoryEventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user_id, order_id = await _placed(ctx)
+    path = f"/v1/orders/{order_id}"
+    claim = idempotency.claim(str(user_id), "k1", "DELETE", path, None, STATUS_OF)
+    first = await order_changes.cancel_order(ctx, user_id, order_id, claim)
+    closed = {"symbol": "ACME", "order_id": order_id, "user_id": user_id, "quantity": 5,
+              "reason": "IOC_REMAINDER", "at": 1}  # fmt: skip
+    await store.append(StreamAppend(streams.order(order_id), [NewEvent("OrderExpired", closed)]))
+    coalesced: list[str] = []
+    read_stream_tails = store.read_stream_tails
+
+    async def spied(from_versions: dict[str, int]) -> Any:
+        coalesced.extend(from_versions)
+        return await read_stream_tails(from_versions)
+
+    monkeypatch.setattr(store, "read_stream_tails", spied)
+
+    again = await order_changes.cancel_order(ctx, user_id, order_id, claim)
+
+    assert again.replayed and again.outcome == first.outcome
+    assert orjson.dumps(again.body) == orjson.dumps(first.body)  # (the same bytes answered)
+    assert claim.stream_id in coalesced  # (with the other requests' reads: no statement of its own)
