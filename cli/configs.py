@@ -126,6 +126,10 @@ def kafka_command(p: Profile) -> str:
             f"-Xmx{KAFKA_HEAP}",
             "-XX:+UseG1GC",
             "-XX:MaxGCPauseMillis=20",
+            # C1 only: on a fresh broker the C2 compiler thread was ~45 % of Kafka's CPU through
+            # a 100k-order run (and still compiling after six); C1's code cost the request
+            # threads ~3.5 % more. Kafka per order 99 -> 58 us (session 12, docs/benchmarks.md).
+            "-XX:TieredStopAtLevel=1",
             "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={ROOT / 'deploy' / 'kafka' / 'log4j2.properties'}",
             f"-Dkafka.logs.dir={p.logs}",
