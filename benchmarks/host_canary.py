@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from typing import Final
 
@@ -72,7 +71,6 @@ def main() -> None:
     while time.monotonic() < ends:
         print(f"{sample():.0f}", flush=True)
         time.sleep(args.every)
-    sys.exit(0)
 
 
 if __name__ == "__main__":

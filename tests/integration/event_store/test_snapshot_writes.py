@@ -14,10 +14,6 @@ from tests.integration.event_store.conftest import global_status
 pytestmark = pytest.mark.integration
 
 
-async def executed_prepared(pool: ReadPool) -> int:
-    return await global_status(pool, "Com_stmt_execute")
-
-
 async def test_a_large_snapshot_is_saved_as_a_prepared_statement(
     event_store_url: str, stream_prefix: str, status: ReadPool
 ) -> None:
@@ -25,9 +21,9 @@ async def test_a_large_snapshot_is_saved_as_a_prepared_statement(
     shard = f"{stream_prefix}matching-0"
     state = {"orders": [[n, f"{n}.50", 'it\'s \\ a "book"'] for n in range(40_000)]}
     try:
-        before = await executed_prepared(status)
+        before = await global_status(status, "Com_stmt_execute")
         await store.save_snapshot(Snapshot(shard, 9, state, "BookState", 1))
-        after = await executed_prepared(status)
+        after = await global_status(status, "Com_stmt_execute")
 
         assert after - before >= 1
         assert await store.load_snapshot(shard) == Snapshot(shard, 9, state, "BookState", 1)
