@@ -116,6 +116,18 @@ def redis_command(p: Profile) -> str:
     )
 
 
+KAFKA_JVM_OPTIONS: Final = (
+    "-XX:+UseG1GC",
+    "-XX:MaxGCPauseMillis=20",
+    "-XX:TieredStopAtLevel=1",
+    "-Djava.awt.headless=true",
+)
+"""The broker's JVM options besides its heap (compose.yaml's ``KAFKA_JVM_PERFORMANCE_OPTS`` too).
+C1 only (``TieredStopAtLevel=1``): on a fresh broker the C2 compiler thread was ~45 % of Kafka's
+CPU through a 100k-order run (and still compiling after six); C1's code cost the request threads
+~3.5 % more. Kafka per order 99 -> 58 µs (session 12, docs/benchmarks.md)."""
+
+
 def kafka_command(p: Profile) -> str:
     """The official Kafka broker+controller (KRaft combined mode) on its jars."""
     java = _which("java", "/usr/bin/java")
@@ -124,13 +136,7 @@ def kafka_command(p: Profile) -> str:
             java,
             f"-Xms{KAFKA_HEAP}",
             f"-Xmx{KAFKA_HEAP}",
-            "-XX:+UseG1GC",
-            "-XX:MaxGCPauseMillis=20",
-            # C1 only: on a fresh broker the C2 compiler thread was ~45 % of Kafka's CPU through
-            # a 100k-order run (and still compiling after six); C1's code cost the request
-            # threads ~3.5 % more. Kafka per order 99 -> 58 us (session 12, docs/benchmarks.md).
-            "-XX:TieredStopAtLevel=1",
-            "-Djava.awt.headless=true",
+            *KAFKA_JVM_OPTIONS,
             f"-Dlog4j2.configurationFile={ROOT / 'deploy' / 'kafka' / 'log4j2.properties'}",
             f"-Dkafka.logs.dir={p.logs}",
             "-cp",
