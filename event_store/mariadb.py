@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
-from event_store.connection import DB_ERRORS, ReadPool
-from event_store.errors import EventStoreUnavailable
+from event_store.connection import ReadPool
 from event_store.ids import event_id_from_text
 from event_store.model import (
     AppendResult,
@@ -235,10 +234,8 @@ class MariaDbEventStore:
         """See :meth:`event_store.protocol.EventStore.save_snapshot`."""
         row = (snapshot.stream_id, snapshot.version, snapshot.type, snapshot.schema_version,
                orjson.dumps(snapshot.state).decode())  # fmt: skip
-        try:  # (prepared: a matching shard's state is megabytes, not worth escaping)
-            await self._reads.execute_prepared(INSERT_SNAPSHOT, row)
-        except DB_ERRORS as exc:
-            raise EventStoreUnavailable(f"MariaDB write failed: {exc}") from exc
+        # (prepared: a matching shard's state is megabytes, not worth escaping)
+        await self._reads.execute_prepared(INSERT_SNAPSHOT, row)
 
     async def load_snapshot(self, stream_id: str) -> Snapshot | None:
         """See :meth:`event_store.protocol.EventStore.load_snapshot`."""
@@ -306,11 +303,9 @@ class MariaDbEventStore:
 
     async def _write(self, sql: str, params: tuple[Any, ...]) -> None:
         """One idempotent statement (an ``INSERT IGNORE`` or an upsert to the same value), so
-        the pool's retry on a new connection after a dead idle one never doubles it."""
-        try:
-            await self._reads.fetch(sql, params)
-        except DB_ERRORS as exc:
-            raise EventStoreUnavailable(f"MariaDB write failed: {exc}") from exc
+        the pool's retry on a new connection after a dead idle one never doubles it; the pool
+        raises ``EventStoreUnavailable`` when that one fails too."""
+        await self._reads.fetch(sql, params)
 
     def _recorded(self, row: Any) -> RecordedEvent:
         return event_from_row(row, self._upcasters)

@@ -6,7 +6,14 @@ import socket
 
 import pytest
 
-from event_store import EventStoreUnavailable, MariaDbEventStore, NewEvent, StreamAppend
+from event_store import (
+    Checkpoint,
+    EventStoreUnavailable,
+    MariaDbEventStore,
+    NewEvent,
+    Snapshot,
+    StreamAppend,
+)
 
 
 def _closed_port() -> int:
@@ -23,5 +30,9 @@ async def test_appends_and_reads_fail_with_event_store_unavailable_when_mariadb_
             await store.append(StreamAppend("s", [NewEvent("E", {})]))
         with pytest.raises(EventStoreUnavailable):
             await store.read_all()
+        with pytest.raises(EventStoreUnavailable):
+            await store.save_checkpoint(Checkpoint("consumer", 1))
+        with pytest.raises(EventStoreUnavailable):
+            await store.save_snapshot(Snapshot("s", 1, {"big": "x" * 1000}))
     finally:
         await store.close()
