@@ -193,6 +193,11 @@ class Repository:
         """The order's view, read from its stream (orders are not cached)."""
         return fold_order(await self._tail(streams.order(order_id), 1))
 
+    async def orders(self, order_ids: Sequence[int]) -> list[OrderView | None]:
+        """:meth:`order` of each id, their reads gathered (a future each, no task)."""
+        tails = await asyncio.gather(*(self._tail(streams.order(i), 1) for i in order_ids))
+        return [fold_order(tail) for tail in tails]
+
     async def untouched_orders(
         self, user_id: int, order_ids: Sequence[int]
     ) -> dict[int, tuple[str, int]]:
@@ -230,11 +235,13 @@ class Repository:
         a cancel appended at it is not looked up again under the store's append lock."""
         self.store.note_versions({streams.order(view.order_id): view.version})
 
-    async def _tail(self, stream_id: str, from_version: int) -> list[StoredData]:
+    def _tail(self, stream_id: str, from_version: int) -> asyncio.Future[list[StoredData]]:
         """What a fold reads of a stream from ``from_version``: no ids, metadata or times to
         decode (a cancel reads its order's stream, an account catches up after settlement),
-        in one statement with the other requests' reads (``TailReads``)."""
-        return await self._tails.read(stream_id, from_version)
+        in one statement with the other requests' reads (``TailReads``). A future, not a
+        coroutine: gathered for a cancel of many orders, each coroutine was a task (and a
+        coroutine of ``TailReads.read`` inside it)."""
+        return self._tails.read(stream_id, from_version)
 
     async def first_stored(self, stream_id: str) -> StoredData | None:
         """The first event of a stream as a fold reads it (no id, metadata or time), or

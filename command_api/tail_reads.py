@@ -37,8 +37,10 @@ class TailReads:
         self._running = 0
         self._tasks: set[asyncio.Task[None]] = set()  # (strong references while they run)
 
-    async def read(self, stream_id: str, from_version: int) -> list[StoredData]:
-        """The stream's events from ``from_version`` on, read after this call began."""
+    def read(self, stream_id: str, from_version: int) -> asyncio.Future[list[StoredData]]:
+        """The stream's events from ``from_version`` on, read after this call: a future, queued
+        now. A plain function, not a coroutine: a caller reading many streams at once (a cancel
+        of 50 orders) gathers their futures, where each coroutine became a task of its own."""
         future: asyncio.Future[list[StoredData]] = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(stream_id, []).append((from_version, future))
         if self._running < self._lanes:
@@ -46,7 +48,7 @@ class TailReads:
             lane = asyncio.ensure_future(self._drain())  # (its first batch: this tick's callers)
             self._tasks.add(lane)
             lane.add_done_callback(self._tasks.discard)
-        return await future
+        return future
 
     async def _drain(self) -> None:
         """Read batches until nobody waits. The lane counts as running until the very step

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 
 import orjson
@@ -85,7 +84,7 @@ async def cancel_orders(
         hinted = await ctx.repo.untouched_orders(user_id, ids) if first_attempt else {}
         first_attempt = False
         read = [i for i in ids if i not in hinted]
-        views = dict(zip(read, await asyncio.gather(*map(ctx.repo.order, read)), strict=True))
+        views = dict(zip(read, await ctx.repo.orders(read), strict=True))
         at = ctx.clock()
         answers: list[dict[str, object]] = []
         appends: list[EncodedStream] = []

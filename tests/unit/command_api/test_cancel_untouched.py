@@ -3,7 +3,9 @@ engine changed meanwhile is decided again on its whole stream."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
+from typing import Any
 
 import pytest
 
@@ -137,6 +139,36 @@ async def test_someone_elses_order_placed_here_is_read_and_not_found(
 
     assert raised.value.code == ErrorCode.ORDER_NOT_OPEN
     assert watched.reads == [{streams.order(order_id): 1}]
+
+
+async def test_a_cancel_of_many_orders_reads_them_without_a_task_per_order(
+    wctx: Context, watched: WatchedStore
+) -> None:
+    """The tail reads of a cancel's orders are futures gathered, not a coroutine (a task) per
+    order: a trader pulling ~45 stale quotes made ~45 tasks per request, twice if read whole."""
+    await list_acme(wctx)
+    user_id = await new_user(wctx, usd="100000.00")
+    ids = [int((await orders.place_order(wctx, user_id, buy(), None)).body["order_id"])
+           for _ in range(12)]  # fmt: skip
+    for order_id in ids[6:]:  # (the rest are read whole: as if placed by another process)
+        wctx.repo.placed.forget(order_id)
+    loop = asyncio.get_running_loop()
+    created: list[asyncio.Task[object]] = []
+
+    def counting(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> Any:
+        task = asyncio.Task(coro, loop=loop, **kwargs)
+        created.append(task)
+        return task
+
+    loop.set_task_factory(counting)
+    try:
+        written = await order_changes.cancel_orders(wctx, user_id, ids, None)
+    finally:
+        loop.set_task_factory(None)
+
+    assert [o["status"] for o in written.body["orders"]] == ["cancel_requested"] * 12
+    running = {t.get_coro().__qualname__ for t in created}  # type: ignore[union-attr]
+    assert running <= {"TailReads._drain", "WatchedStore.append_encoded"}  # (none per order)
 
 
 def test_placed_orders_keep_the_newest_half_past_their_capacity() -> None:
