@@ -137,6 +137,12 @@ _SUPPLIED: Final = tuple(
 """Per shape: (field index, document field) of the fields past the owner's three (every
 shape's first, always supplied: :data:`_OWNER_MASK`) a document may supply."""
 _OWNER_MASK: Final = 0b111
+_PLANS: Final = {
+    kind: (number, names, tuple(FROM_DOCUMENT.get(name) for name in names))
+    for number, (kind, names) in enumerate(EVENT_SHAPES)
+}
+"""Per event type (each has one shape): its shape number, field names, and per field the
+document field that may supply it (``None``: none), the owner's three included."""
 _SCALARS: Final = (str, int, bool, type(None))
 _MISSING: Final = object()
 _dumps: Final = orjson.dumps
@@ -194,7 +200,46 @@ def encode_lifecycle(
     every value that document holds for good (:data:`FROM_DOCUMENT`, the same scalar of the
     same type): ``[position, ~(shape number | supplied << SHAPE_BITS), cause, *the others]``,
     ``supplied`` a bit per field of the shape the reader takes from the document (the owner's
-    three included: ``~shape number`` alone means just those)."""
+    three included: ``~shape number`` alone means just those).
+
+    The entries of the live fold (a known shape, its own order, a document at hand) take one
+    pass over ``data`` (:data:`_PLANS`); any other goes the general way
+    (:func:`_encode_general`), to the same bytes: the pass built a key tuple for the shape's
+    look-up, a list of the values and slices of it, 14.7k instructions an entry, ~40 % of the
+    orders fold's (callgrind, the pipeline's messages)."""
+    plan = _PLANS.get(kind)
+    if plan is None or order.get("lifecycle") is None:
+        return _encode_general(position, kind, data, cause, order)
+    number, names, fields = plan
+    if len(data) != len(names):
+        return _encode_general(position, kind, data, cause, order)
+    kept: list[Any] = [position, 0, cause]
+    mask = 0
+    index = 0
+    for name, value in data.items():
+        if name != names[index]:
+            return _encode_general(position, kind, data, cause, order)
+        field = fields[index]
+        if field is not None:
+            held = order.get(field, _MISSING)
+            if value is held or (  # (a placement's: the document's own values)
+                value == held and type(value) is type(held) and isinstance(value, _SCALARS)
+            ):
+                mask |= 1 << index
+                index += 1
+                continue
+            if index < 3:  # (another order's owner, or not the same scalar: the general way)
+                return _encode_general(position, kind, data, cause, order)
+        kept.append(value)
+        index += 1
+    kept[1] = ~(number | mask << SHAPE_BITS)
+    return _dumps(kept)
+
+
+def _encode_general(
+    position: int, kind: str, data: dict[str, Any], cause: Any, order: dict[str, Any]
+) -> bytes:
+    """:func:`encode_lifecycle` of any entry."""
     number = _SHAPE_NUMBERS.get((kind, tuple(data)))
     if number is None:
         return _dumps([position, kind, cause, data])
