@@ -215,25 +215,27 @@ def encode_lifecycle(
         return _encode_general(position, kind, data, cause, order)
     kept: list[Any] = [position, 0, cause]
     mask = 0
-    index = 0
-    for name, value in data.items():
+    for index, (name, value) in enumerate(data.items()):
         if name != names[index]:
             return _encode_general(position, kind, data, cause, order)
         field = fields[index]
         if field is not None:
-            held = order.get(field, _MISSING)
-            if value is held or (  # (a placement's: the document's own values)
-                value == held and type(value) is type(held) and isinstance(value, _SCALARS)
-            ):
+            if _held_for_good(value, order.get(field, _MISSING)):
                 mask |= 1 << index
-                index += 1
                 continue
             if index < 3:  # (another order's owner, or not the same scalar: the general way)
                 return _encode_general(position, kind, data, cause, order)
         kept.append(value)
-        index += 1
     kept[1] = ~(number | mask << SHAPE_BITS)
     return _dumps(kept)
+
+
+def _held_for_good(value: Any, held: Any) -> bool:
+    """Whether an entry's ``value`` is what its document ``held``: the same object (a
+    placement's: the document's own values) or the same scalar of the same type."""
+    return value is held or (
+        value == held and type(value) is type(held) and isinstance(value, _SCALARS)
+    )
 
 
 def _encode_general(
@@ -254,10 +256,7 @@ def _encode_general(
     start = 3
     for index, name in _SUPPLIED[number]:
         value = values[index]
-        held = order.get(name, _MISSING)
-        if value is held or (  # (a placement's: the document's own values)
-            value == held and type(value) is type(held) and isinstance(value, _SCALARS)
-        ):
+        if _held_for_good(value, order.get(name, _MISSING)):
             kept += values[start:index]
             start = index + 1
             mask |= 1 << index
