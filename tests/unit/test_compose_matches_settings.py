@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from cli.profiles import ROOT
 from common.settings import (
     CommandApiSettings,
@@ -18,8 +16,9 @@ from common.settings import (
     SchedulerSettings,
     SettlementSettings,
 )
+from tests.unit.compose import load_compose
 
-COMPOSE = yaml.safe_load((ROOT / "compose.yaml").read_text())
+COMPOSE = load_compose()
 SERVICES: dict[str, Any] = COMPOSE["services"]
 PYTHON_SERVICES = (
     "init",

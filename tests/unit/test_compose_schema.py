@@ -7,9 +7,9 @@ import json
 from typing import Any
 
 import jsonschema_rs
-import yaml
 
 from cli.profiles import ROOT
+from tests.unit.compose import load_compose
 
 SCHEMA = json.loads((ROOT / "tests" / "data" / "compose-spec" / "compose-spec.json").read_text())
 
@@ -19,13 +19,11 @@ def _errors(document: Any) -> list[str]:
 
 
 def test_compose_yaml_is_valid_against_the_compose_specification() -> None:
-    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
-
-    assert _errors(compose) == []
+    assert _errors(load_compose()) == []
 
 
 def test_the_schema_refuses_what_compose_would_refuse() -> None:
-    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    compose = load_compose()
     compose["services"]["kafka"]["restart_policy"] = "always"  # (not a service key)
     compose["services"]["redis"]["ports"] = {"6379": 6379}  # (a list, not a mapping)
 

@@ -4,10 +4,9 @@ order C1-only)."""
 
 from __future__ import annotations
 
-import yaml
-
 from cli.configs import KAFKA_JVM_OPTIONS, kafka_command
-from cli.profiles import PROFILES, ROOT
+from cli.profiles import PROFILES
+from tests.unit.compose import load_compose
 
 
 def test_the_broker_stops_at_the_c1_tier_with_a_fixed_heap() -> None:
@@ -19,8 +18,7 @@ def test_the_broker_stops_at_the_c1_tier_with_a_fixed_heap() -> None:
 
 
 def test_compose_gives_its_broker_the_same_jvm_options() -> None:
-    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
-    environment = compose["services"]["kafka"]["environment"]
+    environment = load_compose()["services"]["kafka"]["environment"]
 
     assert environment["KAFKA_JVM_PERFORMANCE_OPTS"].split() == list(KAFKA_JVM_OPTIONS)
     assert "-XX:TieredStopAtLevel=1" in KAFKA_JVM_OPTIONS

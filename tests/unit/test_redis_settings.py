@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import yaml
-
 from cli.configs import REDIS_AOF_REWRITE, REDIS_ENCODINGS, redis_command
-from cli.profiles import PROFILES, ROOT
+from cli.profiles import PROFILES
+from tests.unit.compose import load_compose
 
 
 def _compose_redis_args() -> list[str]:
-    compose: dict[str, Any] = yaml.safe_load((ROOT / "compose.yaml").read_text())
-    return [str(arg) for arg in compose["services"]["redis"]["command"]]
+    return [str(arg) for arg in load_compose()["services"]["redis"]["command"]]
 
 
 def test_zsets_and_hashes_past_32_members_are_not_listpacks_natively_and_under_compose() -> None:
