@@ -97,19 +97,28 @@ async def phase(
     stats = await driver.run()
     ended = await drained(settings, args.drain_timeout)
     upto = await last_position(settings.database_url)
-    trades = await trades_between(settings.database_url, before, upto)
     shown = figures(stats, config)
     span = ended - started
-    shown |= {
-        "sustained_orders_per_s": round(stats.placed / span),
-        "trades": trades,
-        "trades_per_s": round(trades / span),
-        "drained_s": round(span, 2),
-    }
-    console.print(table(shown, label))
-    for sample in stats.error_samples:
-        console.print(f"[yellow]sample refusal[/] {sample}", markup=False, highlight=False)
-    return {"figures": shown, "stats": stats}
+    shown |= {"sustained_orders_per_s": round(stats.placed / span), "drained_s": round(span, 2)}
+    return {"figures": shown, "stats": stats, "label": label, "positions": (before, upto),
+            "span_s": span}  # fmt: skip
+
+
+async def count_trades(database_url: str, phases: list[dict[str, Any]]) -> None:
+    """Each phase's trades and trades/s into its figures, then its table printed.
+
+    Called after the monitor stopped: the count scans every event of the phase's positions
+    with ``JSON_VALUE`` (~2.8 µs of MariaDB's CPU per event), which the monitor charged to the
+    batch phase's last window and to the run's MariaDB µs per order (1.6 s of MariaDB's CPU,
+    12.5 % of its samples, in a 100k-order run, growing with the phase's events)."""
+    for found in phases:
+        shown, stats = found["figures"], found["stats"]
+        trades = await trades_between(database_url, *found["positions"])
+        shown["trades"] = trades
+        shown["trades_per_s"] = round(trades / found["span_s"])
+        console.print(table(shown, found["label"]))
+        for sample in stats.error_samples:
+            console.print(f"[yellow]sample refusal[/] {sample}", markup=False, highlight=False)
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -132,6 +141,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             half_config = _config(args, 10**9, args.batch_size, rate=half_rate,
                                   duration=args.e2e_duration, probe_every=0.02)  # fmt: skip
             half = await phase(market, half_config, "half rate", monitor, args)
+    await count_trades(settings.database_url, [batch, single, half])
     batch["windows"] = windows(monitor, "batches", args.window_orders)
     Console(stderr=True, width=200).print(window_table(batch["windows"]))
     acknowledged = [
