@@ -21,6 +21,7 @@ from common.gc_tuning import tune_gc as tune_gc_to
 from common.health import Readiness
 from common.settings import CommandApiSettings
 from common.webapp import infra_lifespan, new_api
+from domain import streams
 from event_store.mariadb import MariaDbEventStore
 from event_store.protocol import EventStore
 
@@ -68,7 +69,7 @@ def _real_lifespan(settings: CommandApiSettings) -> Lifespan:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with infra(app):
-            store = MariaDbEventStore(app.state.engine)
+            store = MariaDbEventStore(app.state.engine, write_once=streams.WRITE_ONCE)
             wire(app, store, settings, system_clock)
             tune_gc()
             try:

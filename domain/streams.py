@@ -47,6 +47,9 @@ CLIENT_ORDER_ID_CLAIMED: Final[str] = ClientOrderIdClaimed.__name__
 IDEMPOTENT_RESPONSE_RECORDED: Final[str] = IdempotentResponseRecorded.__name__
 IDEMPOTENT_BATCH_RESPONSE_RECORDED: Final[str] = IdempotentBatchResponseRecorded.__name__
 
+WRITE_ONCE: Final[tuple[str, ...]] = ("client-order-", "idempotency-")
+"""Prefixes of the streams only ever created (expected "no stream"), never appended to again."""
+
 
 def user(user_id: int) -> str:
     """The user's registration stream."""

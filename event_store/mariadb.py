@@ -89,9 +89,11 @@ class MariaDbEventStore:
         owns_engine: bool = False,
         read_connections: int = 16,
         appends_to: tuple[str, ...] | None = None,
+        write_once: tuple[str, ...] = (),
     ) -> None:
         """``engine``: the database, as a SQLAlchemy engine or a URL string; ``appends_to``:
-        the prefixes of the streams this process appends to, if it knows them (see
+        the prefixes of the streams this process appends to, if it knows them; ``write_once``:
+        those of streams it only creates, never appends to (both: see
         :class:`~event_store.writer.GroupCommitWriter`)."""
         if isinstance(engine, str):
             url, self._engine = engine, None
@@ -99,7 +101,9 @@ class MariaDbEventStore:
             url, self._engine = engine.url.render_as_string(hide_password=False), engine
         self._owns_engine = owns_engine
         self._upcasters = upcasters or Upcasters()
-        self._writer = GroupCommitWriter(url, max_batch_appends, tracked=appends_to)
+        self._writer = GroupCommitWriter(
+            url, max_batch_appends, tracked=appends_to, write_once=write_once
+        )
         self._reads = ReadPool(url, read_connections)
 
     @classmethod

@@ -32,6 +32,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from itertools import islice
 from typing import Any
 
 import asyncmy
@@ -65,13 +66,16 @@ class GroupCommitWriter:
         version_cache_size: int = 200_000,
         lanes: int = 2,
         tracked: tuple[str, ...] | None = None,
+        write_once: tuple[str, ...] = (),
     ) -> None:
         """``tracked``: the prefixes of the streams this process appends to, if it knows them
         (a worker). The careful path then catches its cache up with those streams' rows only,
         not with every row others appended (the settlement worker read ~6 rows per order that
         way, of which it appends to the streams of ~1), and plans other streams on versions
-        read from the table."""
+        read from the table. ``write_once``: prefixes of streams only ever created, never
+        appended to again, kept out of the version cache (:meth:`_remember`)."""
         self._tracked = tracked
+        self._write_once = write_once
         self._max_batch = max_batch_appends
         self._cache_size = version_cache_size
         self._lanes = [Lane(database_url) for _ in range(lanes)]
@@ -88,10 +92,8 @@ class GroupCommitWriter:
         self._closed = False
 
     def submit(self, append: EncodedAppend) -> asyncio.Future[AppendResult]:
-        """Queue ``append``; the future resolves once it is committed (or rejected).
-
-        A plain function returning the future: one coroutine frame less per append.
-        """
+        """Queue ``append``; the future resolves once it is committed (or rejected). A plain
+        function returning the future: one coroutine frame less per append."""
         if self._closed:
             raise EventStoreClosed("the event store is closed")
         if not self._tasks:
@@ -275,9 +277,8 @@ class GroupCommitWriter:
     def _skip_fast(self) -> bool:
         """Whether to go straight to the careful path: the last claims failed (others keep
         appending in between), except once per ``PROBE_FAST_EVERY`` batches."""
-        if not self._contended:
-            return False
-        self._contended += 1
+        if self._contended:
+            self._contended += 1
         return self._contended % PROBE_FAST_EVERY != 0
 
     async def _fast(self, lane: Lane, conn: Any, appends: Sequence[EncodedAppend]) -> BatchPlan:
@@ -294,7 +295,7 @@ class GroupCommitWriter:
         plan = plan_batch(appends, versions, start)
         # Speculate: the next batch plans on top of this one, undone by _forget() on failure.
         self._last_position = plan.last_position
-        self._versions.update(plan.stream_versions)
+        self._remember(plan.stream_versions)
         self._in_flight += 1
         self._drained.clear()
         try:
@@ -325,8 +326,7 @@ class GroupCommitWriter:
 
         What the cache holds for the plan's streams is a guess now, so they are read from the
         table again; what our committed batches put there stays, and the careful path catches
-        it up from ``_committed``. A batch planned on top of this one fails its claim too.
-        """
+        it up from ``_committed``. A batch planned on top of this one fails its claim too."""
         for stream_id in plan.stream_versions:
             self._versions.pop(stream_id, None)
         self._last_position = -1
@@ -372,10 +372,27 @@ class GroupCommitWriter:
                 self._forget()
                 raise
             if len(self._versions) > self._cache_size:
-                self._versions.clear()
-            self._versions.update(plan.stream_versions)
+                self._evict_oldest()
+            self._remember(plan.stream_versions)
             self._last_position = self._committed = plan.last_position
             return plan
+
+    def _remember(self, versions: Mapping[str, int]) -> None:
+        """Cache a plan's versions but those of ``write_once`` streams: the command API's
+        ``client-order-*`` claims were half the entries (no append plans on them again: one
+        expecting ``NO_STREAM`` on an unknown stream is planned as new anyway), and filled the
+        cache every ~100k orders, whose clear dropped the order versions cancels rely on."""
+        once, cache = self._write_once, self._versions
+        if once:
+            versions = {s: v for s, v in versions.items() if not s.startswith(once)}
+        cache.update(versions)
+
+    def _evict_oldest(self) -> None:
+        """Drop the oldest entries down to half the size, not all: the newest are those the
+        next appends and cancels ask about (an unknown stream is read or planned new)."""
+        cache = self._versions
+        for stream_id in list(islice(cache, len(cache) - self._cache_size // 2)):
+            del cache[stream_id]
 
     def _forget(self) -> None:
         """Drop everything speculative or cached: the next batch reads from the table."""
