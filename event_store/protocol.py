@@ -75,6 +75,18 @@ class EventStore(Protocol):
         """
         ...
 
+    async def read_stream_types(
+        self, stream_ids: Collection[str], from_version: int, count: int
+    ) -> dict[str, list[tuple[int, str]]]:
+        """The version and type of each stream's events ``from_version`` to ``from_version +
+        count - 1``, oldest first (a stream with none maps to ``[]``): no data.
+
+        For a check that only asks which events follow a version (a cancel's: is the order's
+        second event its acceptance, and nothing after it?); its tail read fetched and decoded
+        every event's data for that, however many fills followed.
+        """
+        ...
+
     def note_versions(self, versions: Mapping[str, int]) -> None:
         """Stream versions the caller read from committed events, as a hint for its appends.
 

@@ -191,6 +191,14 @@ def literal_ranges(from_versions: Mapping[str, int]) -> str | None:
     )
 
 
+def id_list(stream_ids: Collection[str]) -> tuple[str, tuple[Any, ...]]:
+    """``'a','b',...`` for ``IN (...)`` with the ids written in when they are plain (as
+    :func:`literal_ranges` does), else ``%s`` each, and the parameters (none then)."""
+    if _PLAIN_IDS.fullmatch("".join(stream_ids)):
+        return ",".join([f"'{stream_id}'" for stream_id in stream_ids]), ()
+    return ",".join(["%s"] * len(stream_ids)), tuple(stream_ids)
+
+
 def range_params(from_versions: Mapping[str, int]) -> list[Any]:
     """The parameters of :func:`stream_ranges`: each stream id, then its from-version."""
     params: list[Any] = []

@@ -249,6 +249,22 @@ async def test_read_stream_tails_reads_what_read_streams_does_without_ids_metada
     assert await store.read_stream_tails({}) == {}
 
 
+async def test_read_stream_types_reads_a_few_versions_and_types_from_a_version(
+    store: EventStore, stream_prefix: str
+) -> None:
+    first, second, absent = (f"{stream_prefix}{name}" for name in ("a", "b", "none"))
+    await store.append(StreamAppend(first, events("A1", "A2", "A3", "A4"), NO_STREAM))
+    await store.append(StreamAppend(second, events("B1"), NO_STREAM))
+
+    found = await store.read_stream_types([first, second, absent], 2, 2)
+
+    assert found == {first: [(2, "A2"), (3, "A3")], second: [], absent: []}
+    assert await store.read_stream_types([second, first], 1, 3) == {
+        second: [(1, "B1")], first: [(1, "A1"), (2, "A2"), (3, "A3")]}  # fmt: skip
+    assert await store.read_stream_types([first], 4, 3) == {first: [(4, "A4")]}
+    assert await store.read_stream_types([], 2, 2) == {}
+
+
 @pytest.mark.parametrize(
     "odd", ["quote'd", "back\\slash", "per%scent", 'dq"', "sp ace", "é-ü", "x') OR (1=1", "--"]
 )
@@ -270,6 +286,11 @@ async def test_many_stream_reads_take_any_stream_id_as_it_is(
             for stream_id, version in wanted.items():
                 expected = await store.read_stream(stream_id, version)
                 assert [e.type for e in found[stream_id]] == [e.type for e in expected]
+        types = await store.read_stream_types(list(wanted), 2, 2)
+        assert types.keys() == wanted.keys()
+        for stream_id in wanted:
+            expected = await store.read_stream(stream_id, 2, limit=2)
+            assert types[stream_id] == [(e.stream_version, e.type) for e in expected]
 
 
 async def test_stream_ids_lists_the_streams_of_a_prefix(

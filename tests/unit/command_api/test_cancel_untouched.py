@@ -4,7 +4,7 @@ engine changed meanwhile is decided again on its whole stream."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import pytest
@@ -26,6 +26,7 @@ class WatchedStore(InMemoryEventStore):
     def __init__(self) -> None:
         super().__init__()
         self.reads: list[dict[str, int]] = []
+        self.type_reads: list[dict[str, int]] = []
         self.slip_in: StreamAppend | None = None
 
     async def read_stream_tails(
@@ -33,6 +34,12 @@ class WatchedStore(InMemoryEventStore):
     ) -> dict[str, list[StoredData]]:
         self.reads.append(dict(from_versions))
         return await super().read_stream_tails(from_versions)
+
+    async def read_stream_types(
+        self, stream_ids: Collection[str], from_version: int, count: int
+    ) -> dict[str, list[tuple[int, str]]]:
+        self.type_reads.append(dict.fromkeys(stream_ids, from_version))
+        return await super().read_stream_types(stream_ids, from_version, count)
 
     async def append(self, *appends: StreamAppend) -> AppendResult:
         await self._slip()
@@ -82,7 +89,7 @@ async def _types(store: InMemoryEventStore, order_id: int) -> list[tuple[str, in
     return [(e.type, e.stream_version) for e in await store.read_stream(streams.order(order_id))]
 
 
-async def test_an_accepted_order_placed_here_is_cancelled_reading_only_its_acceptance(
+async def test_an_accepted_order_placed_here_is_cancelled_reading_only_its_acceptance_s_type(
     wctx: Context, watched: WatchedStore
 ) -> None:
     user_id, order_id = await _resting(wctx, watched)
@@ -90,7 +97,8 @@ async def test_an_accepted_order_placed_here_is_cancelled_reading_only_its_accep
     written = await order_changes.cancel_orders(wctx, user_id, [order_id], None)
 
     assert written.body["orders"] == [{"order_id": order_id, "status": "cancel_requested"}]
-    assert watched.reads == [{streams.order(order_id): 2}]
+    assert watched.type_reads == [{streams.order(order_id): 2}]
+    assert watched.reads == []  # (no event's data)
     assert await _types(watched, order_id) == [
         ("OrderPlaced", 1), ("OrderAccepted", 2), ("CancelRequested", 3)]  # fmt: skip
 
@@ -168,7 +176,7 @@ async def test_a_cancel_of_many_orders_reads_them_without_a_task_per_order(
 
     assert [o["status"] for o in written.body["orders"]] == ["cancel_requested"] * 12
     running = {t.get_coro().__qualname__ for t in created}  # type: ignore[union-attr]
-    assert running <= {"TailReads._drain", "WatchedStore.append_encoded"}  # (none per order)
+    assert running <= {"_Coalesced._drain", "WatchedStore.append_encoded"}  # (none per order)
 
 
 def test_placed_orders_keep_the_newest_half_past_their_capacity() -> None:
