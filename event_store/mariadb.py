@@ -32,6 +32,7 @@ from event_store.sql import (
     LAST_POSITION,
     STREAM_VERSIONS,
     STREAMS_PER_READ,
+    grouped_ranges,
     id_list,
     literal_ranges,
     range_params,
@@ -171,17 +172,18 @@ class MariaDbEventStore:
         self, from_versions: Mapping[str, int]
     ) -> dict[str, list[StoredData]]:
         """See :meth:`event_store.protocol.EventStore.read_stream_tails` (as
-        :meth:`read_streams`: a key range per stream)."""
+        :meth:`read_streams`, the streams read from one version in one list:
+        :func:`~event_store.sql.grouped_ranges`)."""
         found: dict[str, list[StoredData]] = {stream_id: [] for stream_id in from_versions}
         if len(from_versions) == 1:
             parts: list[list[Any]] = [
                 await self._fetch(READ_ONE_TAIL, next(iter(from_versions.items())))
             ]
         else:
-            parts = [
-                await self._fetch(*_ranges_read(READ_STREAM_TAILS, part))
-                for part in _parts(from_versions)
-            ]
+            parts = []
+            for part in _parts(from_versions):
+                ranges, params = grouped_ranges(part)
+                parts.append(await self._fetch(READ_STREAM_TAILS.format(ranges=ranges), params))
         # (a row is its columns as asyncmy typed them: ``int`` positions and versions)
         upcast = self._upcasters.upcast if self._upcasters.registered else None
         loads, new = orjson.loads, tuple.__new__  # (StoredData's own __new__ is Python code)

@@ -191,6 +191,31 @@ def literal_ranges(from_versions: Mapping[str, int]) -> str | None:
     )
 
 
+def grouped_ranges(from_versions: Mapping[str, int]) -> tuple[str, tuple[Any, ...] | None]:
+    """:func:`stream_ranges` with the streams read from the same version in one ``IN`` list:
+    ``(stream_id IN (..) AND stream_version >= v) OR ...`` (ids written in when plain, as
+    :func:`literal_ranges` does, else parameters), and its parameters (``None`` if written in).
+
+    The command API's coalesced tail reads are mostly cancels reading orders whole (from 1)
+    beside accounts catching up (each from its own version). MariaDB's range optimizer pays per
+    disjunct: on a 300k-order run's streams, batches of 160 orders from 1 and 60 accounts cost
+    it 31-35 us per stream as one range each, 16-19 us grouped (same rows)."""
+    groups: dict[int, list[str]] = {}
+    for stream_id, version in from_versions.items():
+        groups.setdefault(version, []).append(stream_id)
+    plain = _PLAIN_IDS.fullmatch("".join(from_versions)) is not None
+    params: list[Any] = []
+    clauses = []
+    for version, stream_ids in groups.items():
+        if plain:
+            listed = ",".join([f"'{stream_id}'" for stream_id in stream_ids])
+        else:
+            listed = ",".join(["%s"] * len(stream_ids))
+            params.extend(stream_ids)
+        clauses.append(f"(stream_id IN ({listed}) AND stream_version >= {version:d})")
+    return " OR ".join(clauses), None if plain else tuple(params)
+
+
 def id_list(stream_ids: Collection[str]) -> tuple[str, tuple[Any, ...]]:
     """``'a','b',...`` for ``IN (...)`` with the ids written in when they are plain (as
     :func:`literal_ranges` does), else ``%s`` each, and the parameters (none then)."""
