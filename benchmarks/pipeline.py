@@ -226,12 +226,12 @@ def window_table(found: list[dict[str, Any]]) -> Table:
     """The batch phase's windows: orders/s and each process's CPU µs per order."""
     names = [n for n in found[0]["cpu_us_per_order"] if n not in IDLE] if found else []
     view = Table(title="batches: CPU µs per order per window")
-    for column in ("orders up to", "orders/s", *names, "host canary µs", "steal %"):
+    for column in ("orders up to", "orders/s", "events/order", *names, "host canary µs", "steal %"):
         view.add_column(column, justify="right")
     for window in found:
         cpu = window["cpu_us_per_order"]
         view.add_row(f"{window['orders_upto']:,}", str(window["orders_per_s"]),
-                     *(f"{cpu.get(n, 0):.0f}" for n in names),
+                     str(window["events_per_order"]), *(f"{cpu.get(n, 0):.0f}" for n in names),
                      str(window["canary_us"] or "-"), str(window["steal_pct"]))  # fmt: skip
     return view
 

@@ -93,6 +93,9 @@ class Monitor:
     series: list[ProcessSeries] = field(default_factory=list)
     placed: list[int] = field(default_factory=list)
     """Orders placed so far (by every phase followed) at each sample."""
+    stored: list[int] = field(default_factory=list)
+    """The store's last position at each sample: a window's events per order, which rise as the
+    flow's books fill (more cancels, fills and releases per order) until its steady state."""
     steal: list[int] = field(default_factory=list)
     """The host's steal ticks so far at each sample."""
     canary: list[tuple[float, float]] = field(default_factory=list)
@@ -147,7 +150,8 @@ class Monitor:
                     series.sample()
                 self.placed.append(self._count())
                 self.steal.append(steal_ticks())
-                lags = await current_lags(store, admin, ends, settings)
+                lags, last = await current_lags(store, admin, ends, settings)
+                self.stored.append(last)
                 self.lag.append((time.perf_counter() - self.started, lags))
                 await asyncio.sleep(self.interval_s)
         finally:
@@ -165,10 +169,11 @@ async def current_lags(
     admin: AIOKafkaAdminClient,
     ends: AIOKafkaConsumer,
     settings: InfraSettings,
-) -> dict[str, int]:
-    """Each consumer's backlog now."""
+) -> tuple[dict[str, int], int]:
+    """Each consumer's backlog now, and the store's last position."""
     relayed = await store.load_checkpoint("relay")  # (first: the last position is read after it)
-    lags = {"relay": max(await store.last_position() - relayed, 0)}
+    last_position = await store.last_position()
+    lags = {"relay": max(last_position - relayed, 0)}
     topics = {
         "matching": (settings.orders_topic, settings.orders_partitions),
         "settlement": (settings.settlement_topic, settings.settlement_partitions),
@@ -181,14 +186,15 @@ async def current_lags(
         lags[group] = sum(
             max(last[tp] - (committed[tp].offset if tp in committed else 0), 0) for tp in parts
         )
-    return lags
+    return lags, last_position
 
 
 def windows(monitor: Monitor, phase: str, every: int) -> list[dict[str, Any]]:
     """The phase (from its mark to the next) in windows of ``every`` orders: each window's
-    orders/s and each process's CPU µs per order (``total``: all of them), so growth shows;
-    beside them the host canary's mean CPU µs (the same work each time: it rises only when the
-    host slows) and the host's steal time (% of one CPU), to tell the two causes apart."""
+    orders/s, stored events per order and each process's CPU µs per order (``total``: all of
+    them), so growth shows and whether it follows the events; beside them the host canary's
+    mean CPU µs (the same work each time: it rises only when the host slows) and the host's
+    steal time (% of one CPU), to tell the two causes apart."""
     times = [t for t, _ in monitor.lag]
     starts = [at for at, label in monitor.marks]
     begin = next((at for at, label in monitor.marks if label == phase), 0.0)
@@ -218,9 +224,11 @@ def _window(monitor: Monitor, first: int, last: int, placed: int) -> dict[str, A
     began, ended = monitor.lag[first][0], monitor.lag[last][0]
     canary = [us for at, us in monitor.canary if began <= at <= ended]
     stolen = monitor.steal[last] - monitor.steal[first] if len(monitor.steal) > last else 0
+    stored = monitor.stored[last] - monitor.stored[first] if len(monitor.stored) > last else 0
     return {
         "orders_upto": monitor.placed[last],
         "orders_per_s": round(placed / seconds) if seconds else 0,
+        "events_per_order": round(stored / placed, 2),
         "cpu_us_per_order": cpu,
         "canary_us": round(sum(canary) / len(canary)) if canary else None,
         "steal_pct": round(stolen / TICKS_PER_S * 100 / seconds, 1) if seconds else 0.0,
