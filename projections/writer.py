@@ -71,7 +71,7 @@ of short-lived objects beside a large long-lived document cache, and the default
 The first generation's is above what a fetch holds at its peak: 20,000 records (each and its
 ``__dict__``) and their decoded events, ~60k tracked objects, freed by their reference counts
 once applied. At 50,000 the collector ran in the middle of nearly every big fetch and traversed
-them all (~35 ms a pass): 1.8-2.1 s of the projector's 36.5 s of CPU on the replay of a
+them all (~35 ms a pass): 1.8-2.6 s of the projector's 36.5-48 s of CPU on the replay of a
 300k-order pipeline run (``gc.callbacks``), 0.11 s at 1,000,000. What outlives a batch is the
 documents cache (~0.74 tracked objects per order: 227k after that run), and the steady state
 makes no cyclic garbage (the collected count stays flat), so a collection now comes after
