@@ -44,8 +44,9 @@ from projections.writer import APPLY_SHA, CHUNK, ProjectionWriter, tune_gc
 PARTITIONS = 4
 
 
-class _NoRedis:
-    """Just what the writer calls on its client, answered at once (nothing stored)."""
+class NoRedis:
+    """Just what the writer calls on its client, answered at once (nothing stored): a fresh
+    projection. The replay here and the collector's unit test use it."""
 
     def register_script(self, _script: str) -> object:
         return object()
@@ -74,7 +75,7 @@ async def _run(
     messages: list[tuple[bytes, bytes]], batch: int, chunk: int
 ) -> tuple[dict[str, float], dict[str, int]]:
     """Seconds of CPU per stage; Redis commands and bytes the script calls carried."""
-    writer = _PackOnly(_NoRedis(), Control("pure"), chunk=chunk)  # type: ignore[arg-type]
+    writer = _PackOnly(NoRedis(), Control("pure"), chunk=chunk)  # type: ignore[arg-type]
     by_partition: dict[int, list[bytes]] = defaultdict(list)
     for key, value in messages:
         by_partition[partition_of(key, PARTITIONS)].append(value)

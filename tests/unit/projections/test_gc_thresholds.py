@@ -8,25 +8,13 @@ from typing import Any
 
 from aiokafka.structs import ConsumerRecord
 
+from benchmarks.projector_pure import NoRedis
 from common.settings import ProjectorSettings
 from event_store.outbox import fold_input_from_message
 from projections.changes import Arg
 from projections.keys import Control
 from projections.simulation import message_of, random_flow
 from projections.writer import ProjectionWriter, tune_gc
-
-
-class _NoRedis:
-    """What the writer asks its client for, answered at once (a fresh projection)."""
-
-    def register_script(self, _script: str) -> object:
-        return object()
-
-    async def incr(self, _key: str) -> int:
-        return 1
-
-    async def mget(self, keys: list[str]) -> list[None]:
-        return [None] * len(keys)
 
 
 class _Unsent(ProjectionWriter):
@@ -42,7 +30,7 @@ def test_a_live_fetch_decoded_and_applied_runs_no_collection() -> None:
     fetch = ProjectorSettings().batch_max
     values = [message_of(event) for event in random_flow(11, fetch // 4).events][:fetch]
     assert len(values) == fetch
-    writer = _Unsent(_NoRedis(), Control("gc"))  # type: ignore[arg-type]
+    writer = _Unsent(NoRedis(), Control("gc"))  # type: ignore[arg-type]
     loop = asyncio.new_event_loop()
     started: list[int] = []
 
