@@ -153,20 +153,40 @@ class Driver:
         self.stats = LoadStats()
         self._probes: set[asyncio.Task[None]] = set()
         self._last_probe = 0.0
+        self._pending = 0
+        """Orders sent and not answered yet (they count against ``orders`` until refused)."""
+        self._answered = asyncio.Condition()
 
     async def run(self, on_tick: Callable[[LoadStats], None] | None = None) -> LoadStats:
-        """Send until the order count or the time is reached; wait for the probes."""
+        """Send until ``orders`` placements are acknowledged (never more: the last requests
+        carry only what is left) or the time is up; wait for the probes."""
         stats, config = self.stats, self.config
         deadline = time.perf_counter() + config.duration_s
         pacer = Pacer(config.rate)
         stats.started = time.perf_counter()
 
         async def worker() -> None:
-            while stats.placed < config.orders and time.perf_counter() < deadline:
+            while time.perf_counter() < deadline:
+                left = config.orders - stats.placed - self._pending
+                if left <= 0:
+                    if not self._pending:
+                        return
+                    async with self._answered:  # some in flight may yet be refused
+                        await self._answered.wait()
+                    continue
                 action = self.flow.next()
                 if isinstance(action, Place):
-                    await pacer.wait(len(action.orders))
-                await self._send(action)
+                    action = Place(action.user, action.orders[:left], action.cancels)
+                    self._pending += len(action.orders)
+                    try:
+                        await pacer.wait(len(action.orders))
+                        await self._send(action)
+                    finally:
+                        self._pending -= len(action.orders)
+                        async with self._answered:
+                            self._answered.notify_all()
+                else:
+                    await self._send(action)
                 if on_tick is not None:
                     on_tick(stats)
 
@@ -184,7 +204,7 @@ class Driver:
             if isinstance(action, Cancel):
                 await trader.cancel_order(action.order_id)
                 self.stats.cancels += 1
-            elif len(action.orders) == 1:
+            elif self.flow.batch_size == 1:
                 placed = await trader.place_order(action.orders[0])
                 answer = (placed["position"], placed.get("event_id"))
                 self._placed(action, [placed["order_id"]], answer, started)
