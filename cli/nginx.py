@@ -42,7 +42,8 @@ holds two (client and upstream)."""
 WRITE_RATE = "100r/s"
 WRITE_BURST = 200
 RETRY_AFTER_S = 1
-MAX_BODY = "2m"
+MAX_BODY_MIB = 2
+MAX_BODY = f"{MAX_BODY_MIB}m"
 PUBLIC_API_PATHS = ("openapi.json", "docs", "docs/oauth2-redirect", "redoc", "health")
 """Besides ``/v1/…``: what each API serves through the front door."""
 
@@ -91,7 +92,7 @@ def problem_body(status: int, code: str, title: str, detail: str) -> str:
 
 NGINX_PROBLEMS = {
     404: ("NOT_FOUND", "Not found", "No such route."),
-    413: ("PAYLOAD_TOO_LARGE", "Payload too large", f"The request body is over {MAX_BODY}B."),
+    413: ("PAYLOAD_TOO_LARGE", "Payload too large", f"The body is over {MAX_BODY_MIB} MiB."),
     429: (
         "TOO_MANY_REQUESTS",
         "Too many requests",

@@ -62,7 +62,8 @@ class Instrument:
             raise InvalidInstrument(f"unknown currency {self.currency!r}")
         tick = self.tick_size
         if not isinstance(tick, Decimal) or not tick.is_finite() or tick <= 0:
-            raise InvalidInstrument(f"tick size must be a positive decimal, got {tick!r}")
+            shown = tick if isinstance(tick, Decimal) else repr(tick)
+            raise InvalidInstrument(f"tick size must be a positive decimal, got {shown}")
         if units_of(tick, minor_unit(self.currency)) is None:
             raise InvalidInstrument(
                 f"tick size {tick} is finer than one {self.currency} minor unit"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from alembic import context
 from sqlalchemy.engine import Connection
@@ -11,6 +12,15 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from common.settings import InfraSettings
 
 config = context.config
+
+
+def _not_the_version_table_note(record: logging.LogRecord) -> bool:
+    """MariaDB notes that a primary key's name is ignored (alembic names the version table's);
+    asyncmy logs every note as a warning, which printed a stray line on a fresh ``up``."""
+    return "ignored for PRIMARY key" not in record.getMessage()
+
+
+logging.getLogger("asyncmy").addFilter(_not_the_version_table_note)
 
 
 def _url() -> str:

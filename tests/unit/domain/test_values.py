@@ -112,6 +112,10 @@ class TestInstrument:
         with pytest.raises(InvalidInstrument):
             Instrument.create(**fields)  # type: ignore[arg-type]
 
+    def test_a_refused_tick_size_is_shown_as_the_client_wrote_it(self) -> None:
+        with pytest.raises(InvalidInstrument, match=r"positive decimal, got 0$"):
+            Instrument.create("ACME", "0")
+
     def test_buy_hold_covers_notional_and_the_higher_fee_rate(self) -> None:
         acme = Instrument.create("ACME", "0.05", maker_fee_bps=10, taker_fee_bps=25)
 
