@@ -67,14 +67,16 @@ def down(profile: ProfileOpt = "dev") -> None:
 
 @app.command()
 def status(profile: ProfileOpt = "dev") -> None:
-    """Show each process of the stack and its state."""
+    """Show each process of the stack, its state and its pid (the supervisor restarts one that
+    is killed: the pid changes)."""
     sup = Supervisor(_profile(profile))
     if not sup.running():
         console.print("not running")
         raise typer.Exit(1)
-    table = Table("program", "state")
+    pids = sup.pids()
+    table = Table("program", "state", "pid")
     for name, state in sup.states().items():
-        table.add_row(name, state)
+        table.add_row(name, state, str(pids.get(name, "")))
     console.print(table)
 
 

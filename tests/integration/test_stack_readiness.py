@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 
 import httpx
 import pytest
 
 from cli import stack
-from cli.profiles import PROFILES
+from cli.profiles import PROFILES, ROOT
 from cli.supervisor import Supervisor
 
 pytestmark = pytest.mark.integration
@@ -97,3 +99,18 @@ def test_running_up_again_keeps_one_copy_of_each_service() -> None:
     after = sup.pids()
     assert before == after
     assert {"mariadb", "redis", "kafka", "command_api", "query_api", "nginx"} <= after.keys()
+
+
+def test_status_shows_each_running_process_with_its_live_pid() -> None:
+    done = subprocess.run(
+        [str(ROOT / ".venv/bin/exchange"), "status", "--profile", "test"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "120"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = [line.strip("│ ").split() for line in done.stdout.splitlines() if "RUNNING" in line]
+    shown = {row[0]: int(row[-1].strip("│")) for row in rows}
+
+    assert shown == Supervisor(PROFILE).pids()
+    assert {"matching", "settlement", "projector", "command_api"} <= shown.keys()
+    for pid in shown.values():
+        os.kill(pid, 0)  # alive (raises if not)
