@@ -85,7 +85,11 @@ async def reflected(
     found: Models,
     min_position: Annotated[
         int | None,
-        Query(ge=0, description="Wait (bounded) until the projection reflects this position."),
+        Query(
+            ge=0,
+            le=2**63 - 1,  # a store position (BIGINT); larger is no position at all
+            description="Wait (bounded) until the projection reflects this position.",
+        ),
     ] = None,
 ) -> int:
     """The projection's position for this response, after waiting for ``min_position``."""

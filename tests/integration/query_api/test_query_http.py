@@ -161,6 +161,15 @@ async def test_min_position_beyond_the_store_answers_503_with_retry_after(
     assert int(resp.headers["x-projection-position"]) > 0
 
 
+async def test_a_min_position_past_any_store_position_is_422_not_a_crash(
+    query: httpx.AsyncClient,
+) -> None:
+    # (it was waited for, then its 503 body could not be encoded: a 500 in text/plain)
+    resp = await query.get(f"/v1/instruments?min_position={2**64}")
+
+    assert_problem(resp, 422, "VALIDATION_ERROR")
+
+
 async def test_readiness_depends_on_redis_alone(query_api_url: str) -> None:
     # (on the service's own port: nginx serves no /ready, see tests/integration/test_front_door.py)
     async with httpx.AsyncClient(base_url=query_api_url, timeout=15) as direct:
