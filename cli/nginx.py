@@ -91,6 +91,7 @@ def problem_body(status: int, code: str, title: str, detail: str) -> str:
 
 
 NGINX_PROBLEMS = {
+    400: ("BAD_REQUEST", "Bad request", "The request line or a header is malformed."),
     404: ("NOT_FOUND", "Not found", "No such route."),
     413: ("PAYLOAD_TOO_LARGE", "Payload too large", f"The body is over {MAX_BODY_MIB} MiB."),
     429: (
@@ -123,7 +124,8 @@ def _problem_locations() -> str:
         if status == 503:
             extra.append("add_header Retry-After 2 always;")
         blocks.append(
-            f"""    location @problem_{status} {{
+            f"""    location = /_problems/{status} {{
+      internal;
       default_type application/problem+json;
       {_headers(UI_CSP, *extra)}
       return {status} '{problem_body(status, code, title, detail)}';
@@ -215,10 +217,12 @@ http {{
   server {{
     listen {site.listen} reuseport backlog=4096;
     {_headers(UI_CSP)}
-    error_page 404 @problem_404;
-    error_page 413 @problem_413;
-    error_page 429 @problem_429;
-    error_page 502 503 504 =503 @problem_503;
+    # (URIs, not named locations: a request line nginx refuses has no URI to name one from)
+    error_page 400 /_problems/400;
+    error_page 404 /_problems/404;
+    error_page 413 /_problems/413;
+    error_page 429 /_problems/429;
+    error_page 502 503 504 =503 /_problems/503;
 
 {_api_locations("command_api")}
 {_api_locations("query_api")}

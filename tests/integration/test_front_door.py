@@ -99,6 +99,14 @@ async def test_a_body_over_the_limit_is_413_problem_json(front: httpx.AsyncClien
     assert_problem(resp, 413, "PAYLOAD_TOO_LARGE")
 
 
+async def test_a_request_nginx_refuses_as_malformed_is_400_problem_json(
+    front: httpx.AsyncClient,
+) -> None:
+    resp = await front.get("/api/query/v1/books/%00")  # a NUL in the path
+
+    assert_problem(resp, 400, "BAD_REQUEST")
+
+
 async def _answer(conn: Connection, request: bytes) -> tuple[int, dict[str, str], bytes]:
     """Send ``request``; its status, headers (lower-cased names) and body."""
     conn.writer.write(request)
