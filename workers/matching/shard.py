@@ -50,6 +50,9 @@ class Shard:
     inputs_since_snapshot: int = 0
     from_snapshot: int | None = None
     """The snapshot version the engine was restored from (``None``: replayed from 0)."""
+    scanned: int = 0
+    """Store positions the load read through to replay its inputs (every partition's events
+    lie between them: an idle partition's snapshot falls far behind the store)."""
 
     @property
     def stream_id(self) -> str:
@@ -155,6 +158,7 @@ async def load_shard(
         shard.engine = MatchingEngine.restore(json.dumps(snapshot.state["engine"]).encode())
         shard.position = int(snapshot.state["position"])
         shard.from_snapshot = snapshot.version
+    shard.scanned = max(0, target - shard.position)
     await replay(shard, store, instruments, partitions, target)
     shard.version, shard.kafka_offset = version, last.get("kafka_offset")
     return shard

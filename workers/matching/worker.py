@@ -99,6 +99,7 @@ class MatchingWorker:
         partitions: int,
         snapshot_every_inputs: int = 50_000,
         snapshot_every_s: float = 60.0,
+        snapshot_after_scan: int = 200_000,
         upcasters: Upcasters | None = None,
     ) -> None:
         self.group = group
@@ -110,6 +111,11 @@ class MatchingWorker:
         self._upcasters = upcasters or Upcasters()
         self._snapshot_every_inputs = snapshot_every_inputs
         self._snapshot_every_s = snapshot_every_s
+        self._snapshot_after_scan = snapshot_after_scan
+        """A load that read through this many store positions saves a snapshot at once (the
+        next load starts there): a partition idle while others filled the store, whose
+        inputs came back, replayed from its old snapshot for ~70 s on every restart of a
+        worker on a 1M-order store, until 60 s of new inputs were due a snapshot."""
         self._snapshot_at: dict[int, float] = {}
         self._applying: set[int] = set()
         self._snapshot_saves: set[asyncio.Future[None]] = set()
@@ -127,6 +133,9 @@ class MatchingWorker:
         self.shards[partition] = shard
         self._durable[partition] = shard.kafka_offset
         self._snapshot_at[partition] = time.monotonic()
+        if shard.version and shard.scanned >= self._snapshot_after_scan:
+            shard.inputs_since_snapshot = 0
+            self._save_beside(partition, shard.snapshot())  # (its version is durable: loaded)
         log.info(
             "shard loaded",
             extra={
@@ -135,6 +144,7 @@ class MatchingWorker:
                 "version": shard.version,
                 "books": len(shard.engine.books_by_symbol),
                 "state_hash": shard.engine.state_hash(),
+                "scanned": shard.scanned,
                 "seconds": round(time.monotonic() - started, 3),
             },
         )
@@ -220,11 +230,16 @@ class MatchingWorker:
 
     async def flush(self, partition: int) -> None:
         """Wait until the partition's started batches are durable; raise (the shard dropped) if
-        one failed; and for the snapshots being saved."""
+        one failed; save a snapshot if one is due; and wait for the snapshots being saved."""
         await self._settle(partition)
         while partition in self._open and partition in self.shards:
             self._submit(self.shards[partition])
             await self._settle(partition)
+        shard = self.shards.get(partition)
+        if shard is not None and (snapshot := self._due_snapshot(shard)) is not None:
+            # Idle, everything durable: a partition whose inputs stop would otherwise keep
+            # them unsnapshotted (a snapshot is otherwise only taken as a batch is sealed).
+            self._save_beside(partition, snapshot)
         if self._snapshot_saves:
             await asyncio.wait(set(self._snapshot_saves))
 
@@ -352,9 +367,13 @@ class MatchingWorker:
         if snapshot is not None:  # only once the version it reflects is durable
             # Saved beside the next batches, not before them: a snapshot lost to a crash or an
             # outage only means a longer replay from the one before.
-            save = asyncio.ensure_future(self._save_snapshot(shard.partition, snapshot))
-            self._snapshot_saves.add(save)
-            save.add_done_callback(self._snapshot_saves.discard)
+            self._save_beside(shard.partition, snapshot)
+
+    def _save_beside(self, partition: int, snapshot: Snapshot) -> None:
+        """Save the snapshot in the background (:meth:`flush` waits for it)."""
+        save = asyncio.ensure_future(self._save_snapshot(partition, snapshot))
+        self._snapshot_saves.add(save)
+        save.add_done_callback(self._snapshot_saves.discard)
 
     async def _save_snapshot(self, partition: int, snapshot: Snapshot) -> None:
         try:

@@ -138,6 +138,50 @@ async def test_a_due_snapshot_is_saved_once_its_batch_is_durable_and_restores_th
     assert restored.engine.state_hash() == shard.engine.state_hash()
 
 
+async def test_a_load_that_read_far_through_the_store_saves_a_snapshot_the_next_starts_from(
+    store: MariaDbEventStore,
+) -> None:
+    await list_instrument(store)
+    live = worker(store)  # (never snapshots)
+    await live.assign(PARTITION)
+    await live.apply(PARTITION, await orders(store, 8, price=1009), 1)
+    restarted = MatchingWorker(
+        store, group="matching", topic="orders", partitions=PARTITIONS,
+        snapshot_every_inputs=10**9, snapshot_every_s=10**9, snapshot_after_scan=8,
+    )  # fmt: skip
+
+    await restarted.assign(PARTITION)
+    await restarted.flush(PARTITION)  # (waits for the snapshots being saved)
+
+    shard = restarted.shards[PARTITION]
+    assert shard.scanned >= 8
+    snapshot = await store.load_snapshot(shard.stream_id)
+    assert snapshot is not None and snapshot.version == shard.version
+    again = await load_shard(store, Instruments(store), PARTITION, PARTITIONS)
+    assert (again.from_snapshot, again.scanned) == (shard.version, 0)
+    assert again.engine.state_hash() == live.shards[PARTITION].engine.state_hash()
+
+
+async def test_a_partition_gone_idle_snapshots_what_it_applied_once_a_snapshot_is_due(
+    store: MariaDbEventStore,
+) -> None:
+    await list_instrument(store)
+    live = MatchingWorker(
+        store, group="matching", topic="orders", partitions=PARTITIONS,
+        snapshot_every_inputs=10**9, snapshot_every_s=0.5,
+    )  # fmt: skip
+    await live.assign(PARTITION)
+    await live.start(PARTITION, await orders(store, 4, price=1011), 1)  # sealed: not due yet
+    await asyncio.sleep(0.6)
+
+    await live.flush(PARTITION)  # what the loop calls when its fetch came back empty
+
+    shard = live.shards[PARTITION]
+    snapshot = await store.load_snapshot(shard.stream_id)
+    assert snapshot is not None and snapshot.version == shard.version
+    assert snapshot.state["position"] == shard.position and shard.inputs_since_snapshot == 0
+
+
 async def test_a_zombie_that_lost_its_partition_cannot_append_for_it(
     store: MariaDbEventStore,
 ) -> None:
