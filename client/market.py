@@ -24,8 +24,8 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from client.errors import NotFound, TransportFailed
 
 UNKNOWN_SYMBOL_STATUSES: Final = frozenset({403, 404})
-"""The handshake's answer when the symbol is not listed (the server closes with 1008 before
-accepting)."""
+"""The handshake's answer when the symbol is not listed: ``404`` problem+json, or a bare ``403``
+from a server without ASGI's denial-response extension (it closes with 1008 before accepting)."""
 
 
 class MarketSubscription:
@@ -92,7 +92,10 @@ class MarketSubscription:
                 return self._socket
             except InvalidStatus as exc:
                 if exc.response.status_code in UNKNOWN_SYMBOL_STATUSES:
-                    raise NotFound(404, "UNKNOWN_SYMBOL", f"{self.symbol} is not listed") from exc
+                    detail = f"{self.symbol} is not listed"
+                    with contextlib.suppress(orjson.JSONDecodeError, TypeError, KeyError):
+                        detail = orjson.loads(exc.response.body)["detail"]
+                    raise NotFound(404, "UNKNOWN_SYMBOL", detail) from exc
                 failure: Exception = exc
             except (OSError, InvalidHandshake, TimeoutError) as exc:
                 failure = exc

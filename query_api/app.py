@@ -130,8 +130,14 @@ def create_app(settings: QueryApiSettings | None = None) -> FastAPI:
         models: ReadModels = websocket.app.state.models
         try:
             instrument = await listed(symbol, models)
-        except Problem:
-            await websocket.close(1008, f"unknown symbol {symbol[:16]!r}")
+        except Problem as unknown:
+            if "websocket.http.response" in websocket.scope.get("extensions", {}):
+                # the handshake's answer is the same 404 problem+json as the book's
+                await websocket.send_denial_response(
+                    problem_response(unknown.status, unknown.code, unknown.detail)
+                )
+            else:  # (a server without the extension: a bare 403)
+                await websocket.close(1008, f"unknown symbol {symbol[:16]!r}")
             return
         await websocket.accept()
         await feed.serve(websocket, websocket.app.state.feed, instrument)

@@ -61,3 +61,4 @@ async def test_an_unlisted_symbol_is_not_found(admin: ExchangeClient) -> None:
             await _next(feed)
 
     assert unknown.value.code == "UNKNOWN_SYMBOL"
+    assert unknown.value.detail == "No instrument is listed as 'NOTLISTEDX'."  # the server's

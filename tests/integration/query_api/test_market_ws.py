@@ -58,4 +58,6 @@ async def test_an_unknown_symbol_is_refused(query_api_url: str) -> None:
         async with connect(url) as socket:
             await asyncio.wait_for(socket.recv(), 5)
 
-    assert refused.value.response.status_code == 403  # closed before the handshake completed
+    answer = refused.value.response  # the handshake's answer: the book's 404, problem+json
+    assert (answer.status_code, answer.headers["content-type"]) == (404, "application/problem+json")
+    assert orjson.loads(answer.body)["code"] == "UNKNOWN_SYMBOL"
