@@ -93,6 +93,8 @@ def problem_body(status: int, code: str, title: str, detail: str) -> str:
 NGINX_PROBLEMS = {
     400: ("BAD_REQUEST", "Bad request", "The request line or a header is malformed."),
     404: ("NOT_FOUND", "Not found", "No such route."),
+    414: ("URI_TOO_LONG", "URI too long", "The request target is too long."),
+    431: ("HEADERS_TOO_LARGE", "Request header fields too large", "A header is too large."),
     413: ("PAYLOAD_TOO_LARGE", "Payload too large", f"The body is over {MAX_BODY_MIB} MiB."),
     429: (
         "TOO_MANY_REQUESTS",
@@ -217,9 +219,14 @@ http {{
   server {{
     listen {site.listen} reuseport backlog=4096;
     {_headers(UI_CSP)}
-    # (URIs, not named locations: a request line nginx refuses has no URI to name one from)
-    error_page 400 /_problems/400;
+    # (URIs, not named locations: a request line nginx refuses has no URI to name one from.
+    # An unknown transfer coding (501) and an HTTP version but 1.x (505) are the client's
+    # errors here: 400, like every other request nginx cannot read; 494 is nginx's own code
+    # for a header too large.)
+    error_page 400 501 505 =400 /_problems/400;
+    error_page 494 =431 /_problems/431;
     error_page 404 /_problems/404;
+    error_page 414 /_problems/414;
     error_page 413 /_problems/413;
     error_page 429 /_problems/429;
     error_page 502 503 504 =503 /_problems/503;

@@ -107,6 +107,41 @@ async def test_a_request_nginx_refuses_as_malformed_is_400_problem_json(
     assert_problem(resp, 400, "BAD_REQUEST")
 
 
+@pytest.mark.parametrize(
+    ("head", "status", "code"),
+    [
+        (b"GET /api/query/v1/instruments HTTP/2.0\r\n", 400, "BAD_REQUEST"),  # nginx: 505
+        (  # nginx: 501
+            b"POST /api/command/v1/orders HTTP/1.1\r\ntransfer-encoding: gzip, chunked\r\n",
+            400,
+            "BAD_REQUEST",
+        ),
+        (
+            b"GET /api/query/v1/instruments?x=" + b"a" * 20_000 + b" HTTP/1.1\r\n",
+            414,
+            "URI_TOO_LONG",
+        ),
+        (  # nginx: 494
+            b"GET /api/query/v1/instruments HTTP/1.1\r\nx-big: " + b"a" * 20_000 + b"\r\n",
+            431,
+            "HEADERS_TOO_LARGE",
+        ),
+    ],
+)
+async def test_what_nginx_cannot_read_is_a_4xx_problem_json(
+    nginx_url: str, head: bytes, status: int, code: str
+) -> None:
+    host, port, _ = loopback_target(nginx_url)
+    conn = await Connection.open(host, port)
+    try:
+        answered, headers, body = await _answer(conn, head + f"host: {host}\r\n\r\n".encode())
+    finally:
+        conn.writer.close()
+
+    assert (answered, headers["content-type"]) == (status, "application/problem+json")
+    assert orjson.loads(body)["code"] == code
+
+
 async def _answer(conn: Connection, request: bytes) -> tuple[int, dict[str, str], bytes]:
     """Send ``request``; its status, headers (lower-cased names) and body."""
     conn.writer.write(request)
