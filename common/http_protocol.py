@@ -38,26 +38,34 @@ def deadlines() -> tuple[float, float]:
     return settings.header_timeout_s, settings.body_timeout_s
 
 
-def _timeout_response(what: str) -> bytes:
+def _closing_problem(status: int, reason: str, code: str, detail: str) -> bytes:
+    """A whole problem+json response that closes the connection, as raw bytes (answered by
+    the protocol itself, before or without the application)."""
     body = orjson.dumps(
         {
-            "type": "https://exchange.local/problems/request-timeout",
-            "title": "Request timeout",
-            "status": 408,
-            "detail": f"The request's {what} did not arrive in time.",
-            "code": "REQUEST_TIMEOUT",
+            "type": f"https://exchange.local/problems/{code.lower().replace('_', '-')}",
+            "title": reason.capitalize(),
+            "status": status,
+            "detail": detail,
+            "code": code,
         }
     )
     head = (
-        "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/problem+json\r\n"
+        f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/problem+json\r\n"
         f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
     )
     return head.encode() + body
 
 
+def _timeout_response(what: str) -> bytes:
+    detail = f"The request's {what} did not arrive in time."
+    return _closing_problem(408, "Request Timeout", "REQUEST_TIMEOUT", detail)
+
+
 LINGER_S = 2.0
 _HEADERS_LATE = _timeout_response("headers")
 _BODY_LATE = _timeout_response("body")
+_NOT_HTTP = _closing_problem(400, "Bad Request", "BAD_REQUEST", "Not a valid HTTP/1.1 request.")
 
 
 class TimedHttpToolsProtocol(HttpToolsProtocol):
@@ -72,6 +80,12 @@ class TimedHttpToolsProtocol(HttpToolsProtocol):
         self._wanted: bytes | None = None
         """The deadline the parser's state asks for, set once each read is parsed."""
         self._lingering: asyncio.TimerHandle | None = None
+
+    def send_400_response(self, msg: str) -> None:
+        """A request the HTTP parser refuses (a bad ``Content-Length``, an unknown
+        ``Transfer-Encoding``, a NUL in the path): ``400`` problem+json, not uvicorn's text."""
+        self.transport.write(_NOT_HTTP)
+        self.transport.close()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Start the first request's header deadline."""

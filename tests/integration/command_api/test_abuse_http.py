@@ -205,6 +205,24 @@ async def test_unfinished_headers_get_a_408_and_the_connection_closed(small_api:
     assert b'"code":"REQUEST_TIMEOUT"' in answer
 
 
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"POST /v1/deposits HTTP/1.1\r\nhost: t\r\ncontent-length: -1\r\n\r\n",
+        b"POST /v1/deposits HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n",
+        b"GET /v1/\x00 HTTP/1.1\r\nhost: t\r\n\r\n",
+    ],
+)
+async def test_what_the_http_parser_refuses_is_a_400_problem(
+    small_api: str, request_bytes: bytes
+) -> None:
+    answer = await _closed_within(small_api, request_bytes, 10)  # (and closed)
+
+    assert answer.startswith(b"HTTP/1.1 400 ")
+    assert b"content-type: application/problem+json" in answer
+    assert b'"code":"BAD_REQUEST"' in answer
+
+
 async def test_a_silent_connection_is_closed(small_api: str) -> None:
     assert (await _closed_within(small_api, b"", 10)).startswith(b"HTTP/1.1 408 ")
 
