@@ -25,7 +25,11 @@ def json_response(body: object) -> Response:
     return Response(orjson.dumps(body), media_type="application/json")
 
 
-@router.get("/instruments", summary="Every listed instrument")
+@router.get(
+    "/instruments",
+    summary="Every listed instrument",
+    responses={status: PROBLEMS[status] for status in (422, 503)},  # (never a 404)
+)
 async def instruments(position: Reflected, found: Models) -> Response:
     """``[{"symbol","tick_size","lot_size","self_trade","maker_fee_bps","taker_fee_bps",
     "currency"}]``, by symbol."""

@@ -9,10 +9,12 @@ import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel
 
+from command_api.app import create_app as command_app
 from common.health import Readiness
 from common.problems import Problem
 from common.settings import ApiSettings
 from common.webapp import new_api
+from query_api.app import create_app as query_app
 
 
 class Order(BaseModel):
@@ -109,3 +111,25 @@ async def test_metrics_count_requests_in_prometheus_text(client: httpx.AsyncClie
     assert 'http_requests_total{method="GET",route="/health"' in resp.text.replace(
         'service="unit",', ""
     )
+
+
+@pytest.mark.parametrize("api", ["command", "query"])
+def test_every_error_the_apis_document_is_problem_json(api: str) -> None:
+    spec = (command_app if api == "command" else query_app)().openapi()
+    undocumented, not_problems = [], []
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            responses = operation.get("responses", {})
+            if (operation.get("parameters") or operation.get("requestBody")) and (
+                "422" not in responses
+            ):
+                undocumented.append(f"{method} {path}")
+            not_problems += [
+                f"{method} {path} {status}"
+                for status, response in responses.items()
+                if status[0] in "45"
+                and path != "/ready"  # (readiness answers its own JSON, 503 included)
+                and "application/problem+json" not in response.get("content", {})
+            ]
+
+    assert (undocumented, not_problems) == ([], [])
