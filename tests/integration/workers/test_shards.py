@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from itertools import count
+from typing import Any
 
 import pytest
 
@@ -47,12 +48,13 @@ async def store(shard_db_url: str) -> AsyncIterator[MariaDbEventStore]:
     await opened.close()
 
 
-def worker(store: MariaDbEventStore) -> MatchingWorker:
-    """A matching worker on the private store (snapshots only when asked)."""
+def worker(store: MariaDbEventStore, **snapshots: float) -> MatchingWorker:
+    """A matching worker on the private store (snapshots only when asked, or as ``snapshots``
+    says: ``snapshot_every_inputs``, ``snapshot_every_s``, ``snapshot_after_scan``)."""
+    every: dict[str, Any] = {"snapshot_every_inputs": 10**9, "snapshot_every_s": 10**9}
     return MatchingWorker(
-        store, group="matching", topic="orders", partitions=PARTITIONS,
-        snapshot_every_inputs=10**9, snapshot_every_s=10**9,
-    )  # fmt: skip
+        store, group="matching", topic="orders", partitions=PARTITIONS, **(every | snapshots)
+    )
 
 
 async def list_instrument(store: MariaDbEventStore) -> None:
@@ -120,10 +122,7 @@ async def test_a_due_snapshot_is_saved_once_its_batch_is_durable_and_restores_th
     store: MariaDbEventStore,
 ) -> None:
     await list_instrument(store)
-    live = MatchingWorker(
-        store, group="matching", topic="orders", partitions=PARTITIONS,
-        snapshot_every_inputs=10, snapshot_every_s=10**9,
-    )  # fmt: skip
+    live = worker(store, snapshot_every_inputs=10)
     await live.assign(PARTITION)
 
     await live.start(PARTITION, await orders(store, 12, price=1005), 1)
@@ -145,10 +144,7 @@ async def test_a_load_that_read_far_through_the_store_saves_a_snapshot_the_next_
     live = worker(store)  # (never snapshots)
     await live.assign(PARTITION)
     await live.apply(PARTITION, await orders(store, 8, price=1009), 1)
-    restarted = MatchingWorker(
-        store, group="matching", topic="orders", partitions=PARTITIONS,
-        snapshot_every_inputs=10**9, snapshot_every_s=10**9, snapshot_after_scan=8,
-    )  # fmt: skip
+    restarted = worker(store, snapshot_after_scan=8)
 
     await restarted.assign(PARTITION)
     await restarted.flush(PARTITION)  # (waits for the snapshots being saved)
@@ -166,10 +162,7 @@ async def test_a_partition_gone_idle_snapshots_what_it_applied_once_a_snapshot_i
     store: MariaDbEventStore,
 ) -> None:
     await list_instrument(store)
-    live = MatchingWorker(
-        store, group="matching", topic="orders", partitions=PARTITIONS,
-        snapshot_every_inputs=10**9, snapshot_every_s=0.5,
-    )  # fmt: skip
+    live = worker(store, snapshot_every_s=0.5)
     await live.assign(PARTITION)
     await live.start(PARTITION, await orders(store, 4, price=1011), 1)  # sealed: not due yet
     await asyncio.sleep(0.6)
