@@ -23,7 +23,7 @@ from common.settings import InfraSettings
 from event_store.mariadb import MariaDbEventStore
 from event_store.protocol import EventStore
 from workers.instruments import Instruments
-from workers.matching.shard import Shard, load_shard
+from workers.matching.shard import Shard, replay, restored_shard
 
 check_app = typer.Typer(help="Check the exchange's invariants on the store.", no_args_is_help=True)
 replay_app = typer.Typer(
@@ -97,12 +97,17 @@ async def wait_until_drained(
     return False
 
 
+def _progress() -> Progress:
+    """A progress display of store positions read, on the console."""
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console
+    )
+
+
 async def fold_store(store: EventStore, progress: Progress | None = None) -> StoreFold:
     """Every stored event folded, with a progress bar (a task on ``progress`` if given)."""
     if progress is None:
-        with Progress(
-            TextColumn("folding the store"), BarColumn(), MofNCompleteColumn(), console=console
-        ) as own:
+        with _progress() as own:
             return await fold_store(store, own)
     fold = StoreFold()
     total = await store.last_position()
@@ -121,7 +126,9 @@ async def fold_store(store: EventStore, progress: Progress | None = None) -> Sto
 async def load_books(store: EventStore, partitions: int) -> list[Shard]:
     """Every partition's engine as the store holds it (snapshot + tail)."""
     instruments = Instruments(store)
-    return [await load_shard(store, instruments, p, partitions) for p in range(partitions)]
+    targets = [await restored_shard(store, p) for p in range(partitions)]
+    await replay(store, instruments, partitions, targets)  # (one read of the store for all)
+    return [shard for shard, _ in targets]
 
 
 def crossed_books(shards: list[Shard]) -> list[str]:
@@ -208,17 +215,27 @@ async def verify_shards(settings: InfraSettings, urls: list[str]) -> list[str]:
     store = MariaDbEventStore.from_url(settings.database_url)
     instruments = Instruments(store)
     found: list[str] = []
+    partitions = settings.orders_partitions
     try:
-        for partition in range(settings.orders_partitions):
+        pairs: list[tuple[Shard, Shard]] = []
+        targets: list[tuple[Shard, int]] = []
+        for partition in range(partitions):
             here = live.get(partition)
             up_to = None if here is None else int(here["position"])
-            full = await load_shard(
-                store, instruments, partition, settings.orders_partitions,
-                up_to=up_to, use_snapshot=False,
-            )  # fmt: skip
-            fast = await load_shard(
-                store, instruments, partition, settings.orders_partitions, up_to=up_to
-            )
+            full, target = await restored_shard(store, partition, up_to=up_to, use_snapshot=False)
+            fast, _ = await restored_shard(store, partition, up_to=up_to)
+            pairs.append((full, fast))
+            targets += [(full, target), (fast, target)]
+        with _progress() as progress:  # every shard from 0 and from its snapshot, in one read
+            end = max((target for _, target in targets), default=0)
+            task = progress.add_task("replaying the engine inputs", total=end)
+
+            def read_to(position: int) -> None:
+                progress.update(task, completed=position)
+
+            await replay(store, instruments, partitions, targets, read_to)
+        for partition, (full, fast) in enumerate(pairs):
+            here = live.get(partition)
             hashes = {"from 0": full.engine.state_hash(), "from snapshot": fast.engine.state_hash()}
             if here is not None:
                 hashes["live"] = here["state_hash"]

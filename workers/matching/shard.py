@@ -10,7 +10,7 @@ the store (not Kafka), so the books equal what the live worker had, to the hash.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -111,22 +111,6 @@ def _symbols(command: Any) -> tuple[str, ...]:
     return (symbol,) if symbol is not None else ()
 
 
-async def inputs_between(
-    store: EventStore, partition: int, partitions: int, after: int, up_to: int
-) -> AsyncIterator[RecordedEvent]:
-    """The engine inputs of ``partition`` with ``after < position <= up_to``, from the store."""
-    position = after
-    while position < up_to:
-        batch = await store.read_all(position, min(READ_CHUNK, up_to - position))
-        if not batch:
-            return
-        for event in batch:
-            symbol = event.metadata.get(ORDER_SYMBOL)
-            if symbol is not None and partition_of(str(symbol).encode(), partitions) == partition:
-                yield event
-        position = batch[-1].position
-
-
 async def load_shard(
     store: EventStore,
     instruments: Instruments,
@@ -141,11 +125,21 @@ async def load_shard(
     ``up_to`` stops at that input position instead of the last consumed one (``replay
     verify``); ``use_snapshot=False`` replays every input from position 0.
     """
+    shard, target = await restored_shard(store, partition, up_to=up_to, use_snapshot=use_snapshot)
+    await replay(store, instruments, partitions, [(shard, target)])
+    return shard
+
+
+async def restored_shard(
+    store: EventStore, partition: int, *, up_to: int | None = None, use_snapshot: bool = True
+) -> tuple[Shard, int]:
+    """The shard at its newest snapshot (or empty), with its version and Kafka offset, and the
+    input position to replay it to (:func:`load_shard` without the replay)."""
     stream_id = streams.matching(partition)
     version = await store.stream_version(stream_id)
     shard = Shard(partition, MatchingEngine())
     if not version:
-        return shard
+        return shard, 0
     last = (await store.read_stream(stream_id, version, limit=1))[0].data
     target = int(last["last_position"]) if up_to is None else up_to
     snapshot = await store.load_snapshot(stream_id) if use_snapshot else None
@@ -159,22 +153,39 @@ async def load_shard(
         shard.position = int(snapshot.state["position"])
         shard.from_snapshot = snapshot.version
     shard.scanned = max(0, target - shard.position)
-    await replay(shard, store, instruments, partitions, target)
     shard.version, shard.kafka_offset = version, last.get("kafka_offset")
-    return shard
+    return shard, target
 
 
 async def replay(
-    shard: Shard, store: EventStore, instruments: Instruments, partitions: int, up_to: int
-) -> int:
-    """Feed the shard's engine the stored inputs after its position up to ``up_to``."""
-    replayed = 0
-    async for event in inputs_between(store, shard.partition, partitions, shard.position, up_to):
-        command = to_command(event)
-        if command is not None:
-            await admit(shard.engine, instruments, command)
-            shard.engine.process(command)
-            replayed += 1
-    shard.position = max(shard.position, up_to)
-    shard.inputs_since_snapshot += replayed
-    return replayed
+    store: EventStore,
+    instruments: Instruments,
+    partitions: int,
+    targets: Sequence[tuple[Shard, int]],
+    progress: Callable[[int], None] | None = None,
+) -> None:
+    """Feed each shard the stored inputs of its partition after its position up to its target,
+    all in one read of the store (``progress``: told each chunk's last position)."""
+    todo = [(shard, shard.position, target) for shard, target in targets if shard.position < target]
+    position = min((after for _, after, _ in todo), default=0)
+    end = max((target for _, _, target in todo), default=0)
+    while position < end:
+        batch = await store.read_all(position, min(READ_CHUNK, end - position))
+        if not batch:
+            break
+        for event in batch:
+            symbol = event.metadata.get(ORDER_SYMBOL)
+            if symbol is None:
+                continue
+            partition = partition_of(str(symbol).encode(), partitions)
+            for shard, after, target in todo:
+                if shard.partition == partition and after < event.position <= target:
+                    command = engine_command(event)  # (one per engine: engines keep them)
+                    await admit(shard.engine, instruments, command)
+                    shard.engine.process(command)
+                    shard.inputs_since_snapshot += 1
+        position = batch[-1].position
+        if progress is not None:
+            progress(position)
+    for shard, target in targets:
+        shard.position = max(shard.position, target)

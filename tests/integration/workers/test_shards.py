@@ -22,7 +22,7 @@ from event_store.model import NO_STREAM, NewEvent, RecordedEvent, StreamAppend
 from event_store.outbox import order_route, partition_of
 from workers.consumer import Fenced
 from workers.instruments import Instruments
-from workers.matching.shard import load_shard
+from workers.matching.shard import load_shard, replay, restored_shard
 from workers.matching.worker import MatchingWorker
 
 pytestmark = pytest.mark.integration
@@ -116,6 +116,33 @@ async def test_a_shard_restored_from_its_snapshot_hashes_equal_to_a_full_replay(
     expected = live.shards[PARTITION].engine.state_hash()
     assert fast.engine.state_hash() == full.engine.state_hash() == expected
     assert fast.position == full.position == live.shards[PARTITION].position
+
+
+async def test_one_replay_feeds_shards_of_every_partition_and_start_as_separate_loads_do(
+    store: MariaDbEventStore,
+) -> None:
+    await list_instrument(store)
+    live = worker(store)
+    await live.assign(PARTITION)
+    await live.apply(PARTITION, await orders(store, 10, price=1013), 1)
+    await store.save_snapshot(live.shards[PARTITION].snapshot())
+    await live.apply(PARTITION, await orders(store, 6, price=1014), 2)
+    instruments = Instruments(store)
+    shards = [
+        await restored_shard(store, partition, use_snapshot=use)
+        for partition in range(PARTITIONS)
+        for use in (False, True)
+    ]
+    read_to: list[int] = []
+
+    await replay(store, instruments, PARTITIONS, shards, read_to.append)
+
+    for (shard, _), use in zip(shards, [False, True] * PARTITIONS, strict=True):
+        alone = await load_shard(store, instruments, shard.partition, PARTITIONS, use_snapshot=use)
+        assert (shard.engine.state_hash(), shard.position) == (
+            alone.engine.state_hash(), alone.position
+        )  # fmt: skip
+    assert read_to and read_to[-1] == live.shards[PARTITION].position
 
 
 async def test_a_due_snapshot_is_saved_once_its_batch_is_durable_and_restores_the_shard(
