@@ -25,9 +25,9 @@ import asyncio
 from functools import cache
 from typing import Any
 
-import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from common.problems import problem_body
 from common.settings import ApiSettings
 
 
@@ -41,15 +41,7 @@ def deadlines() -> tuple[float, float]:
 def _closing_problem(status: int, reason: str, code: str, detail: str) -> bytes:
     """A whole problem+json response that closes the connection, as raw bytes (answered by
     the protocol itself, before or without the application)."""
-    body = orjson.dumps(
-        {
-            "type": f"https://exchange.local/problems/{code.lower().replace('_', '-')}",
-            "title": reason.capitalize(),
-            "status": status,
-            "detail": detail,
-            "code": code,
-        }
-    )
+    body = problem_body(status, code, detail, title=reason.capitalize())
     head = (
         f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/problem+json\r\n"
         f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"

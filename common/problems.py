@@ -60,6 +60,19 @@ def problem_response(
     extra: dict[str, Any] | None = None,
 ) -> Response:
     """Render a problem+json response."""
+    body = problem_body(status, code, detail, title=title, extra=extra)
+    return Response(body, status, headers=headers, media_type=PROBLEM_JSON)
+
+
+def problem_body(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    title: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> bytes:
+    """A problem+json document, encoded (the body of :func:`problem_response`)."""
     body: dict[str, Any] = {
         "type": f"https://exchange.local/problems/{code.lower().replace('_', '-')}",
         "title": title or _HTTP_CODES.get(status, ("", "Error"))[1],
@@ -69,7 +82,14 @@ def problem_response(
     }
     if extra:
         body.update(extra)
-    return Response(orjson.dumps(body), status, headers=headers, media_type=PROBLEM_JSON)
+    return orjson.dumps(body)
+
+
+def problem_of(exc: Problem) -> Response:
+    """The response a raised :class:`Problem` stands for."""
+    return problem_response(
+        exc.status, exc.code, exc.detail, title=exc.title, headers=exc.headers, extra=exc.extra
+    )
 
 
 def openapi_operations(app: FastAPI) -> list[tuple[str, re.Pattern[str], dict[str, Any]]]:
@@ -109,9 +129,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Problem)
     async def _problem(_: Request, exc: Problem) -> Response:
-        return problem_response(
-            exc.status, exc.code, exc.detail, title=exc.title, headers=exc.headers, extra=exc.extra
-        )
+        return problem_of(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> Response:

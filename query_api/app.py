@@ -22,7 +22,7 @@ from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from common.health import Readiness, redis_probe
-from common.problems import Problem, problem_response
+from common.problems import Problem, problem_of, problem_response
 from common.settings import QueryApiSettings
 from common.webapp import new_api
 from projections.keys import Control
@@ -133,9 +133,7 @@ def create_app(settings: QueryApiSettings | None = None) -> FastAPI:
         except Problem as unknown:
             if "websocket.http.response" in websocket.scope.get("extensions", {}):
                 # the handshake's answer is the same 404 problem+json as the book's
-                await websocket.send_denial_response(
-                    problem_response(unknown.status, unknown.code, unknown.detail)
-                )
+                await websocket.send_denial_response(problem_of(unknown))
             else:  # (a server without the extension: a bare 403)
                 await websocket.close(1008, f"unknown symbol {symbol[:16]!r}")
             return

@@ -71,13 +71,6 @@ class Shard:
         return Snapshot(self.stream_id, self.version, state, SNAPSHOT_TYPE)
 
 
-def to_command(event: RecordedEvent) -> Command | None:
-    """The engine command an input event stands for (``None``: not an engine input)."""
-    if ORDER_SYMBOL not in event.metadata:
-        return None
-    return engine_command(event)
-
-
 def engine_command(event: RecordedEvent) -> Command:
     """The engine command a stored engine input stands for."""
     return request_command(event.type, event.data, event.position)
